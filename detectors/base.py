@@ -1,0 +1,329 @@
+"""The shape every detector shares.
+
+A detector is fed with ``update(x)`` (one value) or ``update_many(values)`` (a batch, with the same
+final state as the loop), keeps the last ``window`` values in a ring buffer, and is read through
+properties (``statistic``, ``threshold``, ``drift_detected``, ``n``, ``n_seen``) and
+``read(name)`` for the names in its ``statistics``. Statistics are computed when first read and
+cached until the next update, so updating is cheap and evaluation pays once.
+
+Missing values (None, NaN; for pairs a missing label, or for numeric pairs a NaN prediction) are
+skipped: they enter neither the window nor ``n_seen``. Counting them is the job of a data-quality
+detector.
+
+``snapshot()`` returns a JSON-serialisable dict (class name, constructor parameters, window state)
+and ``Detector.restore(snapshot)`` rebuilds the detector it came from, whatever its class.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from detectors._window import RingBuffer
+
+__all__ = ["Detector", "PairDetector", "UnivariateDetector", "SNAPSHOT_VERSION"]
+
+SNAPSHOT_VERSION = 1
+
+# Concrete detector classes by class name, filled by Detector.__init_subclass__; restore() uses it.
+_CLASSES: dict[str, type[Detector]] = {}
+
+_INPUT_KINDS = ("numeric", "categorical", "classification", "regression")
+
+
+class Detector(abc.ABC):
+    """Abstract streaming detector over a sliding window.
+
+    Subclasses set the class attributes below, validate their constructor arguments into public
+    attributes of the same name, call ``_reset()`` and implement ``_compute(name)``.
+
+    Attributes
+    ----------
+    kind
+        Registry name (``"ks"``, ``"psi"``...).
+    input_kind
+        ``"numeric"``, ``"categorical"``, ``"classification"`` (prediction/label pairs of
+        classes) or ``"regression"`` (numeric prediction/label pairs).
+    statistics
+        Names accepted by :meth:`read`; the first is ``"statistic"``, the primary one.
+    fires_when
+        For each statistic, ``">"`` if large values signal a problem, ``"<"`` if small ones do.
+        ``drift_detected`` applies the one of ``"statistic"`` to ``threshold``.
+    direction
+        ``"above"`` or ``"below"``: ``fires_when["statistic"]`` in words.
+    window
+        Number of most recent values the statistics are computed on.
+    threshold
+        The detector's own threshold on ``statistic``.
+    min_samples
+        ``drift_detected`` stays False while fewer values than this are in the window.
+
+    """
+
+    kind: ClassVar[str]
+    input_kind: ClassVar[str]
+    statistics: ClassVar[tuple[str, ...]]
+    fires_when: ClassVar[Mapping[str, str]]
+    direction: ClassVar[str]
+    # Storage type of the window; detectors that keep counts store integer codes.
+    _dtype: ClassVar[type[np.generic]] = np.float64
+
+    window: int
+    threshold: float
+    min_samples: int
+    # Number of codes whose window counts are kept incrementally; 0 keeps none.
+    _n_codes: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fires_when" in cls.__dict__:
+            cls.direction = "above" if cls.fires_when["statistic"] == ">" else "below"
+        if "kind" not in cls.__dict__:  # an intermediate base, not a detector
+            return
+        if cls.input_kind not in _INPUT_KINDS:
+            raise TypeError(f"{cls.__name__}.input_kind must be one of {_INPUT_KINDS}, got {cls.input_kind!r}")
+        if cls.statistics[0] != "statistic" or set(cls.fires_when) != set(cls.statistics):
+            raise TypeError(f"{cls.__name__} must list 'statistic' first and give fires_when for each statistic")
+        if cls.__name__ in _CLASSES:
+            raise TypeError(f"a detector class named {cls.__name__} is already registered")
+        _CLASSES[cls.__name__] = cls
+
+    # -- running state -------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        """Forget every value seen; keep the parameters (and the reference)."""
+        self._buffer = RingBuffer(self.window, self._dtype)
+        self._counts = np.zeros(self._n_codes, dtype=np.int64) if self._n_codes else None
+        self._n_seen = 0
+        self._cache: dict[str, float] = {}
+
+    def _push_one(self, code: Any) -> None:
+        evicted = self._buffer.append(code)
+        if self._counts is not None:
+            self._counts[code] += 1
+            if evicted is not None:
+                self._counts[evicted] -= 1
+        self._n_seen += 1
+        self._cache.clear()
+
+    def _push_many(self, codes: np.ndarray) -> None:
+        if codes.shape[0] == 0:
+            return
+        evicted = self._buffer.extend(codes)
+        if self._counts is not None:
+            self._counts += np.bincount(codes, minlength=self._n_codes)
+            if evicted.shape[0]:
+                self._counts -= np.bincount(evicted, minlength=self._n_codes)
+        self._n_seen += int(codes.shape[0])
+        self._cache.clear()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _compute(self, name: str) -> float:
+        """Compute statistic ``name`` on a non-empty window."""
+
+    def read(self, name: str) -> float:
+        """Value of the statistic ``name`` (one of ``statistics``); NaN while the window is empty.
+
+        Raises
+        ------
+        ValueError
+            If the detector has no statistic of that name.
+        """
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        if name not in self.statistics:
+            raise ValueError(
+                f"{type(self).__name__} has no statistic {name!r}; it has {', '.join(self.statistics)}"
+            )
+        value = float(self._compute(name)) if self._buffer._count else math.nan
+        self._cache[name] = value
+        return value
+
+    @property
+    def statistic(self) -> float:
+        """The primary statistic, compared with ``threshold``; NaN until defined."""
+        return self.read("statistic")
+
+    @property
+    def drift_detected(self) -> bool:
+        """Whether ``statistic`` is beyond ``threshold`` with at least ``min_samples`` in the window."""
+        if self._buffer._count < self.min_samples:
+            return False
+        value = self.statistic
+        if math.isnan(value):
+            return False
+        return value > self.threshold if self.fires_when["statistic"] == ">" else value < self.threshold
+
+    @property
+    def n(self) -> int:
+        """Number of values in the window."""
+        return self._buffer._count
+
+    @property
+    def n_seen(self) -> int:
+        """Number of values seen since construction (missing values excluded)."""
+        return self._n_seen
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        params = inspect.signature(cls.__init__).parameters
+        return [name for name in params if name != "self"]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The detector's full state as a dict that the standard ``json`` module can serialise."""
+        return {
+            "class": type(self).__name__,
+            "kind": self.kind,
+            "version": SNAPSHOT_VERSION,
+            "params": {name: _jsonable(getattr(self, name)) for name in self._param_names()},
+            "state": {"n_seen": self._n_seen, "window": self._buffer.state()},
+        }
+
+    @classmethod
+    def restore(cls, state: Mapping[str, Any]) -> Detector:
+        """Rebuild the detector a :meth:`snapshot` was taken of.
+
+        Called on ``Detector`` it dispatches on the class name recorded in the snapshot; called on a
+        subclass it also checks the snapshot is of that subclass.
+        """
+        name = state.get("class")
+        klass = _CLASSES.get(name) if isinstance(name, str) else None
+        if klass is None:
+            raise ValueError(f"snapshot names no known detector class: {name!r}; known: {sorted(_CLASSES)}")
+        if not issubclass(klass, cls):
+            raise ValueError(f"snapshot is of {name}, not of {cls.__name__}")
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {state.get('version')!r} is not supported (expected {SNAPSHOT_VERSION})")
+        detector = klass(**state["params"])
+        detector._load_state(state["state"])
+        return detector
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self._reset()
+        self._buffer = RingBuffer.from_state(self.window, state["window"], self._dtype)
+        if self._counts is not None:
+            # Counts are a function of the window, so they are rebuilt rather than stored.
+            self._counts = np.bincount(self._buffer.unordered(), minlength=self._n_codes).astype(np.int64)
+            if self._counts.shape[0] != self._n_codes:
+                raise ValueError(f"snapshot window holds codes outside 0..{self._n_codes - 1}")
+        self._n_seen = int(state["n_seen"])
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self._param_names() if name != "reference"
+        )
+        return f"{type(self).__name__}({shown}, n={self.n}, n_seen={self.n_seen})"
+
+
+class UnivariateDetector(Detector):
+    """A detector fed one value at a time: numbers or categories."""
+
+    def update(self, x: Any) -> None:
+        """Add one value to the window (missing values are skipped)."""
+        code = self._encode_one(x)
+        if code is not None:
+            self._push_one(code)
+
+    def update_many(self, values: ArrayLike) -> None:
+        """Add a batch of values, in order; same final state as calling :meth:`update` on each."""
+        self._push_many(self._encode_many(_one_dimensional(values, "values")))
+
+    @abc.abstractmethod
+    def _encode_one(self, x: Any) -> Any:
+        """What to store for ``x`` (a float or an integer code), or None to skip it."""
+
+    @abc.abstractmethod
+    def _encode_many(self, values: np.ndarray) -> np.ndarray:
+        """What to store for each non-missing value, as an array of the storage dtype."""
+
+
+class PairDetector(Detector):
+    """A detector fed (prediction, label) pairs."""
+
+    def update(self, pair: tuple[Any, Any]) -> None:
+        """Add one ``(prediction, label)`` pair to the window (pairs with a missing label are skipped)."""
+        prediction, label = pair
+        code = self._encode_one(prediction, label)
+        if code is not None:
+            self._push_one(code)
+
+    def update_many(self, predictions: ArrayLike, labels: ArrayLike) -> None:
+        """Add a batch of pairs given as two arrays of equal length; same final state as the loop."""
+        p = _one_dimensional(predictions, "predictions")
+        y = _one_dimensional(labels, "labels")
+        if p.shape != y.shape:
+            raise ValueError(f"predictions and labels must have the same length, got {p.shape[0]} and {y.shape[0]}")
+        self._push_many(self._encode_many(p, y))
+
+    @abc.abstractmethod
+    def _encode_one(self, prediction: Any, label: Any) -> Any:
+        """What to store for one pair, or None to skip it."""
+
+    @abc.abstractmethod
+    def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """What to store for each pair that is not skipped."""
+
+
+# -- helpers shared by the families ------------------------------------------------------------
+
+
+def _one_dimensional(values: ArrayLike, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got an array of shape {array.shape}")
+    return array
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def is_missing(value: Any) -> bool:
+    """True for None and NaN."""
+    return value is None or (isinstance(value, (float, np.floating)) and value != value)
+
+
+def check_window(window: Any) -> int:
+    """Validate the ``window`` argument."""
+    if not isinstance(window, numbers.Integral) or isinstance(window, bool):
+        raise ValueError(f"window must be an integer, got {window!r}")
+    if window < 2:
+        raise ValueError(f"window must be at least 2, got {window}")
+    return int(window)
+
+
+def check_min_samples(min_samples: Any, window: int) -> int:
+    """Validate ``min_samples``; None means the full window."""
+    if min_samples is None:
+        return window
+    if not isinstance(min_samples, numbers.Integral) or isinstance(min_samples, bool):
+        raise ValueError(f"min_samples must be an integer or None, got {min_samples!r}")
+    if not 1 <= min_samples <= window:
+        raise ValueError(f"min_samples must be between 1 and window ({window}), got {min_samples}")
+    return int(min_samples)
+
+
+def check_real(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
+    """Validate a real argument lying in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value < low or (low_open and value == low) or value > high:
+        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return float(value)

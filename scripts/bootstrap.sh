@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up the project's own virtual environment (.venv) and, with --contracts, the npm packages in
+# contracts/ (solc, OpenZeppelin, anvil). Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: Python 3.11 or newer is needed; $("$PY" --version 2>&1) found (set PYTHON=...)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$PY" -m venv .venv
+    else
+      echo "bootstrap: '$PY -m venv' failed; install python3-venv (sudo apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import watchdog.cli" # fails loudly when the install did not take
+if [ "${1:-}" = "--test" ]; then
+  command -v npm >/dev/null || { echo "bootstrap: npm (Node 20) is needed for the contract tests" >&2; exit 1; }
+  (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,166 @@
+"""What the watchdog does when a rule fires: open an incident with its evidence, then act.
+
+The order is what makes an action traceable and safe to retry:
+
+1. the evidence (statistic, threshold, window bounds, record counts, policy hash) is written as
+   canonical JSON and hashed with keccak-256; the incident id is derived from the policy hash, model,
+   rule and the decisive record, so replaying the same log yields the same id;
+2. the incident and the action's intent are committed to the store before anything is signed;
+3. the transaction is signed and sent; its hash, block and outcome are written back.
+
+The incident id is also the on-chain idempotency key: the monitor refuses a second action with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eth_utils import keccak
+
+from rules import Decision, module_id_bytes32
+
+from .chain import MonitorClient
+from .engine import Engine, ModelRuntime
+from .errors import ActionReverted, ChainError
+from .metrics import Metrics
+from .store import Incident, Store
+
+log = logging.getLogger("watchdog.actions")
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def evidence_hash(evidence_json: bytes) -> str:
+    return "0x" + keccak(evidence_json).hex()
+
+
+def _finite(v: float) -> float | None:
+    return None if v != v or v in (float("inf"), float("-inf")) else v
+
+
+class Responder:
+    """Turns decisions into incidents and actions. ``monitor`` is None when nothing may go on-chain."""
+
+    def __init__(self, store: Store, monitor: MonitorClient | None, *,
+                 clock: Callable[[], float] = time.time,
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None,
+                 metrics: Metrics | None = None):
+        self.store = store
+        self.metrics = metrics
+        self.monitor = monitor
+        self.clock = clock
+        self.on_event = on_event
+
+    def __call__(self, engine: Engine, rt: ModelRuntime, d: Decision) -> None:
+        if d.kind == "resolve":
+            self.store.audit(self.clock(), "rule_resolved", {"at": d.at.isoformat(), "line": d.record_index},
+                             model=d.model, rule=d.rule, policy_hash=d.policy_hash)
+            log.info("rule_resolved", extra={"model": d.model, "rule": d.rule, "line": d.record_index})
+            self._emit("rule_resolved", {"decision": d})
+            return
+        inc = self.open_incident(engine, rt, d)
+        for action in d.actions:
+            self.act(inc, d, action)
+
+    def open_incident(self, engine: Engine, rt: ModelRuntime, d: Decision) -> Incident:
+        det = rt.detectors[d.detector]
+        evidence = {
+            "model": d.model,
+            "module": d.module,
+            "rule": d.rule,
+            "tier": d.tier,
+            "policy_hash": d.policy_hash,
+            "decided_at": d.at.isoformat().replace("+00:00", "Z"),
+            "decisive_line": d.record_index,
+            "condition": {"detector": d.detector, "statistic": d.statistic, "op": d.op,
+                          "threshold": d.threshold, "observed": _finite(d.observed)},
+            "consecutive_evaluations": d.consecutive,
+            "detector": {"kind": rt.specs[d.detector].kind, "feature": rt.specs[d.detector].feature,
+                         "window_samples": int(det.n), "samples_seen": int(det.n_seen),
+                         "statistics": {s: _finite(float(det.read(s))) for s in det.statistics}},
+            "window": rt.window_bounds(int(det.n)),
+            "versions_in_window": sorted(set(rt.versions)),
+            "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
+                       "labels_unmatched": rt.n_labels_unmatched, "quarantined_all_models": engine.n_quarantined},
+            "dry_run": d.dry_run,
+        }
+        ev_json = canonical_json(evidence)
+        incident_id = "0x" + keccak(canonical_json(
+            {"policy_hash": d.policy_hash, "model": d.model, "rule": d.rule, "line": d.record_index,
+             "at": evidence["decided_at"]})).hex()
+        inc = Incident(
+            id=incident_id, model=d.model, rule=d.rule, tier=d.tier, opened_at=d.at.timestamp(),
+            record_index=d.record_index, policy_hash=d.policy_hash, dry_run=d.dry_run,
+            evidence=ev_json.decode(), evidence_hash=evidence_hash(ev_json), state="open",
+        )
+        if self.store.add_incident(inc):
+            self.store.audit(self.clock(), "incident_opened", {"evidence_hash": inc.evidence_hash},
+                             model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
+        else:
+            inc = self.store.incident(incident_id) or inc
+        log.warning("rule_fired", extra={
+            "model": d.model, "rule": d.rule, "tier": d.tier, "incident": inc.id, "line": d.record_index,
+            "observed": d.observed, "threshold": d.threshold, "dry_run": d.dry_run})
+        self._emit("rule_fired", {"decision": d, "incident": inc})
+        return inc
+
+    def act(self, inc: Incident, d: Decision, action: str) -> None:
+        now = self.clock()
+        if action == "alert":
+            self.store.audit(now, "alert", {"summary": d.annotations.get("summary", "")},
+                             model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
+            self._emit("alert", {"decision": d, "incident": inc})
+            return
+        row = self.store.add_action(inc.id, action, d.module, now)
+        if row.status in ("mined", "dry_run"):
+            return  # a replay of an incident already acted on
+        if d.dry_run or self.monitor is None:
+            why = "dry run" if d.dry_run else "no chain configured"
+            self.store.update_action(row.id, now, status="dry_run", error=why)
+            log.warning("action_skipped", extra={"incident": inc.id, "action": action, "why": why})
+            self._emit("action_skipped", {"decision": d, "incident": inc, "action": action, "why": why})
+            return
+        if action != "pause":
+            msg = f"{action} is not implemented in this release; the incident stays open for a steward"
+            self.store.update_action(row.id, now, status="failed", error=msg)
+            log.error("action_failed", extra={"incident": inc.id, "action": action, "error": msg})
+            self._emit("action_failed", {"decision": d, "incident": inc, "action": action, "error": msg})
+            return
+        try:
+            res = self.monitor.pause(module_id_bytes32(d.module), bytes.fromhex(inc.id[2:]),
+                                     bytes.fromhex(inc.evidence_hash[2:]))
+        except ActionReverted as e:
+            status = {"IncidentAlreadyUsed": "duplicate", "AlreadyPaused": "already_paused"}.get(
+                e.error_name or "", "failed")
+            self.store.update_action(row.id, self.clock(), status=status, error=str(e))
+            log.error("action_failed", extra={"incident": inc.id, "action": action, "error": str(e)})
+            self._emit("action_failed", {"decision": d, "incident": inc, "action": action, "error": str(e)})
+            return
+        except ChainError as e:
+            self.store.update_action(row.id, self.clock(), status="failed", error=str(e))
+            log.error("action_failed", extra={"incident": inc.id, "action": action, "error": str(e)})
+            self._emit("action_failed", {"decision": d, "incident": inc, "action": action, "error": str(e)})
+            return
+        self.store.update_action(row.id, self.clock(), status="mined", tx_hash=res.tx_hash,
+                                 block_number=res.block_number)
+        self.store.audit(self.clock(), "action_mined", {"action": action, "tx_hash": res.tx_hash,
+                                                        "block_number": res.block_number},
+                         model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
+        log.warning("action_mined", extra={"incident": inc.id, "action": action, "tx_hash": res.tx_hash,
+                                           "block": res.block_number})
+        self._emit("action_mined", {"decision": d, "incident": inc, "action": action, "tx": res})
+
+    def _emit(self, event: str, data: dict[str, Any]) -> None:
+        if self.metrics is not None and ("action" in data or event == "alert"):
+            outcome = {"action_mined": "mined", "action_failed": "failed", "action_skipped": "skipped",
+                       "alert": "sent"}[event]
+            d = data["decision"]
+            self.metrics.actions.labels(d.model, d.rule, data.get("action", "alert"), outcome).inc()
+        if self.on_event is not None:
+            self.on_event(event, data)

@@ -1,0 +1,60 @@
+"""Errors of the watchdog service.
+
+Every error the service raises on purpose derives from one root and mixes in the standard error it
+resembles, so callers can catch either::
+
+    WatchdogError
+    ├── ConfigError(WatchdogError, ValueError)      bad flags, keys, files given to the service
+    │   └── KeyLoadError                             a signing key could not be loaded (never shows the key)
+    ├── StartupError(WatchdogError, RuntimeError)    the service refuses to start (bad policy, bad reference)
+    └── ChainError(WatchdogError, RuntimeError)      the chain refused or failed an action
+        └── ActionReverted                            a transaction reverted; ``error_name`` is decoded
+
+Policy errors come from :mod:`rules` (``rules.PolicyError``, a ``ValueError``) and are wrapped in
+``StartupError`` when the service refuses a policy.
+"""
+
+from __future__ import annotations
+
+
+class WatchdogError(Exception):
+    """Root of every error the watchdog raises on purpose."""
+
+
+class ConfigError(WatchdogError, ValueError):
+    """A flag, file or setting given to the service is wrong; the message says which and how to fix it."""
+
+
+class KeyLoadError(ConfigError):
+    """The signing key could not be loaded. The message never contains key material."""
+
+
+class StartupError(WatchdogError, RuntimeError):
+    """The watchdog refuses to start; the message says why."""
+
+
+class ChainError(WatchdogError, RuntimeError):
+    """The chain could not be reached or refused an action."""
+
+
+class ActionReverted(ChainError):
+    """A transaction reverted on-chain.
+
+    Attributes
+    ----------
+    error_name:
+        The custom error's name decoded from the revert data (for example ``IncidentAlreadyUsed``),
+        or ``None`` when the revert carried no known error.
+    tx_hash:
+        The reverted transaction's hash, when it was mined.
+    """
+
+    def __init__(self, action: str, error_name: str | None, detail: str = "", tx_hash: str | None = None):
+        self.action = action
+        self.error_name = error_name
+        self.tx_hash = tx_hash
+        what = error_name or "an unknown reason"
+        msg = f"The {action} transaction reverted with {what}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg + ".")
