@@ -232,7 +232,9 @@ def _wait_until_ready(
             try:
                 reply = _post(url, "eth_chainId", [], 0, timeout=1.0)
                 if int(reply["result"], 16) != chain_id:
-                    raise AnvilError(f"anvil at {url} reports chain id {reply['result']}, expected {chain_id}")
+                    raise AnvilError(
+                        f"anvil at {url} reports chain id {reply['result']}, expected {chain_id}"
+                    )
                 accounts = tuple(
                     AnvilAccount(address, key)
                     for address, key in zip(DEFAULT_ADDRESSES, DEFAULT_PRIVATE_KEYS, strict=True)
@@ -257,7 +259,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _post(url: str, method: str, params: list[Any], request_id: int, timeout: float) -> dict[str, Any]:
     body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback URL we built)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 

@@ -96,17 +96,19 @@ contract ModelMonitor is AccessControlDefaultAdminRules {
     /// @notice Length of the sliding rate-limit window, in seconds.
     uint32 public windowSeconds;
 
-    /// @notice Timestamp of the last {heartbeat}, 0 if none.
-    uint64 public lastHeartbeatAt;
+    // Declaration order packs storage: the rate limit with `lastReportAt`, the heartbeat time with its sender.
+
+    /// @notice Timestamp at which {lastReportHash} was anchored, 0 if never.
+    uint64 public lastReportAt;
 
     /// @notice Account that sent the last {heartbeat}.
     address public lastHeartbeatBy;
 
+    /// @notice Timestamp of the last {heartbeat}, 0 if none.
+    uint64 public lastHeartbeatAt;
+
     /// @notice Last non-zero report hash anchored through {heartbeat}.
     bytes32 public lastReportHash;
-
-    /// @notice Timestamp at which {lastReportHash} was anchored, 0 if never.
-    uint64 public lastReportAt;
 
     /// @dev Module id => module state.
     mapping(bytes32 module => Module) private _modules;
@@ -620,6 +622,8 @@ contract ModelMonitor is AccessControlDefaultAdminRules {
     // ---------------------------------------------------------------------------------------------
 
     /// @dev Validates and stores the rate limit; emits {RateLimitSet}.
+    /// @param maxActions Maximum watchdog actions per module per window.
+    /// @param window Window length in seconds.
     function _setRateLimit(uint32 maxActions, uint32 window) private {
         if (maxActions == 0 || maxActions > MAX_ACTIONS_PER_WINDOW_CAP || window == 0) {
             revert InvalidRateLimit(maxActions, window);
@@ -638,11 +642,15 @@ contract ModelMonitor is AccessControlDefaultAdminRules {
     }
 
     /// @dev Reverts unless `module` is registered.
+    /// @param module The module id.
     function _requireRegistered(bytes32 module) private view {
         if (!_modules[module].registered) revert ModuleNotRegistered(module);
     }
 
     /// @dev Returns the storage of an existing version of a registered module, or reverts.
+    /// @param module The module id.
+    /// @param version The version number.
+    /// @return v The version's storage.
     function _existingVersion(bytes32 module, uint64 version) private view returns (Version storage v) {
         _requireRegistered(module);
         v = _versions[module][version];
@@ -650,6 +658,8 @@ contract ModelMonitor is AccessControlDefaultAdminRules {
     }
 
     /// @dev Checks the incident id and evidence hash and marks the incident used.
+    /// @param incidentId The incident id.
+    /// @param evidenceHash The evidence hash.
     function _useIncident(bytes32 incidentId, bytes32 evidenceHash) private {
         if (incidentId == bytes32(0)) revert ZeroIncidentId();
         if (evidenceHash == bytes32(0)) revert ZeroEvidenceHash();
@@ -658,6 +668,8 @@ contract ModelMonitor is AccessControlDefaultAdminRules {
     }
 
     /// @dev Enforces the sliding-window limit for a watchdog action on `module` and records it.
+    /// @param module The module id.
+    /// @param m The module's storage.
     function _consumeWatchdogAction(bytes32 module, Module storage m) private {
         uint64 count = m.watchdogActions;
         uint64 limit = maxActionsPerWindow;

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError
@@ -71,7 +71,11 @@ def decode_custom_error(abi: list[dict[str, Any]], exc: ContractCustomError) -> 
     if selector not in known:
         raise AssertionError(f"revert data {data} has selector {selector}, which is no error of the ABI")
     name, types = known[selector]
-    return Revert(name, tuple(abi_decode(types, payload)))
+    values = abi_decode(types, payload)
+    return Revert(
+        name,
+        tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)),
+    )
 
 
 @dataclass
