@@ -43,7 +43,7 @@ class RingBuffer:
 
     """
 
-    __slots__ = ("capacity", "_data", "_pos", "_count")
+    __slots__ = ("_count", "_data", "_pos", "capacity")
 
     def __init__(self, capacity: int, dtype: DTypeLike = np.float64) -> None:
         if capacity < 1:
