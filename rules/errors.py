@@ -12,8 +12,8 @@ must not import); the service catches `PolicyError` as the ``ValueError`` it is,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = ["PolicyError", "PolicyIssue"]
 
@@ -57,7 +57,13 @@ class PolicyError(ValueError):
         n = len(self.errors)
         what = "1 problem; fix it" if n == 1 else f"{n} problems; fix them"
         lines = "".join(f"\n  {issue}" for issue in self.errors)
-        return f"{self.file} has {what} and load the policy again (the watchdog will not start with it):{lines}"
+        return (
+            f"{self.file} has {what} and load the policy again (the watchdog will not start with it):{lines}"
+        )
 
-    def __reduce__(self):  # keep the issues through pickling (multiprocessing, caches)
+    def __reduce__(
+        self,
+    ) -> tuple[
+        type[PolicyError], tuple[list[PolicyIssue], str]
+    ]:  # keep the issues through pickling (multiprocessing, caches)
         return (type(self), (self.errors, self.file))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["module_id_bytes32", "module_id_hex", "check_module"]
+__all__ = ["check_module", "module_id_bytes32", "module_id_hex"]
 
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
 
@@ -42,7 +42,7 @@ def module_id_bytes32(module: str) -> bytes:
         raise ValueError(f"module {problem}")
     if _HEX32.fullmatch(module):
         return bytes.fromhex(module[2:])
-    from eth_utils import keccak  # imported late: loading a policy should not pay for eth_utils
+    from eth_utils.crypto import keccak  # imported late: loading a policy should not pay for eth_utils
 
     return bytes(keccak(text=module))
 

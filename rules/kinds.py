@@ -18,11 +18,12 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
-__all__ = ["KINDS", "DetectorKind", "Param", "InputKind", "ValueType", "OPS"]
+__all__ = ["KINDS", "OPS", "DetectorKind", "InputKind", "Param", "ValueType"]
 
 ValueType = Literal["numeric", "categorical"]
 """The type of a feature or of a model's prediction."""
@@ -80,7 +81,9 @@ class DetectorKind:
         return self.value_type if self.is_performance else None
 
 
-def _kind(name: str, input: InputKind, statistics: dict[str, str], *params: Param, doc: str = "") -> DetectorKind:
+def _kind(
+    name: str, input: InputKind, statistics: dict[str, str], *params: Param, doc: str = ""
+) -> DetectorKind:
     return DetectorKind(
         name=name,
         input=input,

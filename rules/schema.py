@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from functools import cached_property
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -36,17 +36,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from rules.ids import check_module, module_id_bytes32
-from rules.kinds import KINDS, OPS, DetectorKind
+from rules.kinds import KINDS, DetectorKind
 
 __all__ = [
     "ACTIONS",
+    "DEFER_CHECKS",
+    "DETECTOR_MODELS",
     "TIERS",
     "TIER_ACTIONS",
-    "DEFER_CHECKS",
     "Annotations",
     "Condition",
     "DetectorSpec",
-    "DETECTOR_MODELS",
     "Feature",
     "Group",
     "Labels",
@@ -68,7 +68,6 @@ TIER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {"routine": ("alert",), "medium": ("alert", "pause"), "critical": ("alert", "pause", "rollback")}
 )
 """What each severity tier may do. Routine: alert only; medium: act and notify; critical: may roll back."""
-assert tuple(OPS) == ("<", "<=", ">", ">=")
 
 DEFER_CHECKS = "rules.defer_checks"
 """Validation context key: when true, `Policy` skips the cross-reference checks (the loader runs them itself)."""
@@ -98,9 +97,22 @@ def _module(value: str) -> str:
     return value
 
 
+def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    # An after-validator rather than Field(min_length=1): pydantic checks min_length against the items that
+    # validated, so a list whose only item has a mistake would also be called empty.
+    if not value:
+        raise PydanticCustomError("empty_list", "must list at least one entry")
+    return value
+
+
+NonEmpty = AfterValidator(_non_empty)
+
+
 def _url(value: str) -> str:
     if not re.match(r"https?://\S+$", value):
-        raise PydanticCustomError("url", f"{value!r} is not a web address; give a full http:// or https:// URL")
+        raise PydanticCustomError(
+            "url", f"{value!r} is not a web address; give a full http:// or https:// URL"
+        )
     return value
 
 
@@ -109,16 +121,29 @@ Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 Finite = Annotated[float, Strict(), AllowInfNan(False)]
 ModelId = Annotated[
-    Text, _named(r"[a-z0-9][a-z0-9_.-]*", "model id", "use lowercase letters, digits, '_', '.' and '-', "
-                 "starting with a letter or digit (e.g. lending-risk)")
+    Text,
+    _named(
+        r"[a-z0-9][a-z0-9_.-]*",
+        "model id",
+        "use lowercase letters, digits, '_', '.' and '-', "
+        "starting with a letter or digit (e.g. lending-risk)",
+    ),
 ]
 RuleName = Annotated[
-    Text, _named(r"[A-Za-z][A-Za-z0-9_]*", "rule name", "use letters, digits and '_', starting with a letter "
-                 "(e.g. UtilizationDrift)")
+    Text,
+    _named(
+        r"[A-Za-z][A-Za-z0-9_]*",
+        "rule name",
+        "use letters, digits and '_', starting with a letter (e.g. UtilizationDrift)",
+    ),
 ]
 DetectorName = Annotated[
-    Text, _named(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "detector name", "use letters, digits, '_', '.' and '-' "
-                 "(e.g. ks_utilization)")
+    Text,
+    _named(
+        r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+        "detector name",
+        "use letters, digits, '_', '.' and '-' (e.g. ks_utilization)",
+    ),
 ]
 FeatureName = Annotated[Text, AfterValidator(_trimmed)]
 GroupName = Annotated[Text, AfterValidator(_trimmed)]
@@ -157,7 +182,8 @@ class Feature(_Spec):
     def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         if value is not None and not value[0] < value[1]:
             raise PydanticCustomError(
-                "range_order", f"range [{value[0]:g}, {value[1]:g}] is empty; the low end must be below the high end"
+                "range_order",
+                f"range [{value[0]:g}, {value[1]:g}] is empty; the low end must be below the high end",
             )
         return value
 
@@ -199,14 +225,9 @@ class DetectorSpec(_Spec):
         values = {name: getattr(self, name) for name in self.spec.params}
         return {k: v for k, v in values.items() if v is not None}
 
-    @property
-    def window(self) -> int | None:
-        value = getattr(self, "window", None)
-        return value if isinstance(value, int) else None
-
 
 def _detector_model(kind: DetectorKind) -> type[DetectorSpec]:
-    fields: dict[str, Any] = {"kind": (Literal[kind.name], ...)}  # type: ignore[valid-type]
+    fields: dict[str, Any] = {"kind": (Literal[kind.name], ...)}
     for p in kind.params.values():
         base: Any = Int if p.type == "int" else Finite
         if p.minimum is not None:
@@ -224,7 +245,7 @@ DETECTOR_MODELS: Mapping[str, type[DetectorSpec]] = MappingProxyType(
 if TYPE_CHECKING:
     AnyDetector = DetectorSpec
 else:
-    AnyDetector = Annotated[Union[tuple(DETECTOR_MODELS.values())], Field(discriminator="kind")]
+    AnyDetector = Annotated[Union[tuple(DETECTOR_MODELS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 class ModelSpec(_Spec):
@@ -235,7 +256,7 @@ class ModelSpec(_Spec):
     prediction: Prediction
     features: tuple[Feature, ...] = ()
     reference: Reference
-    detectors: Annotated[tuple[AnyDetector, ...], Field(min_length=1)]
+    detectors: Annotated[tuple[AnyDetector, ...], NonEmpty]
 
     @property
     def module_id(self) -> bytes:
@@ -246,7 +267,9 @@ class ModelSpec(_Spec):
         for f in self.features:
             if f.name == name:
                 return f
-        raise KeyError(f"no feature {name!r} in model {self.id!r}; known: {', '.join(f.name for f in self.features)}")
+        raise KeyError(
+            f"no feature {name!r} in model {self.id!r}; known: {', '.join(f.name for f in self.features)}"
+        )
 
     def detector(self, name: str) -> DetectorSpec:
         for d in self.detectors:
@@ -287,7 +310,7 @@ class Rule(_Spec):
     min_samples: Annotated[Int, Field(ge=1)] | None = None
     labels: Labels
     annotations: Annotations
-    actions: Annotated[tuple[Action, ...], Field(min_length=1)]
+    actions: Annotated[tuple[Action, ...], NonEmpty]
     dry_run: Bool = False
 
     @property
@@ -300,7 +323,7 @@ class Group(_Spec):
 
     name: GroupName
     interval_records: Annotated[Int, Field(ge=1)] = 100
-    rules: Annotated[tuple[Rule, ...], Field(min_length=1)]
+    rules: Annotated[tuple[Rule, ...], NonEmpty]
 
 
 class Policy(_Spec):
@@ -313,7 +336,7 @@ class Policy(_Spec):
     version: Int
     name: Text
     dry_run: Bool = False
-    models: Annotated[tuple[ModelSpec, ...], Field(min_length=1)]
+    models: Annotated[tuple[ModelSpec, ...], NonEmpty]
     groups: tuple[Group, ...] = ()
 
     _source: str | None = PrivateAttr(default=None)
@@ -346,13 +369,29 @@ class Policy(_Spec):
     def canonical_json(self) -> str:
         """The validated policy as JSON with sorted keys and no whitespace (what `hash` digests)."""
         return json.dumps(
-            self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            self.model_dump(mode="json", by_alias=True),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
 
-    @cached_property
+    @property
     def hash(self) -> str:
-        """sha256 hex digest of `canonical_json`."""
+        """sha256 hex digest of `canonical_json`.
+
+        Computed on each access (a policy is small) rather than cached, so that ``model_copy(update=...)``
+        can never carry a stale hash.
+        """
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        # equal content is the same policy, wherever and however it was written
+        if not isinstance(other, Policy):
+            return NotImplemented
+        return self.hash == other.hash
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
 
     # -- where it came from -----------------------------------------------------------------------------------
 
@@ -433,5 +472,5 @@ class Policy(_Spec):
         """The window count a rule needs before it may fire: its ``min_samples`` or its detector's window."""
         if rule.min_samples is not None:
             return rule.min_samples
-        window = self.detector_of(rule).window
-        return window if window is not None else 1
+        window = self.detector_of(rule).params.get("window")
+        return int(window) if window is not None else 1

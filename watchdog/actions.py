@@ -79,7 +79,7 @@ class Responder:
             "decided_at": d.at.isoformat().replace("+00:00", "Z"),
             "decisive_line": d.record_index,
             "condition": {"detector": d.detector, "statistic": d.statistic, "op": d.op,
-                          "threshold": d.threshold, "observed": _finite(d.observed)},
+                          "threshold": d.threshold, "observed": _finite(d.value)},
             "consecutive_evaluations": d.consecutive,
             "detector": {"kind": rt.specs[d.detector].kind, "feature": rt.specs[d.detector].feature,
                          "window_samples": int(det.n), "samples_seen": int(det.n_seen),
@@ -106,7 +106,7 @@ class Responder:
             inc = self.store.incident(incident_id) or inc
         log.warning("rule_fired", extra={
             "model": d.model, "rule": d.rule, "tier": d.tier, "incident": inc.id, "line": d.record_index,
-            "observed": d.observed, "threshold": d.threshold, "dry_run": d.dry_run})
+            "observed": d.value, "threshold": d.threshold, "dry_run": d.dry_run})
         self._emit("rule_fired", {"decision": d, "incident": inc})
         return inc
 

@@ -77,8 +77,10 @@ def run_demo(out_dir: Path, progress: bool = True) -> int:
     def on_event(event: str, data: dict) -> None:
         d = data.get("decision")
         if event == "rule_fired":
-            _say(f"\n    rule {d.rule} ({d.tier}) fired at line {d.record_index}: {d.detector}.{d.statistic} = "
-                 f"{d.observed:.3g} {d.op} {d.threshold:g} for {d.consecutive} evaluations")
+            n = data["incident"].evidence_data["counts"]["predictions"]
+            _say(f"\n    rule {d.rule} ({d.tier}) fired at line {d.record_index} (record {n - 1:,}, "
+                 f"{n - 1 - DRIFT_AT:,} records after the turn): {d.detector}.{d.statistic} = "
+                 f"{d.value:.3g} {d.op} {d.threshold:g} for {d.consecutive} evaluations")
         elif event == "action_mined":
             tx = data["tx"]
             _say(f"    -> pause sent and mined: tx {tx.tx_hash} in block {tx.block_number} ({tx.gas_used:,} gas)")

@@ -36,7 +36,7 @@ DEFAULT_JOIN_CAPACITY = 100_000
 
 def detector_params(spec: Any) -> dict[str, Any]:
     """The constructor arguments a policy's detector entry gives its detector class."""
-    return spec.model_dump(exclude={"name", "kind", "feature"}, exclude_none=True)
+    return dict(spec.params)
 
 
 def schema_of(model: Any) -> ModelSchema:
@@ -60,12 +60,13 @@ class Batch:
 class ModelRuntime:
     """Detectors, reference, label join and the pending batch of one model."""
 
-    def __init__(self, model: Any, interval: int, join_capacity: int, base_dir: Path):
+    def __init__(self, model: Any, interval: int, join_capacity: int, base_dir: Path, model_rules: list[Any]):
         self.model = model
         self.model_id: str = model.id
         self.schema = schema_of(model)
         self.interval = interval
         self.specs = {d.name: d for d in model.detectors}
+        self.rules = model_rules
         self.detectors: dict[str, detectors.Detector] = {}
         self.join_capacity = join_capacity
         self.awaiting_label: OrderedDict[str, float | str] = OrderedDict()
@@ -119,18 +120,31 @@ class ModelRuntime:
         if not rows:
             raise StartupError(f"The reference of model {self.model_id!r} ({origin}) holds no predictions.")
         for name, spec in self.specs.items():
+            cls = detectors.REGISTRY[spec.kind]
+            params = detector_params(spec)
+            if rules.KINDS[spec.kind].is_performance:
+                if "threshold" not in params:
+                    params["threshold"] = self._rule_threshold(name)
+                self.detectors[name] = cls(**params)
+                continue
             values = self._reference_values(rows, spec)
             if len(values) < 2:
                 raise StartupError(
                     f"The reference of model {self.model_id!r} ({origin}) has {len(values)} usable value(s) "
                     f"for detector {name!r}; at least 2 are needed."
                 )
-            cls = detectors.REGISTRY[spec.kind]
-            params = detector_params(spec)
-            self.detectors[name] = cls(values, **params) if values is not None else cls(**params)
+            self.detectors[name] = cls(values, **params)
         self.reference_bounds = (rows[0].ts, rows[-1].ts)
         self.ready = True
         log.info("reference_ready", extra={"model": self.model_id, "records": len(rows), "origin": origin})
+
+    def _rule_threshold(self, detector: str) -> float:
+        """A performance detector without its own threshold borrows the first rule's on its statistic."""
+        for rule in self.rules:
+            c = rule.condition
+            if c.detector == detector and c.statistic == "statistic":
+                return float(c.threshold)
+        return math.inf
 
     def _reference_values(self, rows: list[Prediction], spec: Any) -> Any:
         kind = rules.KINDS[spec.kind]
@@ -259,7 +273,9 @@ class Engine:
             for r in g.rules:
                 intervals[r.model] = min(intervals.get(r.model, g.interval_records), g.interval_records)
         self.runtimes = {
-            m.id: ModelRuntime(m, intervals.get(m.id, 100), join_capacity, base) for m in policy.models
+            m.id: ModelRuntime(m, intervals.get(m.id, 100), join_capacity, base,
+                               [r for r in self.policy_rules() if r.model == m.id])
+            for m in policy.models
         }
         self.parser = RecordParser({m.id: rt.schema for m, rt in zip(policy.models, self.runtimes.values())})
 

@@ -1,0 +1,433 @@
+"""The rule engine: detector signals in, fire / resolve decisions out.
+
+Deterministic: time is passed in (``now``), never read, and the same calls give the same decisions. The caller
+decides when a group is due (every ``interval_records`` records of the model) and passes the signals of the
+model's detectors; `Evaluator.evaluate` runs that model's rules (optionally only some groups) in file order.
+
+Each rule is a small state machine, as a Prometheus alert:
+
+    inactive --true--> pending --true, `for` reached--> firing --false--> inactive   (emits "resolve")
+        ^                 |                               (emits "fire" once per episode)
+        +------false------+
+
+With ``for: 1`` a true condition goes straight from inactive to firing. *No data* -- the detector's signal is
+missing, the statistic is missing or NaN, or the window holds fewer than the rule's ``min_samples`` values --
+counts as "condition false" for a rule that is inactive or pending (a pending rule drops back to inactive), but
+it never resolves a firing rule: a firing rule holds until a real observation says the condition is over.
+Missing data is not evidence of recovery (a detector reset after a restart must not unpause a module).
+
+A resolve decision carries no actions: a pause or a rollback is never undone by the watchdog (the council
+unpauses); the service uses a resolve to close the incident and resolve the alert.
+
+Examples
+--------
+>>> from datetime import datetime, timedelta, timezone
+>>> from rules import EXAMPLES_DIR, load_policy
+>>> policy = load_policy(EXAMPLES_DIR / "lending.yaml")
+>>> ev = Evaluator(policy)
+>>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+>>> drifted = {"ks_utilization": Signal({"statistic": 0.4, "p_value": 1e-9}, n=500)}
+>>> for i in range(3):
+...     for d in ev.evaluate("lending-risk", drifted, t0 + timedelta(minutes=i), record_index=100 * (i + 1)):
+...         print(d.kind, d.rule, d.actions, d.consecutive)
+fire UtilizationDrift ('alert', 'pause') 3
+>>> ev.state("UtilizationDrift").state
+'firing'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import operator
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from rules.schema import Group, Policy, Rule
+
+__all__ = ["SNAPSHOT_FORMAT", "Decision", "Evaluator", "RuleState", "Signal", "SnapshotError"]
+
+SNAPSHOT_FORMAT = 1
+
+_COMPARE: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
+    {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+)
+
+StateName = Literal["inactive", "pending", "firing"]
+
+
+class SnapshotError(ValueError):
+    """A snapshot given to `Evaluator.restore` is not one `Evaluator.snapshot` could have written."""
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What one detector reports at an evaluation: its statistics and how many values its window holds."""
+
+    values: Mapping[str, float] = field(hash=False)
+    n: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0:
+            raise ValueError(f"n must be a whole number of at least 0, got {self.n!r}")
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """Where a rule stands. ``since`` is when it entered ``state`` (None: never changed since start)."""
+
+    rule: str
+    state: StateName
+    since: datetime | None = None
+    since_index: int | None = None
+    consecutive: int = 0
+    """Consecutive true evaluations in the current episode (0 when inactive)."""
+    pending_since: datetime | None = None
+    """When the current episode began (first true evaluation); None when inactive."""
+    pending_since_index: int | None = None
+    last_value: float | None = None
+    last_n: int | None = None
+    last_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rule started firing (``kind="fire"``) or stopped (``kind="resolve"``).
+
+    ``dry_run`` is true when the rule or the whole policy is in shadow mode: record it, send nothing.
+    ``actions`` is what the rule does on fire, and empty on resolve.
+    """
+
+    kind: Literal["fire", "resolve"]
+    rule: str
+    group: str
+    model: str
+    module: str
+    tier: str
+    actions: tuple[str, ...]
+    dry_run: bool
+    detector: str
+    statistic: str
+    op: str
+    threshold: float
+    value: float
+    n: int
+    at: datetime
+    record_index: int
+    pending_since: datetime
+    pending_since_index: int
+    consecutive: int
+    summary: str
+    annotations: Mapping[str, str] = field(hash=False)
+    policy_hash: str
+    rule_source: str | None = None
+    """``file:line`` of the rule in the policy, when it was loaded from a file."""
+
+    @property
+    def episode_key(self) -> str:
+        """Same for the fire and the resolve of one episode; a deterministic base for an incident id."""
+        return f"{self.policy_hash[:16]}:{self.model}:{self.rule}:{self.pending_since_index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (datetimes as ISO 8601)."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[name] = value
+        return out
+
+
+@dataclass
+class _Runtime:
+    state: StateName = "inactive"
+    since: datetime | None = None
+    since_index: int | None = None
+    consecutive: int = 0
+    pending_since: datetime | None = None
+    pending_since_index: int | None = None
+    last_value: float | None = None
+    last_n: int | None = None
+    last_at: datetime | None = None
+
+    def go(self, state: StateName, now: datetime, index: int) -> None:
+        self.state, self.since, self.since_index = state, now, index
+        if state == "inactive":
+            self.consecutive = 0
+            self.pending_since = self.pending_since_index = None
+
+
+def _fingerprint(policy: Policy, rule: Rule) -> str:
+    """What a rule's state depends on: its model, condition, ``for``, ``min_samples`` and the detector's spec.
+
+    Labels, annotations, actions and dry_run may change without forgetting a pending or firing episode.
+    """
+    detector = policy.detector_of(rule)
+    data = {
+        "model": rule.model,
+        "condition": rule.condition.model_dump(mode="json"),
+        "for": rule.for_,
+        "min_samples": policy.min_samples_of(rule),
+        "detector": detector.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: Any, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SnapshotError(f"snapshot field {what} must be an ISO 8601 time or null, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SnapshotError(f"snapshot field {what} is not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise SnapshotError(f"snapshot field {what} must carry a time zone, got {value!r}")
+    return parsed
+
+
+def _opt_int(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SnapshotError(f"snapshot field {what} must be a whole number or null, got {value!r}")
+    return value
+
+
+class Evaluator:
+    """Evaluates a policy's rules on detector signals; holds each rule's state between calls.
+
+    Parameters
+    ----------
+    policy
+        A validated policy (from `rules.load_policy`).
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._policy_hash = policy.hash
+        self._placed: dict[str, tuple[Group, Rule]] = {r.name: (g, r) for g in policy.groups for r in g.rules}
+        self._min_samples = {name: policy.min_samples_of(rule) for name, (_, rule) in self._placed.items()}
+        self._fingerprints = {name: _fingerprint(policy, rule) for name, (_, rule) in self._placed.items()}
+        self._state: dict[str, _Runtime] = {name: _Runtime() for name in self._placed}
+
+    # -- evaluation -------------------------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        model_id: str,
+        signals: Mapping[str, Signal],
+        now: datetime,
+        record_index: int,
+        *,
+        groups: Collection[str] | None = None,
+    ) -> list[Decision]:
+        """Evaluate the model's rules (only those of ``groups`` when given) and return what changed.
+
+        ``signals`` maps detector names to their current `Signal`; a rule whose detector has no signal sees
+        no data. ``now`` must be timezone-aware; ``record_index`` is the model's record count at this
+        evaluation (it keys episodes, so it should grow).
+        """
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be a timezone-aware datetime, got {now!r}")
+        self.policy.model(model_id)  # KeyError naming the known models
+        if groups is not None:
+            unknown = sorted(set(groups) - {g.name for g in self.policy.groups})
+            if unknown:
+                raise ValueError(f"unknown group(s) {', '.join(unknown)} in policy {self.policy.name!r}")
+        decisions: list[Decision] = []
+        for group, rule in self._placed.values():
+            if rule.model != model_id or (groups is not None and group.name not in groups):
+                continue
+            decision = self._step(group, rule, signals.get(rule.condition.detector), now, record_index)
+            if decision is not None:
+                decisions.append(decision)
+        return decisions
+
+    def _step(
+        self, group: Group, rule: Rule, signal: Signal | None, now: datetime, index: int
+    ) -> Decision | None:
+        st = self._state[rule.name]
+        cond = rule.condition
+        raw = signal.values.get(cond.statistic) if signal is not None else None
+        value = float(raw) if raw is not None else math.nan
+        n = signal.n if signal is not None else 0
+        st.last_value, st.last_n, st.last_at = value, n, now
+
+        if math.isnan(value) or n < self._min_samples[rule.name]:
+            if st.state == "pending":
+                st.go("inactive", now, index)
+            return None  # a firing rule holds: no data is not a recovery
+
+        if _COMPARE[cond.op](value, cond.threshold):
+            if st.state == "inactive":
+                st.go("pending", now, index)
+                st.pending_since, st.pending_since_index = now, index
+            st.consecutive += 1
+            if st.state == "pending" and st.consecutive >= rule.for_:
+                st.go("firing", now, index)
+                return self._decision("fire", group, rule, st, value, n, now, index)
+            return None
+
+        if st.state == "firing":
+            decision = self._decision("resolve", group, rule, st, value, n, now, index)
+            st.go("inactive", now, index)
+            return decision
+        if st.state == "pending":
+            st.go("inactive", now, index)
+        return None
+
+    def _decision(
+        self,
+        kind: Literal["fire", "resolve"],
+        group: Group,
+        rule: Rule,
+        st: _Runtime,
+        value: float,
+        n: int,
+        now: datetime,
+        index: int,
+    ) -> Decision:
+        assert st.pending_since is not None and st.pending_since_index is not None
+        annotations = {k: v for k, v in rule.annotations.model_dump().items() if v is not None}
+        return Decision(
+            kind=kind,
+            rule=rule.name,
+            group=group.name,
+            model=rule.model,
+            module=self.policy.model(rule.model).module,
+            tier=rule.tier,
+            actions=tuple(rule.actions) if kind == "fire" else (),
+            dry_run=rule.dry_run or self.policy.dry_run,
+            detector=rule.condition.detector,
+            statistic=rule.condition.statistic,
+            op=rule.condition.op,
+            threshold=rule.condition.threshold,
+            value=value,
+            n=n,
+            at=now,
+            record_index=index,
+            pending_since=st.pending_since,
+            pending_since_index=st.pending_since_index,
+            consecutive=st.consecutive,
+            summary=rule.annotations.summary,
+            annotations=annotations,
+            policy_hash=self._policy_hash,
+            rule_source=self.policy.rule_source(rule.name),
+        )
+
+    # -- state ------------------------------------------------------------------------------------------------
+
+    def state(self, rule: str) -> RuleState:
+        """The current state of one rule (KeyError for an unknown rule)."""
+        if rule not in self._state:
+            raise KeyError(f"no rule {rule!r} in policy {self.policy.name!r}")
+        st = self._state[rule]
+        return RuleState(
+            rule=rule,
+            state=st.state,
+            since=st.since,
+            since_index=st.since_index,
+            consecutive=st.consecutive,
+            pending_since=st.pending_since,
+            pending_since_index=st.pending_since_index,
+            last_value=st.last_value,
+            last_n=st.last_n,
+            last_at=st.last_at,
+        )
+
+    def states(self) -> tuple[RuleState, ...]:
+        """Every rule's state, in file order."""
+        return tuple(self.state(name) for name in self._placed)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state of every rule as plain JSON data (``json.dumps`` works on it)."""
+        rules: dict[str, Any] = {}
+        for name, st in self._state.items():
+            last = st.last_value
+            rules[name] = {
+                "fingerprint": self._fingerprints[name],
+                "state": st.state,
+                "since": _iso(st.since),
+                "since_index": st.since_index,
+                "consecutive": st.consecutive,
+                "pending_since": _iso(st.pending_since),
+                "pending_since_index": st.pending_since_index,
+                "last_value": last if last is not None and math.isfinite(last) else None,
+                "last_n": st.last_n,
+                "last_at": _iso(st.last_at),
+            }
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "policy": self.policy.name,
+            "policy_hash": self._policy_hash,
+            "rules": rules,
+        }
+
+    def restore(self, snapshot: Mapping[str, Any]) -> tuple[str, ...]:
+        """Restore rule states from `snapshot` output, possibly taken under an older policy.
+
+        A rule keeps its saved state only when its condition, ``for``, ``min_samples`` and detector are
+        unchanged (compared by fingerprint); other rules, and rules the snapshot does not know, start
+        inactive. Returns the names of the saved rules whose state was dropped. Raises `SnapshotError` (a
+        ValueError) on a malformed snapshot, leaving the current state untouched.
+        """
+        if not isinstance(snapshot, Mapping) or snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise SnapshotError(f"not an evaluator snapshot of format {SNAPSHOT_FORMAT}")
+        saved = snapshot.get("rules")
+        if not isinstance(saved, Mapping):
+            raise SnapshotError("snapshot has no 'rules' mapping")
+        restored: dict[str, _Runtime] = {name: _Runtime() for name in self._placed}
+        dropped: list[str] = []
+        for name, data in saved.items():
+            if not isinstance(data, Mapping):
+                raise SnapshotError(f"snapshot entry for rule {name!r} is not a mapping")
+            runtime = self._runtime_from(name, data)
+            if name in restored and data.get("fingerprint") == self._fingerprints[name]:
+                restored[name] = runtime
+            else:
+                dropped.append(str(name))
+        self._state = restored
+        return tuple(dropped)
+
+    @staticmethod
+    def _runtime_from(name: str, data: Mapping[str, Any]) -> _Runtime:
+        state = data.get("state")
+        if state not in ("inactive", "pending", "firing"):
+            raise SnapshotError(
+                f"snapshot state of rule {name!r} is {state!r}; expected inactive, pending or firing"
+            )
+        consecutive = _opt_int(data.get("consecutive"), "consecutive") or 0
+        last = data.get("last_value")
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int | float)):
+            raise SnapshotError(f"snapshot field last_value of rule {name!r} must be a number or null")
+        runtime = _Runtime(
+            state=state,
+            since=_time(data.get("since"), "since"),
+            since_index=_opt_int(data.get("since_index"), "since_index"),
+            consecutive=consecutive,
+            pending_since=_time(data.get("pending_since"), "pending_since"),
+            pending_since_index=_opt_int(data.get("pending_since_index"), "pending_since_index"),
+            last_value=float(last) if last is not None else None,
+            last_n=_opt_int(data.get("last_n"), "last_n"),
+            last_at=_time(data.get("last_at"), "last_at"),
+        )
+        if state != "inactive" and (
+            runtime.pending_since is None or runtime.pending_since_index is None or consecutive < 1
+        ):
+            raise SnapshotError(f"snapshot of rule {name!r} is {state} but has no episode start or count")
+        return runtime
