@@ -26,6 +26,21 @@ extras=""
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import watchdog.cli" # fails loudly when the install did not take
 if [ "${1:-}" = "--test" ]; then
+  # Real servers the tests start themselves on loopback: Prometheus, Alertmanager, PostgreSQL, Chromium.
+  need=""
+  command -v prometheus >/dev/null || need="$need prometheus"
+  command -v prometheus-alertmanager >/dev/null || need="$need prometheus-alertmanager"
+  command -v chromium >/dev/null || need="$need chromium"
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+  if [ -n "$need" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "bootstrap: installing$need (Debian packages)" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+    else
+      echo "bootstrap: the tests need these Debian packages:$need (sudo apt-get install$need)" >&2
+      exit 1
+    fi
+  fi
   command -v npm >/dev/null || { echo "bootstrap: npm (Node 20) is needed for the contract tests" >&2; exit 1; }
   (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
 fi

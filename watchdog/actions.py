@@ -55,7 +55,7 @@ class Responder:
         self.metrics = metrics
         self.monitor = monitor
         self.clock = clock
-        self.on_event = on_event
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = [on_event] if on_event else []
 
     def __call__(self, engine: Engine, rt: ModelRuntime, d: Decision) -> None:
         if d.kind == "resolve":
@@ -162,5 +162,8 @@ class Responder:
                        "alert": "sent"}[event]
             d = data["decision"]
             self.metrics.actions.labels(d.model, d.rule, data.get("action", "alert"), outcome).inc()
-        if self.on_event is not None:
-            self.on_event(event, data)
+        for listener in self.listeners:
+            try:
+                listener(event, data)
+            except Exception:  # a listener (alerts, annotations) must never block an on-chain action
+                log.exception("listener_failed", extra={"event_name": event})

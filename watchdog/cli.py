@@ -98,7 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="watchdog-demo", help="folder for the demo's store and quarantine (default: %(default)s)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_demo)
+
+    # Every module in watchdog/commands/ adds its own subcommands: register(subparsers).
+    for mod in _command_modules():
+        mod.register(sub)
     return p
+
+
+def _command_modules() -> list:
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    return [importlib.import_module(f"{commands.__name__}.{m.name}")
+            for m in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

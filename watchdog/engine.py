@@ -252,6 +252,8 @@ def _iso(ts: float) -> str:
 
 
 DecisionHandler = Callable[["Engine", ModelRuntime, Decision], None]
+EvaluationObserver = Callable[["Engine", ModelRuntime, "dict[str, Signal]", datetime, int], None]
+"""Called after every evaluation with the signals the rules saw, the data time and the decisive line."""
 
 
 class Engine:
@@ -267,6 +269,7 @@ class Engine:
         self.n_quarantined = 0
         self.quarantine_by_reason: dict[str, int] = {}
         self.decisions: list[Decision] = []
+        self.observers: list[EvaluationObserver] = []
         base = base_dir or Path.cwd()
         intervals: dict[str, int] = {}
         for g in policy.groups:
@@ -316,9 +319,12 @@ class Engine:
         if not rt.ready:
             return []
         now = datetime.fromtimestamp(ts, tz=timezone.utc)
-        decisions = self.evaluator.evaluate(rt.model_id, rt.signals(), now, line)
+        signals = rt.signals()
+        decisions = self.evaluator.evaluate(rt.model_id, signals, now, line)
         self.metrics.evaluations.labels(rt.model_id).inc()
         self.last_evaluation_wall = time.time()
+        for observe in self.observers:
+            observe(self, rt, signals, now, line)
         for d in decisions:
             self.decisions.append(d)
             self.metrics.rule_transitions.labels(d.model, d.rule, d.tier, d.kind).inc()

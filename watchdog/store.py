@@ -9,52 +9,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: incidents, actions (the outbox), audit log
-    """
-    CREATE TABLE incidents (
-        id TEXT PRIMARY KEY,
-        model TEXT NOT NULL,
-        rule TEXT NOT NULL,
-        tier TEXT NOT NULL,
-        opened_at REAL NOT NULL,
-        record_index INTEGER NOT NULL,
-        policy_hash TEXT NOT NULL,
-        dry_run INTEGER NOT NULL,
-        evidence TEXT NOT NULL,
-        evidence_hash TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'open'
-    );
-    CREATE INDEX incidents_model ON incidents(model, opened_at);
-    CREATE TABLE actions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        incident_id TEXT NOT NULL REFERENCES incidents(id),
-        kind TEXT NOT NULL,
-        module TEXT NOT NULL,
-        status TEXT NOT NULL,
-        tx_hash TEXT,
-        block_number INTEGER,
-        error TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        UNIQUE (incident_id, kind)
-    );
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        event TEXT NOT NULL,
-        model TEXT,
-        rule TEXT,
-        incident_id TEXT,
-        policy_hash TEXT,
-        detail TEXT NOT NULL
-    );
-    """,
-)
+def _load_migrations() -> tuple[tuple[str, str], ...]:
+    """The SQL files in ``watchdog/migrations``, ``NNNN_name.sql``, in order of their number."""
+    folder = resources.files("watchdog").joinpath("migrations")
+    files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
+    return tuple((name.removesuffix(".sql"), folder.joinpath(name).read_text()) for name in files)
+
+
+MIGRATIONS: tuple[tuple[str, str], ...] = _load_migrations()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +87,7 @@ class Store:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
+        """Apply the migrations not yet applied, each in its own transaction, in order of number."""
         current = self.schema_version
         if current > len(MIGRATIONS):
             raise RuntimeError(
@@ -125,16 +95,41 @@ class Store:
                 f"({len(MIGRATIONS)}); upgrade the watchdog or point it at another store."
             )
         for version in range(current + 1, len(MIGRATIONS) + 1):
+            name, sql = MIGRATIONS[version - 1]
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for stmt in MIGRATIONS[version - 1].split(";"):
-                    if stmt.strip():
-                        self._db.execute(stmt)
+                for stmt in _statements(sql):
+                    self._db.execute(stmt)
                 self._db.execute(f"PRAGMA user_version={version}")
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    # generic access for feature modules (outbox, reports, checkpoints) --------------------------
+    # SQL uses "?" placeholders and portable types; other backends translate (see PostgreSQL support).
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows changed."""
+        return self._db.execute(sql, tuple(params)).rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute(sql, tuple(params))]
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        row = self._db.execute(sql, tuple(params)).fetchone()
+        return None if row is None else dict(row)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # incidents ---------------------------------------------------------------------------------
 
@@ -205,6 +200,12 @@ class Store:
 
     def audit_log(self) -> Iterator[sqlite3.Row]:
         yield from self._db.execute("SELECT * FROM audit ORDER BY id")
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file into statements (no semicolons inside literals in our migrations)."""
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    return [st.strip() for st in "\n".join(lines).split(";") if st.strip()]
 
 
 def _incident(row: sqlite3.Row) -> Incident:
