@@ -136,8 +136,8 @@ class Store:
     def add_incident(self, inc: Incident) -> bool:
         """Insert an incident; returns False when one with the same id already exists (a replay)."""
         cur = self._db.execute(
-            "INSERT OR IGNORE INTO incidents (id, model, rule, tier, opened_at, record_index, policy_hash,"
-            " dry_run, evidence, evidence_hash, state) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO incidents (id, model, rule, tier, opened_at, record_index, policy_hash,"
+            " dry_run, evidence, evidence_hash, state) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (inc.id, inc.model, inc.rule, inc.tier, inc.opened_at, inc.record_index, inc.policy_hash,
              int(inc.dry_run), inc.evidence, inc.evidence_hash, inc.state),
         )
@@ -162,8 +162,8 @@ class Store:
     def add_action(self, incident_id: str, kind: str, module: str, now: float) -> Action:
         """Record an action's intent before anything is signed; idempotent per (incident, kind)."""
         self._db.execute(
-            "INSERT OR IGNORE INTO actions (incident_id, kind, module, status, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT INTO actions (incident_id, kind, module, status, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (incident_id, kind, module, "intent", now, now),
         )
         return self.action(incident_id, kind)  # type: ignore[return-value]
