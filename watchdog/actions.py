@@ -50,8 +50,9 @@ class Responder:
     def __init__(self, store: Store, monitor: MonitorClient | None, *,
                  clock: Callable[[], float] = time.time,
                  on_event: Callable[[str, dict[str, Any]], None] | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, dry_run: bool = False):
         self.store = store
+        self.dry_run = dry_run  # the operator's --dry-run: nothing goes on-chain whatever the policy says
         self.metrics = metrics
         self.monitor = monitor
         self.clock = clock
@@ -88,7 +89,7 @@ class Responder:
             "versions_in_window": sorted(set(rt.versions)),
             "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
                        "labels_unmatched": rt.n_labels_unmatched, "quarantined_all_models": engine.n_quarantined},
-            "dry_run": d.dry_run,
+            "dry_run": d.dry_run or self.dry_run,
         }
         ev_json = canonical_json(evidence)
         incident_id = "0x" + keccak(canonical_json(
@@ -96,7 +97,7 @@ class Responder:
              "at": evidence["decided_at"]})).hex()
         inc = Incident(
             id=incident_id, model=d.model, rule=d.rule, tier=d.tier, opened_at=d.at.timestamp(),
-            record_index=d.record_index, policy_hash=d.policy_hash, dry_run=d.dry_run,
+            record_index=d.record_index, policy_hash=d.policy_hash, dry_run=d.dry_run or self.dry_run,
             evidence=ev_json.decode(), evidence_hash=evidence_hash(ev_json), state="open",
         )
         if self.store.add_incident(inc):
@@ -120,8 +121,8 @@ class Responder:
         row = self.store.add_action(inc.id, action, d.module, now)
         if row.status in ("mined", "dry_run"):
             return  # a replay of an incident already acted on
-        if d.dry_run or self.monitor is None:
-            why = "dry run" if d.dry_run else "no chain configured"
+        if d.dry_run or self.dry_run or self.monitor is None:
+            why = "dry run" if (d.dry_run or self.dry_run) else "no chain configured"
             self.store.update_action(row.id, now, status="dry_run", error=why)
             log.warning("action_skipped", extra={"incident": inc.id, "action": action, "why": why})
             self._emit("action_skipped", {"decision": d, "incident": inc, "action": action, "why": why})

@@ -110,7 +110,8 @@ def run(opts: RunOptions, start_metrics: Callable[[Any], Any] | None = None,
         monitor = open_monitor(opts)
     metrics = Metrics()
     with Store(opts.store) as store:
-        responder = Responder(store, None if opts.dry_run else monitor, on_event=on_event, metrics=metrics)
+        responder = Responder(store, None if opts.dry_run else monitor, on_event=on_event, metrics=metrics,
+                              dry_run=opts.dry_run)
         engine = Engine(policy, base_dir=opts.policy.parent, metrics=metrics, on_decision=responder)
         metrics.attach(engine)
         if start_metrics is not None:
