@@ -86,6 +86,8 @@ class Detector(abc.ABC):
     min_samples: int
     # Number of codes whose window counts are kept incrementally; 0 keeps none.
     _n_codes: int = 0
+    # False for detectors built without a reference sample (sequential change detectors).
+    needs_reference: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

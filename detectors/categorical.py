@@ -18,7 +18,7 @@ from detectors.base import (
     is_missing,
 )
 
-__all__ = ["ChiSquareDrift"]
+__all__ = ["CategoricalPSIDrift", "ChiSquareDrift", "GTestDrift", "UnseenCategoryRate"]
 
 _CATEGORY_TYPES = (str, int, float)  # what survives a JSON round trip as a dict key would
 
@@ -156,3 +156,162 @@ class ChiSquareDrift(UnivariateDetector):
         # null instead of inflated by the reference's own sampling noise.
         m = len(self.reference)
         return float(np.sum((self._counts - expected) ** 2 / expected) * m / (m + n))
+
+
+class GTestDrift(ChiSquareDrift):
+    r"""G-test (log-likelihood ratio) of the categories in the last ``window`` values against a reference.
+
+    Same buckets, floors, degrees of freedom, threshold and statistics as
+    :class:`ChiSquareDrift`, with :math:`G = 2 \sum_i O_i \ln(O_i / E_i)` (empty buckets add 0)
+    in place of Pearson's sum, also scaled by ``m / (m + n)``. Both are chi-square under no
+    drift; G is the likelihood-ratio form and less inflated by rare buckets, so it is the
+    better choice when the reference has many small categories.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from detectors import GTestDrift
+
+    >>> rng = np.random.default_rng(3)
+    >>> tokens = ["ETH", "USDC", "WBTC"]
+    >>> g = GTestDrift(rng.choice(tokens, size=3000, p=[0.5, 0.3, 0.2]), window=200)
+    >>> before = rng.choice(tokens, size=600, p=[0.5, 0.3, 0.2])
+    >>> after = rng.choice(tokens, size=600, p=[0.3, 0.3, 0.4])
+    >>> for i, x in enumerate(np.concatenate([before, after])):
+    ...     g.update(x)
+    ...     if g.drift_detected:
+    ...         print(f"Change detected at index {i}, G = {g.statistic:.1f}")
+    ...         break
+    Change detected at index 731, G = 27.0
+
+    """
+
+    kind = "g_test"
+
+    def _compute(self, name: str) -> float:
+        if name != "statistic":
+            return super()._compute(name)
+        assert self._counts is not None
+        n = self._buffer._count
+        observed = self._counts
+        expected = n * self._expected_props
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(observed > 0, observed * np.log(observed / expected), 0.0)
+        m = len(self.reference)
+        return float(max(0.0, 2.0 * terms.sum()) * m / (m + n))
+
+
+class CategoricalPSIDrift(ChiSquareDrift):
+    r"""Population Stability Index over categories, the unseen ones pooled in one bucket.
+
+    .. math:: PSI = \sum_i (q_i - p_i) \ln(q_i / p_i)
+
+    over the reference's categories plus the unseen bucket, with :math:`p_i` the reference and
+    :math:`q_i` the window proportions, both floored at ``eps``.
+
+    Parameters
+    ----------
+    reference
+        Reference sample of categories (strings, or integers; None and NaN dropped).
+    window
+        Number of most recent values compared with the reference.
+    threshold
+        Drift when ``statistic > threshold``; 0.2 by default, the usual rule of thumb.
+    eps
+        Floor on proportions.
+    min_samples
+        No drift is signalled with fewer values in the window; None means ``window``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from detectors import CategoricalPSIDrift
+
+    >>> rng = np.random.default_rng(4)
+    >>> tokens = ["ETH", "USDC", "WBTC"]
+    >>> psi = CategoricalPSIDrift(rng.choice(tokens, size=3000, p=[0.5, 0.3, 0.2]), window=300)
+    >>> before = rng.choice(tokens, size=600, p=[0.5, 0.3, 0.2])
+    >>> after = rng.choice(tokens, size=600, p=[0.2, 0.3, 0.5])
+    >>> for i, x in enumerate(np.concatenate([before, after])):
+    ...     psi.update(x)
+    ...     if psi.drift_detected:
+    ...         print(f"Change detected at index {i}, PSI = {psi.statistic:.2f}")
+    ...         break
+    Change detected at index 776, PSI = 0.20
+
+    """
+
+    kind = "psi_categorical"
+    statistics = ("statistic", "unseen_ratio")
+    fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "unseen_ratio": ">"}
+
+    def __init__(
+        self,
+        reference: ArrayLike,
+        *,
+        window: int = 500,
+        threshold: float = 0.2,
+        eps: float = 1e-4,
+        min_samples: int | None = None,
+    ) -> None:
+        super().__init__(reference, window=window, threshold=threshold, eps=eps, min_samples=min_samples)
+
+    def _compute(self, name: str) -> float:
+        if name != "statistic":
+            return super()._compute(name)
+        assert self._counts is not None
+        q = np.maximum(self._counts / self._buffer._count, self.eps)
+        p = self._expected_props
+        return float(np.sum((q - p) * np.log(q / p)))
+
+
+class UnseenCategoryRate(ChiSquareDrift):
+    """Share of the last ``window`` values that belong to no category of the reference.
+
+    A data-quality detector as much as a drift one: a new token, venue or enum value that the
+    model never saw in training. ``statistic`` equals :class:`ChiSquareDrift`'s
+    ``unseen_ratio``.
+
+    Parameters
+    ----------
+    reference
+        Reference sample of categories (strings, or integers; None and NaN dropped).
+    window
+        Number of most recent values.
+    threshold
+        Drift when ``statistic > threshold``; 0.01 (1%) by default.
+    min_samples
+        No drift is signalled with fewer values in the window; None means ``window``.
+
+    Examples
+    --------
+    >>> from detectors import UnseenCategoryRate
+    >>> unseen = UnseenCategoryRate(["ETH", "USDC", "WBTC"] * 100, window=100, threshold=0.05)
+    >>> for i in range(300):
+    ...     unseen.update("PEPE" if i >= 150 and i % 3 == 0 else "ETH")
+    ...     if unseen.drift_detected:
+    ...         print(f"Change detected at index {i}, unseen share {unseen.statistic:.2f}")
+    ...         break
+    Change detected at index 165, unseen share 0.06
+
+    """
+
+    kind = "unseen_share"
+    statistics = ("statistic", "unseen_count")
+    fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "unseen_count": ">"}
+
+    def __init__(
+        self,
+        reference: ArrayLike,
+        *,
+        window: int = 500,
+        threshold: float = 0.01,
+        min_samples: int | None = None,
+    ) -> None:
+        super().__init__(reference, window=window, threshold=1.0, min_samples=min_samples)
+        self.threshold = check_real("threshold", threshold, 0.0, 1.0)
+
+    def _compute(self, name: str) -> float:
+        assert self._counts is not None
+        unseen = float(self._counts[self._unseen])
+        return unseen if name == "unseen_count" else unseen / self._buffer._count

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rules.errors import PolicyError, PolicyIssue
-from rules.evaluator import Decision, Evaluator, RuleState, Signal, SnapshotError
+from rules.evaluator import ConditionResult, Decision, Evaluator, RuleState, Signal, SnapshotError
 from rules.ids import module_id_bytes32, module_id_hex
 from rules.kinds import KINDS, DetectorKind, Param
 from rules.loader import load_policy, load_policy_text
@@ -22,39 +22,53 @@ from rules.report import format_summary
 from rules.schema import (
     TIER_ACTIONS,
     TIERS,
+    AllOf,
+    AnyOf,
+    Budget,
     Condition,
     DetectorSpec,
     Feature,
     Group,
+    KOfN,
     ModelSpec,
     Policy,
+    RateLimit,
     Rule,
+    duration_seconds,
 )
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-"""Example policies shipped with the package: ``lending.yaml`` (valid) and ``bad.yaml`` (many mistakes)."""
+"""Example policies shipped with the package: ``lending.yaml``, ``oracle.yaml`` and ``withdrawals.yaml`` (each with
+its policy tests, ``*.test.yaml``), and ``bad.yaml`` (many mistakes)."""
 
 __all__ = [
     "EXAMPLES_DIR",
     "KINDS",
     "TIERS",
     "TIER_ACTIONS",
+    "AllOf",
+    "AnyOf",
+    "Budget",
     "Condition",
+    "ConditionResult",
     "Decision",
     "DetectorKind",
     "DetectorSpec",
     "Evaluator",
     "Feature",
     "Group",
+    "KOfN",
     "ModelSpec",
     "Param",
     "Policy",
     "PolicyError",
     "PolicyIssue",
+    "RateLimit",
     "Rule",
     "RuleState",
     "Signal",
     "SnapshotError",
+    "duration_seconds",
     "format_summary",
     "load_policy",
     "load_policy_text",

@@ -117,6 +117,8 @@ def find_problems(data: Mapping[str, Any], where: Callable[[Loc], str] = format_
         _check_features(m, i, model, report, where)
         _check_detectors(m, i, mid, model, report, where)
 
+    _check_budgets(data, report)
+
     groups: dict[str, int] = {}
     rules: dict[str, Loc] = {}
     for g, group in _items(data, "groups"):
@@ -144,6 +146,42 @@ def find_problems(data: Mapping[str, Any], where: Callable[[Loc], str] = format_
                     rules[rname] = loc
             _check_rule(rule, loc, models, models_complete, report)
     return problems
+
+
+def _seconds(value: Any) -> float | None:
+    from rules.schema import duration_seconds
+
+    try:
+        return duration_seconds(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _check_budgets(data: Mapping[str, Any], report: Callable[[Loc, str], None]) -> None:
+    """A model's budget may not allow more actions in the chain's window than the contract does."""
+    chain = data.get("chain")
+    limit = chain.get("rate_limit") if isinstance(chain, Mapping) else None
+    chain_max = _int(limit, "max_actions")
+    window = _seconds(limit.get("window")) if isinstance(limit, Mapping) else None
+    if chain_max is None or window is None:
+        return
+    for i, m in _items(data, "models"):
+        budget = m.get("budget")
+        most = _int(budget, "max_actions")
+        period = _seconds(budget.get("period")) if isinstance(budget, Mapping) else None
+        if most is None or period is None:
+            continue
+        # a sliding window of `window` overlaps at most ceil(window / period) budget periods
+        periods = max(1, -(-int(window) // int(period))) if period > 0 else None
+        worst = most * periods if periods is not None else None
+        if worst is None or worst > chain_max:
+            span = f"{worst} actions" if worst is not None else "unlimited actions"
+            report(
+                ("models", i, "budget"),
+                f"budget of {most} action(s) per {budget.get('period')} allows up to {span} within the "
+                f"on-chain rate limit window of {limit.get('window')}, but the contract allows only "
+                f"{chain_max}; actions beyond it would revert. Lower max_actions or lengthen the period",
+            )
 
 
 def _check_features(
@@ -251,6 +289,75 @@ def _check_detectors(
             )
 
 
+def _leaves(cond: Any, loc: Loc) -> list[tuple[Mapping[str, Any], Loc]]:
+    """The single comparisons in a (possibly compound) condition, with their locations."""
+    if not isinstance(cond, Mapping):
+        return []
+    forms = [f for f in ("all", "any", "k_of_n") if f in cond]
+    if len(forms) > 1 or (forms and "detector" in cond):
+        return []  # the schema reports the mix
+    if not forms:
+        return [(cond, loc)]
+    form = forms[0]
+    if form == "k_of_n":
+        inner = cond["k_of_n"]
+        items = inner.get("of") if isinstance(inner, Mapping) else None
+        base: Loc = loc + ("k_of_n", "of")
+    else:
+        items = cond[form]
+        base = loc + (form,)
+    out: list[tuple[Mapping[str, Any], Loc]] = []
+    for i, item in enumerate(items if isinstance(items, list | tuple) else []):
+        out.extend(_leaves(item, base + (i,)))
+    return out
+
+
+def _check_leaf(
+    rule: Mapping[str, Any],
+    cond: Mapping[str, Any],
+    cloc: Loc,
+    loc: Loc,
+    mref: str | None,
+    model: _Model | None,
+    report: Callable[[Loc, str], None],
+) -> None:
+    detector: Mapping[str, Any] | None = None
+    dname = _text(cond, "detector")
+    if model is not None and dname is not None:
+        entry = model.detectors.get(dname)
+        if entry is not None:
+            detector = entry[1]
+        elif model.detectors_complete:
+            known = list(model.detectors)
+            report(
+                cloc + ("detector",),
+                f"unknown detector {dname!r} in model {mref!r}"
+                f"{did_you_mean(dname, known)}; {_known(known, 'the model declares no detectors')}",
+            )
+
+    kind = KINDS.get(_text(detector, "kind") or "") if detector is not None else None
+    if kind is not None and detector is not None:
+        statistic = cond.get("statistic", "statistic")
+        if isinstance(statistic, str) and statistic and statistic not in kind.statistics:
+            known = list(kind.statistics)
+            report(
+                cloc + ("statistic",),
+                f"detector {dname!r} ({kind.name}) has no statistic "
+                f"{statistic!r}{did_you_mean(statistic, known)}; it publishes: {', '.join(known)}",
+            )
+        min_samples = _int(rule, "min_samples")
+        window = _int(detector, "window")
+        if window is None and "window" in kind.params and "window" not in detector:
+            default = kind.params["window"].default
+            window = int(default) if default is not None else None
+        if min_samples is not None and window is not None and min_samples > window:
+            report(
+                loc + ("min_samples",),
+                f"min_samples {min_samples} is more than detector {dname!r} can ever "
+                f"hold (its window is {window}), so the rule could never fire; lower it or widen the window",
+            )
+
+
 def _check_rule(
     rule: Mapping[str, Any],
     loc: Loc,
@@ -268,41 +375,8 @@ def _check_rule(
             f"{_known(list(models), 'the policy declares no models')}",
         )
 
-    detector: Mapping[str, Any] | None = None
-    dname = _text(cond, "detector")
-    if model is not None and dname is not None:
-        entry = model.detectors.get(dname)
-        if entry is not None:
-            detector = entry[1]
-        elif model.detectors_complete:
-            known = list(model.detectors)
-            report(
-                loc + ("condition", "detector"),
-                f"unknown detector {dname!r} in model {mref!r}"
-                f"{did_you_mean(dname, known)}; {_known(known, 'the model declares no detectors')}",
-            )
-
-    kind = KINDS.get(_text(detector, "kind") or "") if detector is not None else None
-    if kind is not None and detector is not None and isinstance(cond, Mapping):
-        statistic = cond.get("statistic", "statistic")
-        if isinstance(statistic, str) and statistic and statistic not in kind.statistics:
-            known = list(kind.statistics)
-            report(
-                loc + ("condition", "statistic"),
-                f"detector {dname!r} ({kind.name}) has no statistic "
-                f"{statistic!r}{did_you_mean(statistic, known)}; it publishes: {', '.join(known)}",
-            )
-        min_samples = _int(rule, "min_samples")
-        window = _int(detector, "window")
-        if window is None and "window" in kind.params and "window" not in detector:
-            default = kind.params["window"].default
-            window = int(default) if default is not None else None
-        if min_samples is not None and window is not None and min_samples > window:
-            report(
-                loc + ("min_samples",),
-                f"min_samples {min_samples} is more than detector {dname!r} can ever "
-                f"hold (its window is {window}), so the rule could never fire; lower it or widen the window",
-            )
+    for leaf, leaf_loc in _leaves(cond, loc + ("condition",)):
+        _check_leaf(rule, leaf, leaf_loc, loc, mref, model, report)
 
     tier = _choice(rule.get("labels"), "severity", TIERS)
     actions = rule.get("actions")

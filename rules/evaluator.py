@@ -19,6 +19,18 @@ Missing data is not evidence of recovery (a detector reset after a restart must 
 A resolve decision carries no actions: a pause or a rollback is never undone by the watchdog (the council
 unpauses); the service uses a resolve to close the incident and resolve the alert.
 
+Beyond that machine, as in Prometheus: ``for`` may be a duration of data time (fire once the condition has held
+that long, counted from the first true evaluation); ``keep_firing_for`` keeps a firing rule firing until its
+condition has been over for that long; ``clear_threshold`` (hysteresis) makes a firing rule compare with a second
+level. A compound condition (``all`` / ``any`` / ``k_of_n``) is three-valued: a comparison without data is
+unknown, and an unknown result neither fires a rule nor resolves one.
+
+Actions are rationed: after a rule acted, its ``cooldown`` suppresses its next on-chain actions, and each module
+has a budget of on-chain actions per period (its own, or the chain's rate limit). A suppressed fire still alerts
+and says why (``suppressed="cooldown"`` or ``"budget"``). Shadow (dry-run) actions spend a budget of their own,
+so a rule in shadow mode can never starve a live one. A medium-tier action carries ``veto_seconds``: the time a
+steward has to cancel it before it is sent.
+
 Examples
 --------
 >>> from datetime import datetime, timedelta, timezone
@@ -47,9 +59,17 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from rules.schema import Group, Policy, Rule
+from rules.schema import AllOf, AnyOf, Condition, Group, KOfN, Policy, Rule
 
-__all__ = ["SNAPSHOT_FORMAT", "Decision", "Evaluator", "RuleState", "Signal", "SnapshotError"]
+__all__ = [
+    "SNAPSHOT_FORMAT",
+    "ConditionResult",
+    "Decision",
+    "Evaluator",
+    "RuleState",
+    "Signal",
+    "SnapshotError",
+]
 
 SNAPSHOT_FORMAT = 1
 
@@ -92,6 +112,35 @@ class RuleState:
     last_value: float | None = None
     last_n: int | None = None
     last_at: datetime | None = None
+    clear_since: datetime | None = None
+    """keep_firing_for: the first evaluation at which a firing rule's condition was over; None otherwise."""
+    last_action_at: datetime | None = None
+    """When the rule last acted on-chain (starts its cooldown)."""
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """One comparison of a rule's condition at an evaluation.
+
+    ``fire`` / ``hold``: the comparison with ``threshold`` / with the hold level (``clear_threshold`` or
+    ``threshold``); None when there was no data (no signal, NaN, or fewer than the rule's ``min_samples``).
+    """
+
+    detector: str
+    statistic: str
+    op: str
+    threshold: float
+    clear_threshold: float | None
+    value: float
+    n: int
+    fire: bool | None
+    hold: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            out["value"] = None
+        return out
 
 
 @dataclass(frozen=True)
@@ -99,7 +148,10 @@ class Decision:
     """A rule started firing (``kind="fire"``) or stopped (``kind="resolve"``).
 
     ``dry_run`` is true when the rule or the whole policy is in shadow mode: record it, send nothing.
-    ``actions`` is what the rule does on fire, and empty on resolve.
+    ``actions`` is what the rule does on fire, and empty on resolve. When a cooldown or the module's budget
+    holds the on-chain actions back, ``suppressed`` says which and ``actions`` is just ``("alert",)``.
+    ``detector`` .. ``value`` name the decisive comparison (the first true one on fire, the first that is over
+    on resolve); ``conditions`` has every comparison with its value.
     """
 
     kind: Literal["fire", "resolve"]
@@ -126,6 +178,13 @@ class Decision:
     policy_hash: str
     rule_source: str | None = None
     """``file:line`` of the rule in the policy, when it was loaded from a file."""
+    conditions: tuple[ConditionResult, ...] = ()
+    clear_threshold: float | None = None
+    suppressed: Literal["cooldown", "budget"] | None = None
+    suppressed_actions: tuple[str, ...] = ()
+    """The on-chain actions the rule would have taken but for ``suppressed``."""
+    veto_seconds: float = 0.0
+    """medium tier: seconds a steward may veto the on-chain actions before they are sent (0: at once)."""
 
     @property
     def episode_key(self) -> str:
@@ -140,7 +199,7 @@ class Decision:
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, tuple):
-                value = list(value)
+                value = [v.to_dict() if isinstance(v, ConditionResult) else v for v in value]
             elif isinstance(value, Mapping):
                 value = dict(value)
             out[name] = value
@@ -158,9 +217,12 @@ class _Runtime:
     last_value: float | None = None
     last_n: int | None = None
     last_at: datetime | None = None
+    clear_since: datetime | None = None
+    last_action_at: datetime | None = None
 
     def go(self, state: StateName, now: datetime, index: int) -> None:
         self.state, self.since, self.since_index = state, now, index
+        self.clear_since = None
         if state == "inactive":
             self.consecutive = 0
             self.pending_since = self.pending_since_index = None
@@ -171,14 +233,16 @@ def _fingerprint(policy: Policy, rule: Rule) -> str:
 
     Labels, annotations, actions and dry_run may change without forgetting a pending or firing episode.
     """
-    detector = policy.detector_of(rule)
+    leaves = rule.condition.leaves
     data = {
         "model": rule.model,
-        "condition": rule.condition.model_dump(mode="json"),
+        "condition": rule.condition.model_dump(mode="json", by_alias=True, exclude_none=True),
         "for": rule.for_,
-        "min_samples": policy.min_samples_of(rule),
-        "detector": detector.model_dump(mode="json"),
+        "min_samples": [policy.min_samples_of(rule, leaf) for leaf in leaves],
+        "detector": [policy.detector_of(rule, leaf).model_dump(mode="json") for leaf in leaves],
     }
+    if len(leaves) == 1:  # the form of version 1 snapshots, so their saved states stay valid
+        data["min_samples"], data["detector"] = data["min_samples"][0], data["detector"][0]
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -221,9 +285,14 @@ class Evaluator:
         self.policy = policy
         self._policy_hash = policy.hash
         self._placed: dict[str, tuple[Group, Rule]] = {r.name: (g, r) for g in policy.groups for r in g.rules}
-        self._min_samples = {name: policy.min_samples_of(rule) for name, (_, rule) in self._placed.items()}
+        self._min_samples = {
+            name: {id(leaf): policy.min_samples_of(rule, leaf) for leaf in rule.condition.leaves}
+            for name, (_, rule) in self._placed.items()
+        }
         self._fingerprints = {name: _fingerprint(policy, rule) for name, (_, rule) in self._placed.items()}
         self._state: dict[str, _Runtime] = {name: _Runtime() for name in self._placed}
+        self._spent: dict[tuple[str, bool], list[datetime]] = {}
+        """(module, dry_run) -> data times of the on-chain actions taken (budget ledger)."""
 
     # -- evaluation -------------------------------------------------------------------------------------------
 
@@ -253,43 +322,116 @@ class Evaluator:
         for group, rule in self._placed.values():
             if rule.model != model_id or (groups is not None and group.name not in groups):
                 continue
-            decision = self._step(group, rule, signals.get(rule.condition.detector), now, record_index)
+            decision = self._step(group, rule, signals, now, record_index)
             if decision is not None:
                 decisions.append(decision)
         return decisions
 
-    def _step(
-        self, group: Group, rule: Rule, signal: Signal | None, now: datetime, index: int
-    ) -> Decision | None:
-        st = self._state[rule.name]
-        cond = rule.condition
-        raw = signal.values.get(cond.statistic) if signal is not None else None
+    def _leaf(self, rule: Rule, leaf: Condition, signals: Mapping[str, Signal]) -> ConditionResult:
+        signal = signals.get(leaf.detector)
+        raw = signal.values.get(leaf.statistic) if signal is not None else None
         value = float(raw) if raw is not None else math.nan
         n = signal.n if signal is not None else 0
-        st.last_value, st.last_n, st.last_at = value, n, now
+        if math.isnan(value) or n < self._min_samples[rule.name][id(leaf)]:
+            fire = hold = None
+        else:
+            compare = _COMPARE[leaf.op]
+            fire, hold = compare(value, leaf.threshold), compare(value, leaf.hold_threshold)
+        return ConditionResult(
+            leaf.detector, leaf.statistic, leaf.op, leaf.threshold, leaf.clear_threshold, value, n, fire, hold
+        )
 
-        if math.isnan(value) or n < self._min_samples[rule.name]:
-            if st.state == "pending":
-                st.go("inactive", now, index)
-            return None  # a firing rule holds: no data is not a recovery
+    def _truth(self, cond: Any, results: Mapping[int, ConditionResult], mode: str) -> bool | None:
+        """Three-valued: True, False, or None when the comparisons with data cannot decide."""
+        if isinstance(cond, Condition):
+            return getattr(results[id(cond)], mode)  # type: ignore[no-any-return]
+        values = [self._truth(child, results, mode) for child in cond.children]
+        trues, unknown = values.count(True), values.count(None)
+        if isinstance(cond, AllOf):
+            need = len(values)
+        elif isinstance(cond, AnyOf):
+            need = 1
+        else:
+            assert isinstance(cond, KOfN)
+            need = cond.k_of_n.k
+        if trues >= need:
+            return True
+        if trues + unknown < need:
+            return False
+        return None
 
-        if _COMPARE[cond.op](value, cond.threshold):
+    def _step(
+        self, group: Group, rule: Rule, signals: Mapping[str, Signal], now: datetime, index: int
+    ) -> Decision | None:
+        st = self._state[rule.name]
+        leaves = rule.condition.leaves
+        by_leaf = {id(leaf): self._leaf(rule, leaf, signals) for leaf in leaves}
+        results = tuple(by_leaf[id(leaf)] for leaf in leaves)
+        st.last_value, st.last_n, st.last_at = results[0].value, results[0].n, now
+
+        if st.state == "firing":
+            hold = self._truth(rule.condition, by_leaf, "hold")
+            if hold is None:
+                return None  # a firing rule holds: no data is not a recovery
+            if hold:
+                st.consecutive += 1
+                st.clear_since = None
+                return None
+            keep = rule.keep_firing_seconds
+            if keep > 0:
+                if st.clear_since is None:
+                    st.clear_since = now
+                if (now - st.clear_since).total_seconds() < keep:
+                    return None
+            decisive = next((r for r in results if r.hold is False), results[0])
+            decision = self._decision("resolve", group, rule, st, decisive, results, now, index)
+            st.go("inactive", now, index)
+            return decision
+
+        if self._truth(rule.condition, by_leaf, "fire"):
             if st.state == "inactive":
                 st.go("pending", now, index)
                 st.pending_since, st.pending_since_index = now, index
             st.consecutive += 1
-            if st.state == "pending" and st.consecutive >= rule.for_:
+            assert st.pending_since is not None
+            for_seconds = rule.for_seconds
+            due = (
+                (now - st.pending_since).total_seconds() >= for_seconds
+                if for_seconds is not None
+                else st.consecutive >= int(rule.for_)
+            )
+            if due:
                 st.go("firing", now, index)
-                return self._decision("fire", group, rule, st, value, n, now, index)
+                decisive = next((r for r in results if r.fire), results[0])
+                return self._decision("fire", group, rule, st, decisive, results, now, index)
             return None
 
-        if st.state == "firing":
-            decision = self._decision("resolve", group, rule, st, value, n, now, index)
-            st.go("inactive", now, index)
-            return decision
         if st.state == "pending":
             st.go("inactive", now, index)
         return None
+
+    def _ration(
+        self, rule: Rule, st: _Runtime, dry_run: bool, now: datetime
+    ) -> tuple[tuple[str, ...], Literal["cooldown", "budget"] | None, tuple[str, ...]]:
+        """Apply the cooldown and the module's budget: (actions, suppressed, suppressed_actions)."""
+        onchain = rule.onchain_actions
+        if not onchain:
+            return tuple(rule.actions), None, ()
+        cooldown = rule.cooldown_seconds
+        since = (now - st.last_action_at).total_seconds() if st.last_action_at is not None else None
+        if cooldown > 0 and since is not None and since < cooldown:
+            return ("alert",), "cooldown", onchain
+        module = self.policy.model(rule.model).module
+        budget = self.policy.budget_of(rule.model)
+        ledger = self._spent.setdefault((module, dry_run), [])
+        if budget is not None:
+            period = budget.period_seconds
+            ledger[:] = [t for t in ledger if (now - t).total_seconds() < period]
+            if len(ledger) + len(onchain) > budget.max_actions:
+                return ("alert",), "budget", onchain
+        ledger.extend([now] * len(onchain))
+        st.last_action_at = now
+        return tuple(rule.actions), None, ()
 
     def _decision(
         self,
@@ -297,13 +439,22 @@ class Evaluator:
         group: Group,
         rule: Rule,
         st: _Runtime,
-        value: float,
-        n: int,
+        decisive: ConditionResult,
+        results: tuple[ConditionResult, ...],
         now: datetime,
         index: int,
     ) -> Decision:
         assert st.pending_since is not None and st.pending_since_index is not None
         annotations = {k: v for k, v in rule.annotations.model_dump().items() if v is not None}
+        dry_run = rule.dry_run or self.policy.dry_run
+        actions: tuple[str, ...] = ()
+        suppressed: Literal["cooldown", "budget"] | None = None
+        held: tuple[str, ...] = ()
+        veto = 0.0
+        if kind == "fire":
+            actions, suppressed, held = self._ration(rule, st, dry_run, now)
+            if any(a != "alert" for a in actions):
+                veto = self.policy.veto_seconds(rule.tier)
         return Decision(
             kind=kind,
             rule=rule.name,
@@ -311,14 +462,14 @@ class Evaluator:
             model=rule.model,
             module=self.policy.model(rule.model).module,
             tier=rule.tier,
-            actions=tuple(rule.actions) if kind == "fire" else (),
-            dry_run=rule.dry_run or self.policy.dry_run,
-            detector=rule.condition.detector,
-            statistic=rule.condition.statistic,
-            op=rule.condition.op,
-            threshold=rule.condition.threshold,
-            value=value,
-            n=n,
+            actions=actions,
+            dry_run=dry_run,
+            detector=decisive.detector,
+            statistic=decisive.statistic,
+            op=decisive.op,
+            threshold=decisive.threshold,
+            value=decisive.value,
+            n=decisive.n,
             at=now,
             record_index=index,
             pending_since=st.pending_since,
@@ -328,6 +479,11 @@ class Evaluator:
             annotations=annotations,
             policy_hash=self._policy_hash,
             rule_source=self.policy.rule_source(rule.name),
+            conditions=results,
+            clear_threshold=decisive.clear_threshold,
+            suppressed=suppressed,
+            suppressed_actions=held,
+            veto_seconds=veto,
         )
 
     # -- state ------------------------------------------------------------------------------------------------
@@ -348,6 +504,8 @@ class Evaluator:
             last_value=st.last_value,
             last_n=st.last_n,
             last_at=st.last_at,
+            clear_since=st.clear_since,
+            last_action_at=st.last_action_at,
         )
 
     def states(self) -> tuple[RuleState, ...]:
@@ -370,12 +528,20 @@ class Evaluator:
                 "last_value": last if last is not None and math.isfinite(last) else None,
                 "last_n": st.last_n,
                 "last_at": _iso(st.last_at),
+                "clear_since": _iso(st.clear_since),
+                "last_action_at": _iso(st.last_action_at),
             }
+        spent = [
+            {"module": module, "dry_run": dry, "at": [_iso(t) for t in times]}
+            for (module, dry), times in self._spent.items()
+            if times
+        ]
         return {
             "format": SNAPSHOT_FORMAT,
             "policy": self.policy.name,
             "policy_hash": self._policy_hash,
             "rules": rules,
+            "spent": spent,
         }
 
     def restore(self, snapshot: Mapping[str, Any]) -> tuple[str, ...]:
@@ -401,8 +567,28 @@ class Evaluator:
                 restored[name] = runtime
             else:
                 dropped.append(str(name))
+                if name in restored:  # a changed rule starts over, but its cooldown still runs
+                    restored[name].last_action_at = runtime.last_action_at
+        spent = self._spent_from(snapshot.get("spent", []))
         self._state = restored
+        self._spent = spent
         return tuple(dropped)
+
+    @staticmethod
+    def _spent_from(data: Any) -> dict[tuple[str, bool], list[datetime]]:
+        """The budget ledger of a snapshot: spending is per module, so it survives any change of rules."""
+        if not isinstance(data, list):
+            raise SnapshotError("snapshot field spent must be a list")
+        out: dict[tuple[str, bool], list[datetime]] = {}
+        for entry in data:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("module"), str):
+                raise SnapshotError(f"snapshot entry of spent is malformed: {entry!r}")
+            times = entry.get("at")
+            if not isinstance(times, list):
+                raise SnapshotError(f"snapshot entry of spent for {entry['module']!r} has no list 'at'")
+            key = (entry["module"], bool(entry.get("dry_run")))
+            out.setdefault(key, []).extend(t for t in (_time(x, "spent.at") for x in times) if t is not None)
+        return out
 
     @staticmethod
     def _runtime_from(name: str, data: Mapping[str, Any]) -> _Runtime:
@@ -425,6 +611,8 @@ class Evaluator:
             last_value=float(last) if last is not None else None,
             last_n=_opt_int(data.get("last_n"), "last_n"),
             last_at=_time(data.get("last_at"), "last_at"),
+            clear_since=_time(data.get("clear_since"), "clear_since"),
+            last_action_at=_time(data.get("last_action_at"), "last_action_at"),
         )
         if state != "inactive" and (
             runtime.pending_since is None or runtime.pending_since_index is None or consecutive < 1

@@ -239,6 +239,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     """Drop the discriminator tag pydantic inserts after a detector's index (models.0.detectors.1.ks.window)."""
     out: list[str | int] = []
     for part in loc:
+        if isinstance(part, str) and part.startswith("cond:"):
+            continue  # the tag of a condition's form (leaf, all, any, k_of_n)
         if (
             isinstance(part, str)
             and part in KINDS
@@ -258,6 +260,11 @@ def _unwrap(annotation: Any, raw: Any) -> Any:
             annotation = typing.get_args(annotation)[0]
         elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if any(typing.get_origin(a) is typing.Annotated for a in args):
+                from rules.schema import AllOf, AnyOf, Condition, KOfN, _condition_form
+
+                form = _condition_form(raw)
+                return {"cond:all": AllOf, "cond:any": AnyOf, "cond:k_of_n": KOfN}.get(form or "", Condition)
             if args and all(isinstance(a, type) and issubclass(a, DetectorSpec) for a in args):
                 kind = raw.get("kind") if isinstance(raw, Mapping) else None
                 return DETECTOR_MODELS.get(kind, DetectorSpec) if isinstance(kind, str) else DetectorSpec

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from rules.kinds import KINDS
-from rules.schema import TIER_ACTIONS, TIERS, Policy, Rule
+from rules.schema import DEFAULT_VETO_WINDOW, TIER_ACTIONS, TIERS, Policy, Rule
 
 __all__ = ["format_summary"]
 
 
+def _for(rule: Rule) -> str:
+    if rule.for_seconds is not None:
+        return f"held for {rule.for_} of data time"
+    n = rule.for_count or 1
+    return f"for {n} evaluation{'s' if n != 1 else ''}"
+
+
 def _condition(policy: Policy, rule: Rule) -> str:
-    c = rule.condition
-    evaluations = "evaluation" if rule.for_ == 1 else "evaluations"
-    return (
-        f"{rule.model}: {c.detector}.{c.statistic} {c.op} {c.threshold:g} for {rule.for_} {evaluations}, "
-        f"min {policy.min_samples_of(rule)} samples"
-    )
+    leaves = rule.condition.leaves
+    samples = sorted({policy.min_samples_of(rule, leaf) for leaf in leaves})
+    extra = [_for(rule), f"min {'/'.join(map(str, samples))} samples"]
+    if rule.keep_firing_for:
+        extra.append(f"keeps firing {rule.keep_firing_for} after it clears")
+    if rule.cooldown:
+        extra.append(f"cooldown {rule.cooldown} after an action")
+    return f"{rule.model}: {rule.condition.describe()} {', '.join(extra)}"
 
 
 def format_summary(policy: Policy) -> str:
@@ -27,8 +36,10 @@ def format_summary(policy: Policy) -> str:
     Policy 'lending-risk-policy' (version 1), sha256 ...
     ...
     Tiers
-      routine   may alert
+      routine   may alert; alerts only, never acts
         - VolatilityRegimeShift  lending-risk: ks_volatility.statistic > 0.2 for 2 evaluations, min 300 samples -> alert
+    ...
+      medium    may alert, pause; on-chain actions wait 15m for a steward's veto
     ...
     """
     from rules.ids import module_id_hex
@@ -56,12 +67,31 @@ def format_summary(policy: Policy) -> str:
             f"    prediction {m.prediction.type}, {len(m.features)} features, {len(m.detectors)} detectors, "
             f"{len(policy.rules_for(m.id))} rules, reference: {ref}"
         )
+        budget = policy.budget_of(m.id)
+        if budget is None:
+            out.append("    action budget: none (no budget and no chain.rate_limit: actions are not rationed)")
+        else:
+            whose = "its own" if m.budget is not None else "the chain's rate limit"
+            out.append(f"    action budget: {budget.max_actions} on-chain action(s) per {budget.period} ({whose})")
+    limit = policy.chain.rate_limit
+    if limit is not None:
+        out.append(f"  on-chain rate limit: {limit.max_actions} action(s) per {limit.window} per module")
 
     out.append("")
     out.append("Tiers")
     width = max(len(t) for t in TIERS)
+    timing = {
+        "routine": "alerts only, never acts",
+        "critical": "acts at once",
+    }
     for tier in TIERS:
-        out.append(f"  {tier.ljust(width)}  may {', '.join(TIER_ACTIONS[tier])}")
+        veto = policy.veto_seconds(tier)
+        if tier == "medium":
+            window = policy.tiers.medium.veto_window or DEFAULT_VETO_WINDOW
+            when = f"on-chain actions wait {window} for a steward's veto" if veto > 0 else "acts at once (no veto)"
+        else:
+            when = timing[tier]
+        out.append(f"  {tier.ljust(width)}  may {', '.join(TIER_ACTIONS[tier])}; {when}")
         rules = [r for r in policy.rules if r.tier == tier]
         if not rules:
             out.append("    (no rules)")
@@ -71,14 +101,15 @@ def format_summary(policy: Policy) -> str:
 
     notes = []
     for rule in policy.rules:
-        detector = policy.detector_of(rule)
-        usual = KINDS[detector.kind].statistics[rule.condition.statistic]
-        if rule.condition.op[0] != usual:
-            notes.append(
-                f"  - {rule.name} fires when {rule.condition.statistic} {rule.condition.op} "
-                f"{rule.condition.threshold:g}; {detector.kind}'s {rule.condition.statistic} usually "
-                f"signals trouble in the other direction ({usual}). Intended?"
-            )
+        for leaf in rule.condition.leaves:
+            detector = policy.detector_of(rule, leaf)
+            usual = KINDS[detector.kind].statistics.get(leaf.statistic)
+            if usual is not None and leaf.op[0] != usual:
+                notes.append(
+                    f"  - {rule.name} fires when {leaf.statistic} {leaf.op} "
+                    f"{leaf.threshold:g}; {detector.kind}'s {leaf.statistic} usually "
+                    f"signals trouble in the other direction ({usual}). Intended?"
+                )
     if notes:
         out.append("")
         out.append("Notes")

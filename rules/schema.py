@@ -25,10 +25,14 @@ from pydantic import (
     AllowInfNan,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    PlainValidator,
     PrivateAttr,
     Strict,
+    Tag,
     ValidationInfo,
+    WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
@@ -40,21 +44,32 @@ from rules.kinds import KINDS, DetectorKind
 
 __all__ = [
     "ACTIONS",
+    "DEFAULT_VETO_WINDOW",
     "DEFER_CHECKS",
     "DETECTOR_MODELS",
     "TIERS",
     "TIER_ACTIONS",
+    "AllOf",
     "Annotations",
+    "AnyCondition",
+    "AnyOf",
+    "Budget",
+    "Chain",
     "Condition",
     "DetectorSpec",
     "Feature",
     "Group",
+    "KOfN",
     "Labels",
     "ModelSpec",
     "Policy",
     "Prediction",
+    "RateLimit",
     "Reference",
     "Rule",
+    "TierSettings",
+    "Tiers",
+    "duration_seconds",
 ]
 
 Tier = Literal["routine", "medium", "critical"]
@@ -115,6 +130,90 @@ def _url(value: str) -> str:
         )
     return value
 
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+DURATION_PATTERN = r"^(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$"
+DURATION_HELP = "write a duration such as 30s, 15m, 1h30m or 2d (data time)"
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as ``"1h30m"`` (units d, h, m, s, largest first).
+
+    Examples
+    --------
+    >>> duration_seconds("1h30m"), duration_seconds("15m"), duration_seconds("0s")
+    (5400.0, 900.0, 0.0)
+    """
+    match = _DURATION.fullmatch(text) if isinstance(text, str) and text else None
+    if match is None or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration; {DURATION_HELP}")
+    d, h, m, s = (int(g) if g else 0 for g in match.groups())
+    return float(((d * 24 + h) * 60 + m) * 60 + s)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)
+
+
+def _duration(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("duration", f"expected a duration, got {_shown(value)}; {DURATION_HELP}")
+    try:
+        duration_seconds(value)
+    except ValueError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+    return value
+
+
+def _for(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise PydanticCustomError(
+                "for_count", f"a count of evaluations must be at least 1, got {value}; or give a duration (15m)"
+            )
+        return value
+    if isinstance(value, str):
+        try:
+            duration_seconds(value)
+        except ValueError as exc:
+            raise PydanticCustomError(
+                "for_value", f"{exc}, or a whole number of consecutive evaluations (3)"
+            ) from None
+        return value
+    shown = str(value).lower() if isinstance(value, bool) else _shown(value)
+    raise PydanticCustomError(
+        "for_value",
+        f"expected a whole number of consecutive evaluations (3) or a duration (15m), got {shown}",
+    )
+
+
+Duration = Annotated[
+    str,
+    PlainValidator(_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "description": DURATION_HELP}),
+]
+ForSpec = Annotated[
+    int | str,
+    PlainValidator(_for),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "description": "consecutive evaluations"},
+                {"type": "string", "pattern": DURATION_PATTERN, "description": DURATION_HELP},
+            ]
+        }
+    ),
+]
 
 Text = Annotated[str, Strict(), Field(min_length=1)]
 Int = Annotated[int, Strict()]
@@ -248,6 +347,71 @@ else:
     AnyDetector = Annotated[Union[tuple(DETECTOR_MODELS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
+class Budget(_Spec):
+    """At most ``max_actions`` on-chain actions (pause, rollback) per sliding ``period`` of data time."""
+
+    max_actions: Annotated[Int, Field(ge=1)]
+    period: Duration
+
+    @property
+    def period_seconds(self) -> float:
+        return duration_seconds(self.period)
+
+
+class RateLimit(_Spec):
+    """The limit the ModelMonitor contract enforces on the watchdog role, per module: ``max_actions`` per
+    sliding ``window``. Stated in the policy so the loader can check every model's budget against it."""
+
+    max_actions: Annotated[Int, Field(ge=1)]
+    window: Duration
+
+    @property
+    def window_seconds(self) -> float:
+        return duration_seconds(self.window)
+
+
+class Chain(_Spec):
+    rate_limit: RateLimit | None = None
+
+
+DEFAULT_VETO_WINDOW = "15m"
+
+
+class TierSettings(_Spec):
+    veto_window: Duration | None = None
+    """medium only: how long a steward may cancel a pending action before it is sent."""
+
+
+class Tiers(_Spec):
+    """Per-tier settings. Only ``medium`` has a veto window (default 15m); routine never acts and critical acts
+    at once, so a veto window there is an error."""
+
+    routine: TierSettings = TierSettings()
+    medium: TierSettings = TierSettings()
+    critical: TierSettings = TierSettings()
+
+    @model_validator(mode="after")
+    def _veto_only_medium(self) -> Tiers:
+        if self.routine.veto_window is not None:
+            raise PydanticCustomError(
+                "veto_window", "routine rules only alert, so there is nothing to veto; remove "
+                "tiers.routine.veto_window"
+            )
+        crit = self.critical.veto_window
+        if crit is not None and duration_seconds(crit) > 0:
+            raise PydanticCustomError(
+                "veto_window", f"critical rules pause at once; a veto window of {crit} would delay the pause. "
+                "Remove tiers.critical.veto_window, or move the rules that may wait to the medium tier"
+            )
+        return self
+
+    def veto_seconds(self, tier: str) -> float:
+        """Seconds an action of ``tier`` waits for a veto before it is sent (0: at once)."""
+        if tier != "medium":
+            return 0.0
+        return duration_seconds(self.medium.veto_window or DEFAULT_VETO_WINDOW)
+
+
 class ModelSpec(_Spec):
     """A monitored model: its on-chain module, inputs, prediction, reference data and detectors."""
 
@@ -257,6 +421,8 @@ class ModelSpec(_Spec):
     features: tuple[Feature, ...] = ()
     reference: Reference
     detectors: Annotated[tuple[AnyDetector, ...], NonEmpty]
+    budget: Budget | None = None
+    """On-chain actions allowed on this model's module per period (checked against ``chain.rate_limit``)."""
 
     @property
     def module_id(self) -> bytes:
@@ -280,12 +446,175 @@ class ModelSpec(_Spec):
 
 
 class Condition(_Spec):
-    """``<detector>.<statistic> <op> <threshold>``."""
+    """``<detector>.<statistic> <op> <threshold>``; with ``clear_threshold`` the rule, once firing, holds until
+    the statistic is past that second level (hysteresis: fire above one level, clear only below another)."""
 
     detector: DetectorName
     statistic: Text = "statistic"
     op: Op
     threshold: Finite
+    clear_threshold: Finite | None = None
+
+    @model_validator(mode="after")
+    def _hysteresis_side(self) -> Condition:
+        c = self.clear_threshold
+        if c is None:
+            return self
+        if self.op in (">", ">=") and c > self.threshold:
+            raise PydanticCustomError(
+                "clear_threshold",
+                f"clear_threshold {c:g} is above threshold {self.threshold:g}; the rule fires when "
+                f"{self.statistic} {self.op} {self.threshold:g} and should clear only once it falls back below "
+                f"a lower level, so give a clear_threshold at most {self.threshold:g}",
+            )
+        if self.op in ("<", "<=") and c < self.threshold:
+            raise PydanticCustomError(
+                "clear_threshold",
+                f"clear_threshold {c:g} is below threshold {self.threshold:g}; the rule fires when "
+                f"{self.statistic} {self.op} {self.threshold:g} and should clear only once it rises back above "
+                f"a higher level, so give a clear_threshold at least {self.threshold:g}",
+            )
+        return self
+
+    @property
+    def leaves(self) -> tuple[Condition, ...]:
+        """The single conditions in this condition, in file order (here: itself)."""
+        return (self,)
+
+    @property
+    def hold_threshold(self) -> float:
+        """The level a firing rule compares with: ``clear_threshold`` or, without hysteresis, ``threshold``."""
+        return self.threshold if self.clear_threshold is None else self.clear_threshold
+
+    def describe(self) -> str:
+        clear = f" (clears past {self.clear_threshold:g})" if self.clear_threshold is not None else ""
+        return f"{self.detector}.{self.statistic} {self.op} {self.threshold:g}{clear}"
+
+
+class _Compound(_Spec):
+    """Shared by ``all``, ``any`` and ``k_of_n``: the first single condition stands for the whole one where a
+    single detector is expected (dashboards, metrics); the evaluator reports the decisive one."""
+
+    @property
+    def children(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    @property
+    def leaves(self) -> tuple[Condition, ...]:
+        return tuple(leaf for child in self.children for leaf in child.leaves)
+
+    @property
+    def detector(self) -> str:
+        return self.leaves[0].detector
+
+    @property
+    def statistic(self) -> str:
+        return self.leaves[0].statistic
+
+    @property
+    def op(self) -> str:
+        return self.leaves[0].op
+
+    @property
+    def threshold(self) -> float:
+        return self.leaves[0].threshold
+
+    @property
+    def clear_threshold(self) -> float | None:
+        return self.leaves[0].clear_threshold
+
+    def _join(self, word: str) -> str:
+        return f" {word} ".join(
+            f"({c.describe()})" if isinstance(c, _Compound) else c.describe() for c in self.children
+        )
+
+
+class AllOf(_Compound):
+    """True when every condition listed is true."""
+
+    all_: Annotated[tuple[AnyCondition, ...], NonEmpty] = Field(alias="all")
+
+    @property
+    def children(self) -> tuple[Any, ...]:
+        return self.all_
+
+    def describe(self) -> str:
+        return self._join("and")
+
+
+class AnyOf(_Compound):
+    """True when at least one condition listed is true."""
+
+    any_: Annotated[tuple[AnyCondition, ...], NonEmpty] = Field(alias="any")
+
+    @property
+    def children(self) -> tuple[Any, ...]:
+        return self.any_
+
+    def describe(self) -> str:
+        return self._join("or")
+
+
+class KOfNSpec(_Spec):
+    k: Annotated[Int, Field(ge=1)]
+    of: Annotated[tuple[AnyCondition, ...], NonEmpty]
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> KOfNSpec:
+        if self.k > len(self.of):
+            raise PydanticCustomError(
+                "k_of_n", f"k is {self.k} but only {len(self.of)} condition(s) are listed under 'of'; "
+                "k must be at most the number of conditions"
+            )
+        return self
+
+
+class KOfN(_Compound):
+    """True when at least ``k`` of the conditions listed are true (e.g. 2 of 3 drift tests agree)."""
+
+    k_of_n: KOfNSpec
+
+    @property
+    def children(self) -> tuple[Any, ...]:
+        return self.k_of_n.of
+
+    def describe(self) -> str:
+        parts = [f"({c.describe()})" if isinstance(c, _Compound) else c.describe() for c in self.children]
+        return f"at least {self.k_of_n.k} of [{', '.join(parts)}]"
+
+
+_FORMS = ("all", "any", "k_of_n")
+
+
+def _condition_form(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return {AllOf: "cond:all", AnyOf: "cond:any", KOfN: "cond:k_of_n"}.get(type(value), "cond:leaf")
+    if not isinstance(value, Mapping):
+        return "cond:leaf"
+    forms = [f for f in _FORMS if f in value]
+    if len(forms) > 1 or (forms and "detector" in value):
+        return None  # several forms at once: one clear error instead of one per form
+    return f"cond:{forms[0]}" if forms else "cond:leaf"
+
+
+AnyCondition = Annotated[
+    Union[  # noqa: UP007
+        Annotated[Condition, Tag("cond:leaf")],
+        Annotated[AllOf, Tag("cond:all")],
+        Annotated[AnyOf, Tag("cond:any")],
+        Annotated[KOfN, Tag("cond:k_of_n")],
+    ],
+    Discriminator(
+        _condition_form,
+        custom_error_type="condition_form",
+        custom_error_message=(
+            "a condition is either one comparison (detector, statistic, op, threshold) or exactly one of "
+            "all, any, k_of_n over a list of conditions; this one mixes several"
+        ),
+    ),
+]
+for _model in (AllOf, AnyOf, KOfNSpec, KOfN):
+    _model.model_rebuild()
 
 
 class Labels(_Spec):
@@ -301,12 +630,15 @@ class Annotations(_Spec):
 
 
 class Rule(_Spec):
-    """An alerting rule: a condition on one detector statistic, held for ``for`` evaluations, and what it does."""
+    """An alerting rule: a condition on detector statistics, held for ``for`` (evaluations or data time), and
+    what it does; ``keep_firing_for`` and ``cooldown`` are durations of data time."""
 
     name: RuleName
     model: ModelId
-    condition: Condition
-    for_: Annotated[Int, Field(ge=1, alias="for")] = 1
+    condition: AnyCondition
+    for_: ForSpec = Field(default=1, alias="for")
+    keep_firing_for: Duration | None = None
+    cooldown: Duration | None = None
     min_samples: Annotated[Int, Field(ge=1)] | None = None
     labels: Labels
     annotations: Annotations
@@ -316,6 +648,29 @@ class Rule(_Spec):
     @property
     def tier(self) -> str:
         return self.labels.severity
+
+    @property
+    def for_count(self) -> int | None:
+        """``for`` as a count of consecutive evaluations; None when it is a duration."""
+        return self.for_ if isinstance(self.for_, int) else None
+
+    @property
+    def for_seconds(self) -> float | None:
+        """``for`` as seconds of data time; None when it is a count."""
+        return duration_seconds(self.for_) if isinstance(self.for_, str) else None
+
+    @property
+    def keep_firing_seconds(self) -> float:
+        return duration_seconds(self.keep_firing_for) if self.keep_firing_for else 0.0
+
+    @property
+    def cooldown_seconds(self) -> float:
+        return duration_seconds(self.cooldown) if self.cooldown else 0.0
+
+    @property
+    def onchain_actions(self) -> tuple[str, ...]:
+        """The actions that go on-chain (all but ``alert``)."""
+        return tuple(a for a in self.actions if a != "alert")
 
 
 class Group(_Spec):
@@ -336,6 +691,8 @@ class Policy(_Spec):
     version: Int
     name: Text
     dry_run: Bool = False
+    chain: Chain = Chain()
+    tiers: Tiers = Tiers()
     models: Annotated[tuple[ModelSpec, ...], NonEmpty]
     groups: tuple[Group, ...] = ()
 
@@ -464,13 +821,26 @@ class Policy(_Spec):
         self.model(model_id)
         return tuple(g for g in self.groups if any(rule.model == model_id for rule in g.rules))
 
-    def detector_of(self, rule: Rule) -> DetectorSpec:
-        """The detector a rule's condition reads."""
-        return self.model(rule.model).detector(rule.condition.detector)
+    def detector_of(self, rule: Rule, leaf: Condition | None = None) -> DetectorSpec:
+        """The detector a rule's condition reads (of ``leaf`` when given, else of its first comparison)."""
+        return self.model(rule.model).detector((leaf or rule.condition.leaves[0]).detector)
 
-    def min_samples_of(self, rule: Rule) -> int:
-        """The window count a rule needs before it may fire: its ``min_samples`` or its detector's window."""
+    def min_samples_of(self, rule: Rule, leaf: Condition | None = None) -> int:
+        """The window count a rule needs before a comparison counts: its ``min_samples`` or the detector's
+        window (of ``leaf`` when given, else of the first comparison)."""
         if rule.min_samples is not None:
             return rule.min_samples
-        window = self.detector_of(rule).params.get("window")
+        window = self.detector_of(rule, leaf).params.get("window")
         return int(window) if window is not None else 1
+
+    def budget_of(self, model_id: str) -> Budget | None:
+        """The action budget of a model's module: its own, else the chain's rate limit, else None."""
+        own = self.model(model_id).budget
+        if own is not None:
+            return own
+        limit = self.chain.rate_limit
+        return Budget(max_actions=limit.max_actions, period=limit.window) if limit is not None else None
+
+    def veto_seconds(self, tier: str) -> float:
+        """Seconds an action of ``tier`` waits for a steward's veto (medium only; 0 means at once)."""
+        return self.tiers.veto_seconds(tier)

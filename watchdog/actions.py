@@ -23,10 +23,11 @@ from eth_utils import keccak
 
 from rules import Decision, module_id_bytes32
 
-from .chain import MonitorClient
+from .chain import MonitorClient, TxResult, chain_metrics
 from .engine import Engine, ModelRuntime
-from .errors import ActionReverted, ChainError
+from .errors import ChainError
 from .metrics import Metrics
+from .outbox import OPEN_STATES, Outbox, OutboxItem, fault
 from .store import Incident, Store
 
 log = logging.getLogger("watchdog.actions")
@@ -50,13 +51,36 @@ class Responder:
     def __init__(self, store: Store, monitor: MonitorClient | None, *,
                  clock: Callable[[], float] = time.time,
                  on_event: Callable[[str, dict[str, Any]], None] | None = None,
-                 metrics: Metrics | None = None, dry_run: bool = False):
+                 metrics: Metrics | None = None, dry_run: bool = False,
+                 outbox: Outbox | None = None, receipt_wait: float = 2.0):
         self.store = store
         self.dry_run = dry_run  # the operator's --dry-run: nothing goes on-chain whatever the policy says
         self.metrics = metrics
         self.monitor = monitor
         self.clock = clock
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = [on_event] if on_event else []
+        # On-chain actions go through the durable outbox (watchdog/outbox.py); see its docstring.
+        self.outbox = outbox if outbox is not None else Outbox(
+            store, monitor, clock=clock, metrics=chain_metrics(metrics))
+        self.outbox.on_event = self._on_outbox
+        self.receipt_wait = receipt_wait
+        self._decisions: dict[int, tuple[Decision, Incident]] = {}
+
+    def resume(self) -> list[OutboxItem]:
+        """At start: reconcile the nonce and advance the actions an earlier run left open."""
+        if self.monitor is None or self.dry_run:
+            return []
+        open_items = self.outbox.items(OPEN_STATES)
+        if open_items:
+            log.warning("outbox_resuming", extra={"open_actions": len(open_items)})
+        self.outbox.reconcile_nonce()
+        return self.outbox.process()
+
+    def settle(self, timeout: float = 60.0) -> list[OutboxItem]:
+        """At the end of a run: wait (bounded) for the transactions in flight to be mined."""
+        if self.monitor is None or self.dry_run:
+            return []
+        return self.outbox.settle(timeout)
 
     def __call__(self, engine: Engine, rt: ModelRuntime, d: Decision) -> None:
         if d.kind == "resolve":
@@ -90,7 +114,10 @@ class Responder:
             "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
                        "labels_unmatched": rt.n_labels_unmatched, "quarantined_all_models": engine.n_quarantined},
             "dry_run": d.dry_run or self.dry_run,
+            "suppressed": d.suppressed,  # a cooldown or the module's budget held the on-chain actions back
         }
+        if len(d.conditions) > 1:  # a compound condition: every comparison with its value
+            evidence["conditions"] = [c.to_dict() for c in d.conditions]
         ev_json = canonical_json(evidence)
         incident_id = "0x" + keccak(canonical_json(
             {"policy_hash": d.policy_hash, "model": d.model, "rule": d.rule, "line": d.record_index,
@@ -100,10 +127,12 @@ class Responder:
             record_index=d.record_index, policy_hash=d.policy_hash, dry_run=d.dry_run or self.dry_run,
             evidence=ev_json.decode(), evidence_hash=evidence_hash(ev_json), state="open",
         )
-        if self.store.add_incident(inc):
-            self.store.audit(self.clock(), "incident_opened", {"evidence_hash": inc.evidence_hash},
-                             model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
-        else:
+        with self.store.transaction() as st:  # one commit: the incident and its audit line
+            added = st.add_incident(inc)
+            if added:
+                st.audit(self.clock(), "incident_opened", {"evidence_hash": inc.evidence_hash},
+                         model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
+        if not added:
             inc = self.store.incident(incident_id) or inc
         log.warning("rule_fired", extra={
             "model": d.model, "rule": d.rule, "tier": d.tier, "incident": inc.id, "line": d.record_index,
@@ -118,8 +147,11 @@ class Responder:
                              model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
             self._emit("alert", {"decision": d, "incident": inc})
             return
+        if not (d.dry_run or self.dry_run or self.monitor is None) and action in ("pause", "rollback"):
+            self._send(inc, d, action, now)
+            return
         row = self.store.add_action(inc.id, action, d.module, now)
-        if row.status in ("mined", "dry_run"):
+        if row.status in ("mined", "confirmed", "dry_run"):
             return  # a replay of an incident already acted on
         if d.dry_run or self.dry_run or self.monitor is None:
             why = "dry run" if (d.dry_run or self.dry_run) else "no chain configured"
@@ -127,40 +159,48 @@ class Responder:
             log.warning("action_skipped", extra={"incident": inc.id, "action": action, "why": why})
             self._emit("action_skipped", {"decision": d, "incident": inc, "action": action, "why": why})
             return
-        if action != "pause":
-            msg = f"{action} is not implemented in this release; the incident stays open for a steward"
-            self.store.update_action(row.id, now, status="failed", error=msg)
-            log.error("action_failed", extra={"incident": inc.id, "action": action, "error": msg})
-            self._emit("action_failed", {"decision": d, "incident": inc, "action": action, "error": msg})
-            return
-        try:
-            res = self.monitor.pause(module_id_bytes32(d.module), bytes.fromhex(inc.id[2:]),
-                                     bytes.fromhex(inc.evidence_hash[2:]))
-        except ActionReverted as e:
-            status = {"IncidentAlreadyUsed": "duplicate", "AlreadyPaused": "already_paused"}.get(
-                e.error_name or "", "failed")
-            self.store.update_action(row.id, self.clock(), status=status, error=str(e))
-            log.error("action_failed", extra={"incident": inc.id, "action": action, "error": str(e)})
-            self._emit("action_failed", {"decision": d, "incident": inc, "action": action, "error": str(e)})
-            return
-        except ChainError as e:
-            self.store.update_action(row.id, self.clock(), status="failed", error=str(e))
-            log.error("action_failed", extra={"incident": inc.id, "action": action, "error": str(e)})
-            self._emit("action_failed", {"decision": d, "incident": inc, "action": action, "error": str(e)})
-            return
-        self.store.update_action(row.id, self.clock(), status="mined", tx_hash=res.tx_hash,
-                                 block_number=res.block_number)
-        self.store.audit(self.clock(), "action_mined", {"action": action, "tx_hash": res.tx_hash,
-                                                        "block_number": res.block_number},
-                         model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
-        log.warning("action_mined", extra={"incident": inc.id, "action": action, "tx_hash": res.tx_hash,
-                                           "block": res.block_number})
-        self._emit("action_mined", {"decision": d, "incident": inc, "action": action, "tx": res})
+        msg = f"{action} is not an on-chain action; the incident stays open for a steward"
+        self.store.update_action(row.id, now, status="failed", error=msg)
+        log.error("action_failed", extra={"incident": inc.id, "action": action, "error": msg})
+        self._emit("action_failed", {"decision": d, "incident": inc, "action": action, "error": msg})
+
+    def _send(self, inc: Incident, d: Decision, action: str, now: float) -> None:
+        """Write the intent to the outbox, then drive it: sign, send, wait briefly for the receipt."""
+        assert self.monitor is not None
+        module_id = module_id_bytes32(d.module)
+        target = None
+        if action == "rollback":
+            try:
+                target = self.monitor.rollback_target(module_id)
+            except ChainError:
+                target = None  # decided again before signing, where a failure is recorded with its reason
+        veto = float(getattr(d, "veto_seconds", 0) or 0)
+        item = self.outbox.enqueue(incident_id=inc.id, kind=action, module=d.module, module_id=module_id,
+                                   evidence_hash=inc.evidence_hash, target_version=target,
+                                   not_before=now + veto if veto > 0 else 0.0)
+        if item.status not in OPEN_STATES:
+            return  # a replay of an incident already acted on
+        fault("after_intent")
+        self._decisions[item.action_id] = (d, inc)
+        self.outbox.step(item.action_id, wait=self.receipt_wait)
+
+    def _on_outbox(self, event: str, item: OutboxItem, info: dict[str, Any]) -> None:
+        known = self._decisions.get(item.action_id)
+        if known is None:
+            return  # resumed from an earlier run: logged and audited by the outbox
+        d, inc = known
+        data: dict[str, Any] = {"decision": d, "incident": inc, "action": item.kind}
+        if event == "action_mined":
+            data["tx"] = TxResult(info["tx_hash"], info["block_number"], info["gas_used"], int(info["nonce"] or 0))
+        else:
+            data.update(info)
+        self._emit(event, data)
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         if self.metrics is not None and ("action" in data or event == "alert"):
             outcome = {"action_mined": "mined", "action_failed": "failed", "action_skipped": "skipped",
-                       "alert": "sent"}[event]
+                       "alert": "sent", "action_held": "held", "action_settled": "settled",
+                       "action_stuck": "stuck"}.get(event, event)
             d = data["decision"]
             self.metrics.actions.labels(d.model, d.rule, data.get("action", "alert"), outcome).inc()
         for listener in self.listeners:

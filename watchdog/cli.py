@@ -52,6 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         key_file=args.key_file, key_password_file=args.key_password_file, store=Path(args.store),
         quarantine=Path(args.quarantine), metrics_addr=args.metrics_addr, dry_run=args.dry_run,
         max_fee_gwei=args.max_fee_gwei, progress=not args.no_progress,
+        confirmations=args.confirmations, stuck_blocks=args.stuck_blocks,
+        alertmanager_url=args.alertmanager_url, webhook_url=args.webhook_url, grafana_url=args.grafana_url,
+        grafana_token_file=args.grafana_token_file, evidence_url=args.evidence_url,
     )
     if opts.metrics_addr is not None:
         log.info("metrics_serving", extra={"addr": f"{opts.metrics_addr[0]}:{opts.metrics_addr[1]}"})
@@ -68,7 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="watchdog", description="Monitoring and circuit breaker for ML models on-chain.")
+    p = argparse.ArgumentParser(prog="watchdog", allow_abbrev=False, description="Monitoring and circuit breaker for ML models on-chain.")
     p.add_argument("--version", action="version", version=f"watchdog {__version__}")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="text", choices=["text", "json"])
@@ -81,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="read a JSON Lines log through the detectors and rules, and act")
     r.add_argument("--policy", required=True)
     r.add_argument("--source", required=True, help="JSON Lines file of records")
-    r.add_argument("--rpc-url", help="JSON-RPC endpoint; without it actions are recorded, not sent")
+    r.add_argument("--rpc-url", action="append",
+                   help="JSON-RPC endpoint, repeatable (failover in order); without it actions are recorded, not sent")
     r.add_argument("--monitor", help="address of the deployed ModelMonitor")
     r.add_argument("--key-file", help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD or --key-password-file)")
     r.add_argument("--key-password-file")
@@ -91,7 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="host:port for /metrics, or 'off' (default: 127.0.0.1:9464)")
     r.add_argument("--dry-run", action="store_true", help="evaluate and record everything, send nothing on-chain")
     r.add_argument("--max-fee-gwei", type=float, default=500.0, help="cap on the fee per gas (default: %(default)s)")
+    r.add_argument("--confirmations", type=int, default=3, help="blocks deep before an action is confirmed (default: %(default)s)")
+    r.add_argument("--stuck-blocks", type=int, default=3,
+                   help="blocks without inclusion before a transaction is replaced with a 12.5%% higher fee (default: %(default)s)")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--alertmanager-url", help="send the watchdog's alerts to this Alertmanager (v2 API)")
+    r.add_argument("--webhook-url", help="also POST each alert as JSON to this URL")
+    r.add_argument("--grafana-url", help="post a Grafana annotation for every action (with --grafana-token-file)")
+    r.add_argument("--grafana-token-file", help="file holding a Grafana service account token")
+    r.add_argument("--evidence-url", help="link template for an alert's evidence, with {incident}")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="replay a bundled drifting log against an in-process chain")

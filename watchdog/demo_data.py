@@ -32,11 +32,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def generate_lines(n: int = 6000, drift_at: int | None = 4000, seed: int = 7, malformed: bool = True,
-                   label_delay: int = 150, model: str = "lending-risk") -> Iterator[bytes]:
+                   label_delay: int = 150, model: str = "lending-risk", start: datetime = START,
+                   step: timedelta = STEP) -> Iterator[bytes]:
     """Yield JSON lines: ``n`` predictions, late labels for most of them, optional malformed lines.
 
-    Prediction ``i`` (0-based) is drifted when ``drift_at is not None and i >= drift_at``.
+    Prediction ``i`` (0-based) is drifted when ``drift_at is not None and i >= drift_at``; its time is
+    ``start + i * step`` (``start`` must carry a time zone).
     """
+    if start.tzinfo is None:
+        raise ValueError(f"start must carry a time zone, got {start.isoformat()}")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if drift_at is not None and not 0 <= drift_at < n:
@@ -66,7 +70,8 @@ def generate_lines(n: int = 6000, drift_at: int | None = 4000, seed: int = 7, ma
         if i in bad_at:
             yield bad_at[i]
         rec = {
-            "model": model, "version": "1.4.0", "ts": (START + i * STEP).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model": model, "version": "1.4.0",
+            "ts": (start + i * step).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "id": f"req-{i:06d}",
             "features": {
                 "utilization": round(float(util[i]), 5), "collateral_ratio": round(float(coll[i]), 4),

@@ -9,6 +9,7 @@ records' ``ts``), so a replay gives the same decisions as the live run did.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -32,6 +33,10 @@ from .records import Label, ModelSchema, Prediction, Quarantined, RecordParser
 log = logging.getLogger("watchdog.engine")
 
 DEFAULT_JOIN_CAPACITY = 100_000
+DEFAULT_LABEL_WINDOW = 7 * 86400.0
+DEFAULT_FUTURE_SKEW = 300.0
+DEFAULT_MIN_TS = 946684800.0  # 2000-01-01T00:00:00Z
+MAX_TS = 253370764800.0  # 9999-01-01T00:00:00Z
 
 
 def detector_params(spec: Any) -> dict[str, Any]:
@@ -55,6 +60,23 @@ class Batch:
     predictions: list[Prediction] = field(default_factory=list)
     pairs_pred: list[float | str] = field(default_factory=list)
     pairs_label: list[float | str] = field(default_factory=list)
+    # Column chunks from the columnar path (watchdog.columnar), in arrival order before the rows above:
+    # {feature or PREDICTION_KEY: array} per chunk (float with NaN for missing, or object with None),
+    # and (predictions, labels) array pairs. A checkpoint must save them too (see ModelRuntime.seal).
+    chunks: list[dict[str, np.ndarray]] = field(default_factory=list)
+    chunk_rows: int = 0
+    pair_chunks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.predictions) + self.chunk_rows
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.predictions or self.pairs_pred or self.chunk_rows or self.pair_chunks)
+
+
+PREDICTION_KEY = "\0prediction"  # the chunk column of the prediction (no feature can be named so)
 
 
 class ModelRuntime:
@@ -74,6 +96,13 @@ class ModelRuntime:
         self.n_predictions = 0
         self.n_labels_joined = 0
         self.n_labels_unmatched = 0
+        # Late labels wait at most ``label_window`` seconds of this model's data time (its latest
+        # prediction's ts) as well as at most ``join_capacity`` predictions; None: count bound only.
+        self.label_window: float | None = None
+        self.awaiting_since: deque[tuple[float, str]] = deque(maxlen=join_capacity)
+        self.clock_ts = -math.inf
+        # Request ids of recent predictions, to quarantine duplicates (bounded like the join).
+        self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.max_window = max((int(getattr(d, "window", 0) or 0) for d in model.detectors), default=0) or 1
         self.recent: deque[tuple[float, int]] = deque(maxlen=self.max_window)  # (ts, line) of recent predictions
         self.versions: deque[str] = deque(maxlen=self.max_window)
@@ -116,35 +145,51 @@ class ModelRuntime:
             )
         self._build(rows, str(path))
 
-    def _build(self, rows: list[Prediction], origin: str) -> None:
-        if not rows:
+    def _build(self, rows: list[Prediction], origin: str, columns: dict[str, np.ndarray] | None = None,
+               bounds: tuple[float, float] | None = None) -> None:
+        """Build the detectors on the reference ``rows``, or on ``columns`` (keys as in ``column_keys``,
+        missing values as NaN / None) spanning ``bounds`` when the columnar path collected it."""
+        if not rows and (columns is None or bounds is None):
             raise StartupError(f"The reference of model {self.model_id!r} ({origin}) holds no predictions.")
+        self.reference_used = rows  # kept so a policy reload can build changed detectors (watchdog.reload)
+        if columns is None:
+            columns = self.rows_to_columns(rows)
         for name, spec in self.specs.items():
             cls = detectors.REGISTRY[spec.kind]
             params = detector_params(spec)
-            if rules.KINDS[spec.kind].is_performance:
-                if "threshold" not in params:
-                    params["threshold"] = self._rule_threshold(name)
+            if not getattr(cls, "needs_reference", True):  # sequential detectors alarm on their own
                 self.detectors[name] = cls(**params)
                 continue
-            values = self._reference_values(rows, spec)
+            if rules.KINDS[spec.kind].is_performance:
+                if "threshold" not in params:
+                    borrowed = self._rule_threshold(name)
+                    if borrowed is not None:
+                        params["threshold"] = borrowed
+                    elif inspect.signature(cls).parameters["threshold"].default is inspect.Parameter.empty:
+                        # No rule reads it and the kind has no default: the detector's own flag never fires.
+                        params["threshold"] = math.inf if cls.fires_when["statistic"] == ">" else -math.inf
+                self.detectors[name] = cls(**params)
+                continue
+            values = columns[spec.feature or PREDICTION_KEY]
+            values = (values[~np.isnan(values)] if rules.KINDS[spec.kind].input == "numeric"
+                      else values[np.not_equal(values, None)])
             if len(values) < 2:
                 raise StartupError(
                     f"The reference of model {self.model_id!r} ({origin}) has {len(values)} usable value(s) "
                     f"for detector {name!r}; at least 2 are needed."
                 )
             self.detectors[name] = cls(values, **params)
-        self.reference_bounds = (rows[0].ts, rows[-1].ts)
+        self.reference_bounds = bounds or (rows[0].ts, rows[-1].ts)
         self.ready = True
-        log.info("reference_ready", extra={"model": self.model_id, "records": len(rows), "origin": origin})
+        log.info("reference_ready", extra={"model": self.model_id, "origin": origin})
 
-    def _rule_threshold(self, detector: str) -> float:
+    def _rule_threshold(self, detector: str) -> float | None:
         """A performance detector without its own threshold borrows the first rule's on its statistic."""
         for rule in self.rules:
             c = rule.condition
-            if c.detector == detector and c.statistic == "statistic":
+            if getattr(c, "detector", None) == detector and getattr(c, "statistic", None) == "statistic":
                 return float(c.threshold)
-        return math.inf
+        return None
 
     def _reference_values(self, rows: list[Prediction], spec: Any) -> Any:
         kind = rules.KINDS[spec.kind]
@@ -164,6 +209,8 @@ class ModelRuntime:
     def add_prediction(self, p: Prediction) -> bool:
         """Take one prediction; returns True when a batch is due for evaluation."""
         self.n_predictions += 1
+        if p.ts > self.clock_ts:
+            self.clock_ts = p.ts
         if not self.ready:
             self.reference_rows.append(p)
             if self.reference_target is not None and len(self.reference_rows) >= self.reference_target:
@@ -179,7 +226,7 @@ class ModelRuntime:
             self.batch.pairs_label.append(p.label)
         else:
             self._remember(p)
-        return len(self.batch.predictions) >= self.interval
+        return self.batch.n >= self.interval
 
     def _remember(self, p: Prediction) -> None:
         if p.label is not None:
@@ -187,9 +234,34 @@ class ModelRuntime:
         self.awaiting_label[p.id] = p.prediction
         if len(self.awaiting_label) > self.join_capacity:
             self.awaiting_label.popitem(last=False)
+        if self.label_window is not None:
+            self.awaiting_since.append((p.ts, p.id))
+
+    def expire_awaiting(self) -> int:
+        """Forget predictions older than the label window (in data time); returns how many."""
+        if self.label_window is None:
+            return 0
+        horizon = self.clock_ts - self.label_window
+        since, n = self.awaiting_since, 0
+        while since and since[0][0] < horizon:
+            if self.awaiting_label.pop(since.popleft()[1], None) is not None:
+                n += 1
+        return n
+
+    def seen(self, rid: str) -> bool:
+        """True when ``rid`` is among this model's recent prediction ids; otherwise remembers it."""
+        ids = self.seen_ids
+        if rid in ids:
+            return True
+        ids[rid] = None
+        if len(ids) > self.join_capacity:
+            ids.popitem(last=False)
+        return False
 
     def add_label(self, lab: Label) -> bool:
         """Join a late label to its prediction; returns False when the prediction is unknown."""
+        if self.label_window is not None:
+            self.expire_awaiting()
         pred = self.awaiting_label.pop(lab.id, None)
         if pred is None:
             self.n_labels_unmatched += 1
@@ -200,35 +272,69 @@ class ModelRuntime:
             self.batch.pairs_label.append(lab.label)
         return True
 
+    def column_keys(self) -> dict[str, str]:
+        """The columns the detectors read: feature name (or PREDICTION_KEY) -> "numeric" / "categorical"."""
+        out: dict[str, str] = {}
+        for spec in self.specs.values():
+            kind = rules.KINDS.get(spec.kind)
+            if kind is None or kind.input in ("classification", "regression"):
+                continue
+            out[spec.feature or PREDICTION_KEY] = "numeric" if kind.input == "numeric" else "categorical"
+        return out
+
+    def rows_to_columns(self, preds: list[Prediction]) -> dict[str, np.ndarray]:
+        """The columns the detectors read, from prediction rows (NaN / None where missing)."""
+        chunk: dict[str, np.ndarray] = {}
+        for key, typ in self.column_keys().items():
+            col = [p.prediction for p in preds] if key == PREDICTION_KEY else [p.features[key] for p in preds]
+            if typ == "numeric":
+                chunk[key] = np.asarray([math.nan if v is None else v for v in col], dtype=float)
+            else:
+                chunk[key] = np.asarray(col, dtype=object)
+        return chunk
+
+    def seal(self) -> None:
+        """Turn the pending rows into a column chunk, so chunks added next stay in arrival order."""
+        b = self.batch
+        if b.predictions:
+            preds = b.predictions
+            b.chunks.append(self.rows_to_columns(preds))
+            b.chunk_rows += len(preds)
+            b.predictions = []
+        if b.pairs_pred:
+            dtype = float if self.schema.prediction_type == "numeric" else object
+            b.pair_chunks.append((np.asarray(b.pairs_pred, dtype=dtype), np.asarray(b.pairs_label, dtype=dtype)))
+            b.pairs_pred, b.pairs_label = [], []
+
     def flush(self) -> int:
         """Feed the pending batch to the detectors as columns; returns the predictions fed."""
-        b, self.batch = self.batch, Batch()
         if not self.ready:
+            self.batch = Batch()
             return 0
-        preds = b.predictions
+        self.seal()
+        b, self.batch = self.batch, Batch()
         for name, spec in self.specs.items():
             det = self.detectors[name]
             kind = rules.KINDS[spec.kind]
             if kind.input in ("classification", "regression"):
-                if b.pairs_pred:
+                if b.pair_chunks:
                     dtype = float if kind.input == "regression" else object
-                    det.update_many(np.asarray(b.pairs_pred, dtype=dtype), np.asarray(b.pairs_label, dtype=dtype))
+                    p = np.concatenate([c[0] for c in b.pair_chunks]).astype(dtype, copy=False)
+                    y = np.concatenate([c[1] for c in b.pair_chunks]).astype(dtype, copy=False)
+                    det.update_many(p, y)
                 continue
-            if not preds:
+            if not b.chunk_rows:
                 continue
-            if spec.feature is None:
-                col: list[Any] = [p.prediction for p in preds]
-            else:
-                f = spec.feature
-                col = [p.features[f] for p in preds]
+            key = spec.feature or PREDICTION_KEY
+            parts = [c[key] for c in b.chunks]
+            arr = parts[0] if len(parts) == 1 else np.concatenate(parts)
             if kind.input == "numeric":
-                arr = np.asarray([math.nan if v is None else v for v in col], dtype=float)
                 arr = arr[~np.isnan(arr)]
             else:
-                arr = np.asarray([v for v in col if v is not None], dtype=object)
+                arr = arr[np.not_equal(arr, None)]
             if arr.size:
                 det.update_many(arr)
-        return len(preds)
+        return b.chunk_rows
 
     def signals(self) -> dict[str, Signal]:
         return {
@@ -251,6 +357,14 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def iso_or_seconds(ts: float) -> str:
+    """RFC 3339 when the time has a year in 1..9999 UTC, else seconds since the epoch (for messages)."""
+    try:
+        return _iso(ts)
+    except (ValueError, OverflowError, OSError):
+        return f"{ts:.0f} s since the epoch"
+
+
 DecisionHandler = Callable[["Engine", ModelRuntime, Decision], None]
 EvaluationObserver = Callable[["Engine", ModelRuntime, "dict[str, Signal]", datetime, int], None]
 """Called after every evaluation with the signals the rules saw, the data time and the decisive line."""
@@ -260,7 +374,12 @@ class Engine:
     """Routes records to models, runs detectors in micro-batches and hands decisions to a handler."""
 
     def __init__(self, policy: Policy, *, base_dir: Path | None = None, metrics: Metrics | None = None,
-                 on_decision: DecisionHandler | None = None, join_capacity: int = DEFAULT_JOIN_CAPACITY):
+                 on_decision: DecisionHandler | None = None, join_capacity: int = DEFAULT_JOIN_CAPACITY,
+                 label_window: float | None = DEFAULT_LABEL_WINDOW, clock: Callable[[], float] | None = None,
+                 max_future_skew: float = DEFAULT_FUTURE_SKEW, min_ts: float = DEFAULT_MIN_TS):
+        """``clock`` (seconds since the epoch) enables the ``future_timestamp`` check: a record whose
+        ts is later than ``clock() + max_future_skew`` is quarantined; ``min_ts`` is the floor below
+        which a ts is ``past_timestamp``; ``label_window`` bounds the label join in data time."""
         self.policy = policy
         self.metrics = metrics or Metrics()
         self.evaluator = Evaluator(policy)
@@ -270,6 +389,7 @@ class Engine:
         self.quarantine_by_reason: dict[str, int] = {}
         self.decisions: list[Decision] = []
         self.observers: list[EvaluationObserver] = []
+        self.tick_hooks: list[Callable[[Engine, datetime], None]] = []  # called by tick(now)
         base = base_dir or Path.cwd()
         intervals: dict[str, int] = {}
         for g in policy.groups:
@@ -280,7 +400,17 @@ class Engine:
                                [r for r in self.policy_rules() if r.model == m.id])
             for m in policy.models
         }
+        for rt in self.runtimes.values():
+            rt.label_window = label_window
+        self.clock = clock
+        self.max_future_skew = max_future_skew
+        self.min_ts = min_ts
         self.parser = RecordParser({m.id: rt.schema for m, rt in zip(policy.models, self.runtimes.values())})
+
+    def swap_policy(self, policy: Policy) -> dict[str, list[str]]:
+        """Switch to ``policy`` between records, keeping unchanged detectors and rule states (watchdog.reload)."""
+        from .reload import swap_policy
+        return swap_policy(self, policy)
 
     def policy_rules(self) -> Iterable[Any]:
         for g in self.policy.groups:
@@ -290,11 +420,12 @@ class Engine:
         rec = self.parser.parse(raw, line)
         self.metrics.records_read.labels(source or "stream").inc()
         if isinstance(rec, Quarantined):
-            self.n_quarantined += 1
-            self.quarantine_by_reason[rec.reason_code] = self.quarantine_by_reason.get(rec.reason_code, 0) + 1
-            self.metrics.records_quarantined.labels(rec.reason_code).inc()
-            return rec
+            return self.quarantine(rec)
         rt = self.runtimes[rec.model]
+        if isinstance(rec, Prediction):
+            bad = self.admit(rt, rec.ts, rec.id)
+            if bad is not None:
+                return self.quarantine(Quarantined(line, bad[0], bad[1], raw[:2048].decode("utf-8", "replace")))
         if isinstance(rec, Label):
             self.metrics.records_accepted.labels(rec.model, "label").inc()
             if not rt.add_label(rec):
@@ -305,10 +436,51 @@ class Engine:
             self.evaluate(rt, rec.ts, rec.line)
         return rec
 
+    def admit(self, rt: ModelRuntime, ts: float, rid: str) -> tuple[str, str] | None:
+        """The checks that need a clock or state: (reason code, sentence) when the prediction is refused."""
+        if ts < self.min_ts:
+            return "past_timestamp", f"ts {iso_or_seconds(ts)} is before {_iso(self.min_ts)}, the earliest time accepted"
+        if self.clock is None:
+            if ts > MAX_TS:  # without a clock, still refuse what no datetime can hold
+                return "future_timestamp", f"ts {iso_or_seconds(ts)} is after {_iso(MAX_TS)}"
+        elif ts > self.clock() + self.max_future_skew:
+            return "future_timestamp", (f"ts {iso_or_seconds(ts)} is more than {self.max_future_skew:g} s ahead of the "
+                                        "watchdog's clock")
+        if rt.seen(rid):
+            return "duplicate_id", f"id {rid[:64]!r} repeats a recent prediction of model {rt.model_id!r}"
+        return None
+
+    def quarantine(self, rec: Quarantined, source: str = "") -> Quarantined:
+        """Count a rejected record (the caller writes it to the quarantine file)."""
+        self.n_quarantined += 1
+        self.quarantine_by_reason[rec.reason_code] = self.quarantine_by_reason.get(rec.reason_code, 0) + 1
+        self.metrics.records_quarantined.labels(rec.reason_code).inc()
+        return rec
+
+    def process_columns(self, table: Any, first_line: int = 1, source: str = "") -> Any:
+        """Validate and process a pyarrow table of records without per-record objects (see columnar)."""
+        from .columnar import process_table
+        return process_table(self, table, first_line, source)
+
+    def snapshot(self) -> dict[str, Any]:
+        """All the state needed to continue exactly here after a restart (see watchdog.checkpoint)."""
+        from .checkpoint import snapshot_engine
+        return snapshot_engine(self)
+
+    def restore(self, state: dict[str, Any]) -> list[str]:
+        """Load a :meth:`snapshot`; returns what started fresh because the policy changed it."""
+        from .checkpoint import restore_engine
+        return restore_engine(self, state)
+
+    def tick(self, now: datetime) -> None:
+        """What time alone triggers (staleness, volume): the scheduler calls this with the wall time."""
+        for hook in self.tick_hooks:
+            hook(self, now)
+
     def finish(self) -> None:
         """End of a finite stream: evaluate what is left in every model's batch."""
         for rt in self.runtimes.values():
-            if rt.batch.predictions or rt.batch.pairs_pred:
+            if rt.batch.pending:
                 last = rt.batch.predictions[-1] if rt.batch.predictions else None
                 ts = last.ts if last else (rt.recent[-1][0] if rt.recent else 0.0)
                 line = last.line if last else (rt.recent[-1][1] if rt.recent else 0)

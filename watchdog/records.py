@@ -27,8 +27,12 @@ import orjson
 
 ReasonCode = Literal[
     "bad_utf8", "bad_json", "too_large", "not_object", "missing_field", "wrong_type", "non_finite",
-    "unknown_model", "bad_timestamp",
+    "unknown_model", "bad_timestamp", "duplicate_id", "future_timestamp", "past_timestamp",
 ]
+# duplicate_id: a prediction whose request id the same model already had among its recent predictions
+# (the engine keeps a bounded set of them); future_timestamp: ts later than the engine's clock plus
+# the allowed skew; past_timestamp: ts before the engine's floor (default 2000-01-01). The engine
+# applies these three (they need state or a clock); the parser applies the rest.
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]
 
 MAX_LINE_BYTES = 1 << 20

@@ -10,12 +10,16 @@ from typing import Any
 
 import rules
 
+from . import notify
 from .actions import Responder
-from .chain import MonitorClient, connect, load_signer
+from .chain import MonitorClient, chain_metrics, connect, load_signer
 from .engine import Engine
 from .errors import ConfigError, StartupError
 from .metrics import Metrics
+from .outbox import Outbox
+from .report.recorder import EvaluationRecorder
 from .runner import Progress, RunSummary, replay_file
+from .reload import PolicyReloader
 from .store import Action, Incident, Store
 
 log = logging.getLogger("watchdog.service")
@@ -25,7 +29,7 @@ log = logging.getLogger("watchdog.service")
 class RunOptions:
     policy: Path
     source: Path
-    rpc_url: str | None = None
+    rpc_url: str | list[str] | None = None  # several: failover in order
     monitor: str | None = None
     key_file: str | None = None
     key_password_file: str | None = None
@@ -35,6 +39,14 @@ class RunOptions:
     dry_run: bool = False
     max_fee_gwei: float = 500.0
     progress: bool = True
+    confirmations: int = 3  # blocks deep before an action is "confirmed"
+    stuck_blocks: int = 3  # blocks without inclusion before a transaction is replaced with a higher fee
+    settle_seconds: float = 60.0  # at the end of a run, how long to wait for transactions in flight
+    alertmanager_url: str | None = None  # notifications (watchdog/notify.py): never on the action path
+    webhook_url: str | None = None
+    grafana_url: str | None = None
+    grafana_token_file: str | None = None
+    evidence_url: str | None = None  # template with {incident}, for the alerts' evidence link
 
 
 @dataclass
@@ -86,8 +98,8 @@ def load_policy_or_refuse(path: Path, dry_run: bool = False) -> rules.Policy:
     return policy
 
 
-def open_monitor(opts: RunOptions) -> MonitorClient | None:
-    if opts.rpc_url is None:
+def open_monitor(opts: RunOptions, metrics: Metrics | None = None) -> MonitorClient | None:
+    if not opts.rpc_url:
         if opts.monitor:
             raise ConfigError("--monitor needs --rpc-url to reach the chain.")
         log.warning("no_chain", extra={"why": "no --rpc-url: actions are recorded, not sent"})
@@ -95,7 +107,7 @@ def open_monitor(opts: RunOptions) -> MonitorClient | None:
     if not opts.monitor:
         raise ConfigError("--rpc-url needs --monitor, the address of the deployed ModelMonitor.")
     signer = None if opts.dry_run else load_signer(opts.key_file, opts.key_password_file)
-    w3 = connect(opts.rpc_url)
+    w3 = connect(opts.rpc_url, metrics=chain_metrics(metrics))
     return MonitorClient(w3, opts.monitor, signer, max_fee_gwei=opts.max_fee_gwei)
 
 
@@ -106,14 +118,22 @@ def run(opts: RunOptions, start_metrics: Callable[[Any], Any] | None = None,
     policy = load_policy_or_refuse(opts.policy)
     if not opts.source.is_file():
         raise ConfigError(f"The source {opts.source} does not exist or is not a file.")
-    if monitor is None and not opts.dry_run:
-        monitor = open_monitor(opts)
     metrics = Metrics()
+    if monitor is None and not opts.dry_run:
+        monitor = open_monitor(opts, metrics)
     with Store(opts.store) as store:
+        outbox = Outbox(store, None if opts.dry_run else monitor, confirmations=opts.confirmations,
+                        stuck_blocks=opts.stuck_blocks, metrics=chain_metrics(metrics))
         responder = Responder(store, None if opts.dry_run else monitor, on_event=on_event, metrics=metrics,
-                              dry_run=opts.dry_run)
+                              dry_run=opts.dry_run, outbox=outbox)
+        close_notify = notify.attach(responder, metrics, alertmanager_url=opts.alertmanager_url,
+                                     webhook_url=opts.webhook_url, grafana_url=opts.grafana_url,
+                                     grafana_token_file=opts.grafana_token_file, evidence_url=opts.evidence_url)
+        responder.resume()  # actions an earlier (crashed) run left open
         engine = Engine(policy, base_dir=opts.policy.parent, metrics=metrics, on_decision=responder)
+        engine.observers.append(EvaluationRecorder(store))  # history for the weekly report
         metrics.attach(engine)
+        metrics.attach_store(store, engine)
         if start_metrics is not None:
             start_metrics(metrics.registry)
         store.audit(responder.clock(), "run_started", {"source": str(opts.source), "dry_run": opts.dry_run},
@@ -121,7 +141,13 @@ def run(opts: RunOptions, start_metrics: Callable[[Any], Any] | None = None,
         opts.quarantine.parent.mkdir(parents=True, exist_ok=True)
         with open(opts.quarantine, "ab") as q:
             progress = Progress(opts.source.stat().st_size, enabled=opts.progress)
-            summary = replay_file(engine, opts.source, q, progress=progress)
+            # SIGHUP reloads the policy between records; a bad one is refused and the old one keeps running
+            with PolicyReloader(opts.policy, engine, metrics=metrics, on_reload=lambda outcome, old, new, detail:
+                                store.audit(responder.clock(), f"policy_reload_{outcome}", detail,
+                                            policy_hash=(new or old).hash)) as reloader:
+                summary = replay_file(engine, opts.source, q, progress=progress, after_line=reloader.poll)
+        responder.settle(opts.settle_seconds)
+        close_notify(10.0)  # deliver the alerts and annotations still queued
         store.audit(responder.clock(), "run_finished", {"lines": summary.lines, "quarantined": summary.quarantined},
                     policy_hash=policy.hash)
         return RunResult(policy, summary, store.incidents(), store.actions(), monitor is not None,

@@ -1,20 +1,28 @@
-"""The store: incidents with their evidence, the action outbox and the audit log, in one SQLite file.
+"""The store: incidents with their evidence, the action outbox, checkpoints and the audit log.
 
-SQLite in WAL mode is the default (one file, standard library). Writes that matter for safety are
+SQLite in WAL mode is the default (one file, standard library); a ``postgresql://`` URL selects
+PostgreSQL (psycopg 3), for replicas that share state. Both run the same migrations and the same
+portable SQL (see :mod:`watchdog.db` for the translation). Writes that matter for safety are
 committed before the step they protect: an action's intent row exists before anything is signed.
-The schema carries a version; migrations run at open, in order.
+Migrations run at open, in order, each recorded by name.
+
+One ``Store`` may be shared by threads (engine, scheduler, HTTP API): every statement and every
+``transaction()`` holds the store's re-entrant lock, so a transaction never sees another thread's
+statements; transactions nest (the inner one joins the outer).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
+
+from .db import StoreError, open_backend, statements  # noqa: F401  (StoreError: re-exported)
 
 def _load_migrations() -> tuple[tuple[str, str], ...]:
     """The SQL files in ``watchdog/migrations``, ``NNNN_name.sql``, in order of their number."""
@@ -60,21 +68,27 @@ class Action:
 
 
 class Store:
-    """Incidents, actions and the audit log in one SQLite file (``:memory:`` for throwaway runs)."""
+    """Incidents, actions and the audit log: a SQLite file (``:memory:`` for throwaway runs) or a
+    ``postgresql://user@host:port/db`` URL."""
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self._backend = open_backend(str(path))
+        self.path = self._backend.target  # a PostgreSQL URL without its password: safe to print
+        self.backend: str = self._backend.kind  # "sqlite" or "postgresql"
+        self._db = self._backend.conn
+        #: The driver's integrity error (DB-API): a foreign key or unique constraint was violated.
+        self.IntegrityError: type[Exception] = self._backend.IntegrityError
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            self._migrate()
+        except BaseException:
+            self._backend.close()
+            raise
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._backend.close()
 
     def __enter__(self) -> Store:
         return self
@@ -84,84 +98,84 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        """The number of migrations applied."""
+        with self._lock:
+            return self._backend.schema_version()
 
     def _migrate(self) -> None:
-        """Apply the migrations not yet applied, each in its own transaction, in order of number."""
-        current = self.schema_version
-        if current > len(MIGRATIONS):
-            raise RuntimeError(
-                f"The store {self.path} has schema version {current}, newer than this watchdog knows "
-                f"({len(MIGRATIONS)}); upgrade the watchdog or point it at another store."
-            )
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            name, sql = MIGRATIONS[version - 1]
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in _statements(sql):
-                    self._db.execute(stmt)
-                self._db.execute(f"PRAGMA user_version={version}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        """Apply the migrations not yet applied, in order of number (PostgreSQL: under an advisory lock)."""
+        with self._lock:
+            self._backend.migrate(MIGRATIONS)
 
     # generic access for feature modules (outbox, reports, checkpoints) --------------------------
-    # SQL uses "?" placeholders and portable types; other backends translate (see PostgreSQL support).
+    # SQL uses "?" placeholders and portable types; PostgreSQL gets it translated (see watchdog.db).
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows changed."""
-        return self._db.execute(sql, tuple(params)).rowcount
+        with self._lock:
+            return self._backend.execute(sql, params)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute(sql, tuple(params))]
+        """Rows as dicts (also for ``INSERT ... RETURNING``)."""
+        with self._lock:
+            return self._backend.query(sql, params)
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        row = self._db.execute(sql, tuple(params)).fetchone()
-        return None if row is None else dict(row)
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """Everything inside commits together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        """Everything inside commits together or not at all; a nested call joins the outer transaction."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            self._backend.begin()
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                self._backend.rollback()
+                raise
+            self._depth = 0
+            self._backend.commit()
 
     # incidents ---------------------------------------------------------------------------------
 
     def add_incident(self, inc: Incident) -> bool:
         """Insert an incident; returns False when one with the same id already exists (a replay)."""
-        cur = self._db.execute(
+        return self.execute(
             "INSERT INTO incidents (id, model, rule, tier, opened_at, record_index, policy_hash,"
             " dry_run, evidence, evidence_hash, state) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (inc.id, inc.model, inc.rule, inc.tier, inc.opened_at, inc.record_index, inc.policy_hash,
              int(inc.dry_run), inc.evidence, inc.evidence_hash, inc.state),
-        )
-        return cur.rowcount == 1
+        ) == 1
 
     def incident(self, incident_id: str) -> Incident | None:
-        row = self._db.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        row = self.query_one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
         return None if row is None else _incident(row)
 
     def incidents(self, model: str | None = None) -> list[Incident]:
         if model is None:
-            rows = self._db.execute("SELECT * FROM incidents ORDER BY opened_at, id")
+            rows = self.query("SELECT * FROM incidents ORDER BY opened_at, id")
         else:
-            rows = self._db.execute("SELECT * FROM incidents WHERE model = ? ORDER BY opened_at, id", (model,))
+            rows = self.query("SELECT * FROM incidents WHERE model = ? ORDER BY opened_at, id", (model,))
         return [_incident(r) for r in rows]
 
     def set_incident_state(self, incident_id: str, state: str) -> None:
-        self._db.execute("UPDATE incidents SET state = ? WHERE id = ?", (state, incident_id))
+        self.execute("UPDATE incidents SET state = ? WHERE id = ?", (state, incident_id))
 
     # actions (the outbox) ----------------------------------------------------------------------
 
     def add_action(self, incident_id: str, kind: str, module: str, now: float) -> Action:
         """Record an action's intent before anything is signed; idempotent per (incident, kind)."""
-        self._db.execute(
+        self.execute(
             "INSERT INTO actions (incident_id, kind, module, status, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (incident_id, kind, module, "intent", now, now),
@@ -169,21 +183,19 @@ class Store:
         return self.action(incident_id, kind)  # type: ignore[return-value]
 
     def action(self, incident_id: str, kind: str) -> Action | None:
-        row = self._db.execute(
-            "SELECT * FROM actions WHERE incident_id = ? AND kind = ?", (incident_id, kind)
-        ).fetchone()
-        return None if row is None else Action(**dict(row))
+        row = self.query_one("SELECT * FROM actions WHERE incident_id = ? AND kind = ?", (incident_id, kind))
+        return None if row is None else Action(**row)
 
     def actions(self, status: str | None = None) -> list[Action]:
         if status is None:
-            rows = self._db.execute("SELECT * FROM actions ORDER BY id")
+            rows = self.query("SELECT * FROM actions ORDER BY id")
         else:
-            rows = self._db.execute("SELECT * FROM actions WHERE status = ? ORDER BY id", (status,))
-        return [Action(**dict(r)) for r in rows]
+            rows = self.query("SELECT * FROM actions WHERE status = ? ORDER BY id", (status,))
+        return [Action(**r) for r in rows]
 
     def update_action(self, action_id: int, now: float, *, status: str, tx_hash: str | None = None,
                       block_number: int | None = None, error: str | None = None) -> None:
-        self._db.execute(
+        self.execute(
             "UPDATE actions SET status = ?, tx_hash = COALESCE(?, tx_hash),"
             " block_number = COALESCE(?, block_number), error = ?, updated_at = ? WHERE id = ?",
             (status, tx_hash, block_number, error, now, action_id),
@@ -193,22 +205,31 @@ class Store:
 
     def audit(self, at: float, event: str, detail: dict[str, Any], *, model: str | None = None,
               rule: str | None = None, incident_id: str | None = None, policy_hash: str | None = None) -> None:
-        self._db.execute(
-            "INSERT INTO audit (at, event, model, rule, incident_id, policy_hash, detail) VALUES (?,?,?,?,?,?,?)",
-            (at, event, model, rule, incident_id, policy_hash, json.dumps(detail, sort_keys=True)),
+        """Append to the audit log. An entry about an incident that leaves out its model, rule or policy
+        hash gets them from the incident, so every action is traceable to the policy in force."""
+        detail_json = json.dumps(detail, sort_keys=True)
+        if incident_id is None or None not in (model, rule, policy_hash):
+            self.execute(
+                "INSERT INTO audit (at, event, model, rule, incident_id, policy_hash, detail) VALUES (?,?,?,?,?,?,?)",
+                (at, event, model, rule, incident_id, policy_hash, detail_json),
+            )
+            return
+        self.execute(
+            "INSERT INTO audit (at, event, model, rule, incident_id, policy_hash, detail) VALUES (?, ?,"
+            " COALESCE(?, (SELECT model FROM incidents WHERE id = ?)),"
+            " COALESCE(?, (SELECT rule FROM incidents WHERE id = ?)), ?,"
+            " COALESCE(?, (SELECT policy_hash FROM incidents WHERE id = ?)), ?)",
+            (at, event, model, incident_id, rule, incident_id, incident_id, policy_hash, incident_id, detail_json),
         )
 
-    def audit_log(self) -> Iterator[sqlite3.Row]:
-        yield from self._db.execute("SELECT * FROM audit ORDER BY id")
+    def audit_log(self) -> Iterator[dict[str, Any]]:
+        yield from self.query("SELECT * FROM audit ORDER BY id")
 
 
-def _statements(sql: str) -> list[str]:
-    """Split a migration file into statements (no semicolons inside literals in our migrations)."""
-    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    return [st.strip() for st in "\n".join(lines).split(";") if st.strip()]
+_statements = statements  # the migration splitter (kept for callers of the old name)
 
 
-def _incident(row: sqlite3.Row) -> Incident:
+def _incident(row: dict[str, Any]) -> Incident:
     d = dict(row)
     d["dry_run"] = bool(d["dry_run"])
     return Incident(**d)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from detectors import ChiSquareDrift
+from detectors import CategoricalPSIDrift, ChiSquareDrift, GTestDrift, UnseenCategoryRate
 
 TOKENS = ["ETH", "USDC", "WBTC", "DAI"]
 P = [0.4, 0.3, 0.2, 0.1]
@@ -85,3 +85,51 @@ def test_integer_categories_in_a_mixed_list_stay_integers() -> None:
     batched.update_many(values)
     assert looped.snapshot() == batched.snapshot()
     assert batched.read("unseen_ratio") == 0.25  # "1" is not the category 1
+
+
+# -- G-test, categorical PSI, unseen share (issue 3) ------------------------------------------------
+
+def test_g_test_matches_scipy_power_divergence() -> None:
+    rng = np.random.default_rng(4)
+    tokens = ["ETH", "USDC", "WBTC"]
+    reference = rng.choice(tokens, 2000, p=[0.5, 0.3, 0.2])
+    window = rng.choice(tokens + ["NEW"], 300, p=[0.4, 0.3, 0.2, 0.1])
+    g = GTestDrift(reference, window=300)
+    g.update_many(window)
+    observed = np.array([np.sum(window == c) for c in g.categories] + [np.sum(window == "NEW")])
+    expected = 300 * g._expected_props
+    raw = stats.power_divergence(observed, expected, lambda_="log-likelihood").statistic
+    assert g.statistic == pytest.approx(raw * 2000 / 2300, rel=1e-12)
+    assert g.read("p_value") == pytest.approx(stats.chi2.sf(g.statistic, 3), rel=1e-12)
+    assert g.drift_detected
+
+
+def test_g_test_is_quiet_on_a_stationary_stream() -> None:
+    rng = np.random.default_rng(5)
+    tokens = ["ETH", "USDC", "WBTC"]
+    g = GTestDrift(rng.choice(tokens, 5000, p=[0.5, 0.3, 0.2]), window=300)
+    stream = rng.choice(tokens, 6000, p=[0.5, 0.3, 0.2])
+    for lo in range(0, 6000, 50):
+        g.update_many(stream[lo : lo + 50])
+        assert not g.drift_detected
+
+
+def test_categorical_psi_formula_and_unseen_bucket() -> None:
+    psi = CategoricalPSIDrift(["a"] * 50 + ["b"] * 50, window=100)
+    psi.update_many(["a"] * 70 + ["b"] * 20 + ["z"] * 10)
+    p = np.array([0.5, 0.5, 1e-4])
+    p = p / p.sum()  # the floored reference proportions are renormalised, as for chi-square
+    q = np.array([0.7, 0.2, 0.1])
+    assert psi.statistic == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=1e-12)
+    assert psi.read("unseen_ratio") == pytest.approx(0.1)
+    assert psi.drift_detected
+
+
+def test_unseen_share_counts_new_categories_only() -> None:
+    unseen = UnseenCategoryRate(["a", "b", 1], window=10, threshold=0.25, min_samples=5)
+    unseen.update_many(["a", "b", 1, "1", None, "c", "a", "b"])
+    assert unseen.n == 7 and unseen.read("unseen_count") == 2.0
+    assert unseen.statistic == pytest.approx(2 / 7)
+    assert unseen.drift_detected
+    with pytest.raises(ValueError, match="threshold"):
+        UnseenCategoryRate(["a"], threshold=2.0)

@@ -114,6 +114,202 @@ CASES: dict[str, Case] = {
     ),
 }
 
+# Sequential and error-stream detectors (detectors/sequential.py, errorstream.py, evalue.py): no
+# reference, no window/min_samples; their own bad arguments.
+CASES.update(
+    {
+        "page_hinkley": Case(
+            lambda **kw: detectors.PageHinkley(**{"threshold": 8.0, **kw}),
+            _numbers,
+            [({"threshold": 0}, "threshold"), ({"alpha": 1.5}, "alpha"), ({"mode": "sideways"}, "mode"),
+             ({"min_instances": 0}, "min_instances"), ({"delta": -1.0}, "delta")],
+        ),
+        "cusum": Case(
+            lambda **kw: detectors.CUSUM(**kw),
+            _numbers,
+            [({"threshold": 0}, "threshold"), ({"sigma": 0.0}, "sigma"), ({"k": -1}, "k"),
+             ({"warmup": 1}, "warmup"), ({"mean": math.nan}, "mean")],
+        ),
+        "kswin": Case(
+            lambda **kw: detectors.KSWIN(**{"window_size": 60, "stat_size": 20, "alpha": 0.01, **kw}),
+            _numbers,
+            [({"alpha": 0}, "alpha"), ({"window_size": 1}, "window_size"), ({"stat_size": 31}, "stat_size"),
+             ({"seed": -1}, "seed"), ({"sampling": "python"}, "sampling")],
+        ),
+        "adwin": Case(
+            lambda **kw: detectors.ADWIN(**{"clock": 8, **kw}),
+            _numbers,
+            [({"delta": 0}, "delta"), ({"delta": 1.0}, "delta"), ({"clock": 0}, "clock"),
+             ({"grace_period": 0}, "grace_period")],
+        ),
+        "e_detector": Case(
+            lambda **kw: detectors.EDetector(**{"alpha": 1e-3, "warmup": 30, **kw}),
+            _numbers,
+            [({"alpha": 0}, "alpha"), ({"shifts": []}, "shifts"), ({"shifts": [-1.0]}, "shifts"),
+             ({"mode": "x"}, "mode"), ({"sigma": -1.0}, "sigma")],
+        ),
+        "ddm": Case(
+            lambda **kw: detectors.DDM(**{"warm_start": 20, **kw}),
+            _classes,
+            [({"warm_start": -1}, "warm_start"), ({"drift_threshold": 0}, "drift_threshold"),
+             ({"warning_threshold": 4.0}, "warning_threshold")],
+        ),
+        "eddm": Case(
+            lambda **kw: detectors.EDDM(**{"warm_start": 10, **kw}),
+            _classes,
+            [({"beta": 0.99}, "beta"), ({"alpha": 2.0}, "alpha"), ({"warm_start": 1.5}, "warm_start")],
+        ),
+        "hddm_a": Case(
+            lambda **kw: detectors.HDDM_A(**kw),
+            _classes,
+            [({"drift_confidence": 0}, "drift_confidence"), ({"warning_confidence": 1e-4}, "warning_confidence"),
+             ({"two_sided_test": 1}, "two_sided_test")],
+        ),
+        "hddm_w": Case(
+            lambda **kw: detectors.HDDM_W(**{"two_sided_test": True, **kw}),
+            _classes,
+            [({"lambda_val": 0}, "lambda_val"), ({"drift_confidence": 2}, "drift_confidence"),
+             ({"two_sided_test": "yes"}, "two_sided_test")],
+        ),
+    }
+)
+
+# Two-sample, categorical, performance, quality and multivariate detectors added with issue 3.
+
+
+def _probabilities(rng: np.random.Generator, size: int) -> Columns:
+    labels = rng.integers(0, 2, size).astype(float)
+    skill = np.where(np.arange(size) < size // 2, 2.0, 0.2)
+    p = np.round(1.0 / (1.0 + np.exp(-(skill * (2 * labels - 1) + rng.normal(size=size)))), 2)  # ties
+    labels[rng.random(size) < 0.05] = np.nan  # label not arrived
+    return p, labels
+
+
+def _flags(rng: np.random.Generator, size: int) -> Columns:
+    flags = (rng.random(size) < np.where(np.arange(size) < size // 2, 0.01, 0.2)).astype(object)
+    flags[rng.random(size) < 0.02] = None
+    return (flags,)
+
+
+def _rows(rng: np.random.Generator, size: int) -> Columns:
+    x = rng.normal(size=(size, 3))
+    x[:, 1] = np.where(np.arange(size) < size // 2, x[:, 0] * 0.9 + x[:, 1] * 0.3, x[:, 1])
+    x[rng.random(size) < 0.03, 2] = np.nan
+    return (x,)
+
+
+_ROWS_REF = np.random.default_rng(2).normal(size=(400, 3))
+_ROWS_REF[:, 1] = _ROWS_REF[:, 0] * 0.9 + _ROWS_REF[:, 1] * 0.3
+_NUMERIC_REF_BAD = [({"reference": []}, "reference"), ({"reference": ["x"]}, "reference")]
+_WINDOW_BAD = [({"tumbling": 1}, "tumbling"), ({"horizon": 0}, "horizon"), ({"horizon": -1.0}, "horizon")]
+
+
+def _numeric(cls: Callable[..., Detector], **defaults: Any) -> Callable[..., Detector]:
+    return lambda **kw: cls(kw.pop("reference", _REF), **{"window": 50, **defaults, **kw})
+
+
+CASES.update(
+    {
+        "anderson_darling": Case(
+            _numeric(detectors.AndersonDarlingDrift),
+            _numbers,
+            [*_COMMON_BAD, *_NUMERIC_REF_BAD, *_WINDOW_BAD, ({"threshold": 0}, "threshold")],
+        ),
+        "wasserstein": Case(
+            _numeric(detectors.WassersteinDrift),
+            _numbers,
+            [*_COMMON_BAD, *_NUMERIC_REF_BAD, *_WINDOW_BAD, ({"scale": "mad"}, "scale"),
+             ({"reference": [1.0, 1.0]}, "reference")],
+        ),
+        "jensen_shannon": Case(
+            _numeric(detectors.JensenShannonDrift, bins=5),
+            _numbers,
+            [*_COMMON_BAD, *_NUMERIC_REF_BAD, *_WINDOW_BAD, ({"bins": 1}, "bins"), ({"threshold": 1.5}, "threshold")],
+        ),
+        "ks_quantile": Case(
+            _numeric(detectors.QuantileKSDrift, quantiles=64),
+            _numbers,
+            [*_COMMON_BAD, *_NUMERIC_REF_BAD, *_WINDOW_BAD, ({"quantiles": 1}, "quantiles")],
+        ),
+        "g_test": Case(
+            lambda **kw: detectors.GTestDrift(kw.pop("reference", _CAT_REF), **{"window": 50, **kw}),
+            _categories,
+            [*_COMMON_BAD, ({"eps": 0}, "eps"), ({"reference": [None]}, "reference")],
+        ),
+        "psi_categorical": Case(
+            lambda **kw: detectors.CategoricalPSIDrift(kw.pop("reference", _CAT_REF), **{"window": 50, **kw}),
+            _categories,
+            [*_COMMON_BAD, ({"threshold": 0}, "threshold"), ({"reference": []}, "reference")],
+        ),
+        "unseen_share": Case(
+            lambda **kw: detectors.UnseenCategoryRate(kw.pop("reference", _CAT_REF), **{"window": 50, **kw}),
+            _categories,
+            [*_COMMON_BAD, ({"threshold": 1.5}, "threshold"), ({"reference": [{"a": 1}]}, "reference")],
+        ),
+        "precision": Case(
+            lambda **kw: detectors.RollingPrecision(**{"window": 50, "positive": 1, **kw}),
+            _classes,
+            [*_COMMON_BAD, ({"positive": None}, "positive"), ({"threshold": 2.0}, "threshold")],
+        ),
+        "recall": Case(
+            lambda **kw: detectors.RollingRecall(**{"window": 50, "positive": 2, **kw}),
+            _classes,
+            [*_COMMON_BAD, ({"positive": [1]}, "positive")],
+        ),
+        "roc_auc": Case(
+            lambda **kw: detectors.RollingROCAUC(**{"window": 50, **kw}),
+            _probabilities,
+            [*_COMMON_BAD, ({"threshold": -0.1}, "threshold")],
+        ),
+        "log_loss": Case(
+            lambda **kw: detectors.RollingLogLoss(**{"window": 50, **kw}),
+            _probabilities,
+            [*_COMMON_BAD, ({"eps": 0}, "eps"), ({"eps": 0.6}, "eps")],
+        ),
+        "brier": Case(
+            lambda **kw: detectors.RollingBrier(**{"window": 50, **kw}),
+            _probabilities,
+            [*_COMMON_BAD, ({"threshold": -0.5}, "threshold")],
+        ),
+        "ece": Case(
+            lambda **kw: detectors.RollingECE(**{"window": 50, "bins": 5, **kw}),
+            _probabilities,
+            [*_COMMON_BAD, ({"bins": 0}, "bins")],
+        ),
+        "rmse": Case(
+            lambda **kw: detectors.RollingRMSE(**{"window": 50, "threshold": 2.0, **kw}),
+            _values,
+            [*_COMMON_BAD, ({"threshold": -1.0}, "threshold")],
+        ),
+        "bias": Case(
+            lambda **kw: detectors.RollingBias(**{"window": 50, "threshold": 1.0, **kw}),
+            _values,
+            [*_COMMON_BAD, ({"threshold": -1.0}, "threshold")],
+        ),
+        "missing_rate": Case(
+            lambda **kw: detectors.MissingRate(**{"window": 50, **kw}),
+            _numbers,
+            [*_COMMON_BAD, ({"threshold": 1.5}, "threshold")],
+        ),
+        "out_of_range": Case(
+            lambda **kw: detectors.OutOfRangeRate(kw.pop("reference", _REF), **{"window": 50, "upper": 0.95, **kw}),
+            _numbers,
+            [*_COMMON_BAD, *_NUMERIC_REF_BAD, ({"lower": 0.99}, "lower"), ({"upper": 2.0}, "upper")],
+        ),
+        "type_error_rate": Case(
+            lambda **kw: detectors.TypeErrorRate(**{"window": 50, **kw}),
+            _flags,
+            [*_COMMON_BAD, ({"threshold": -0.5}, "threshold")],
+        ),
+        "pca_reconstruction": Case(
+            lambda **kw: detectors.PCAReconstructionDrift(kw.pop("reference", _ROWS_REF), **{"window": 50, **kw}),
+            _rows,
+            [*_COMMON_BAD, ({"reference": [1.0, 2.0]}, "reference"), ({"n_components": 3}, "n_components"),
+             ({"variance": 0}, "variance"), ({"reference": [[1.0, 2.0]] * 3}, "reference")],
+        ),
+    }
+)
+
 KINDS = sorted(REGISTRY)
 
 
@@ -248,4 +444,24 @@ def test_constructor_arguments_are_public_attributes(kind: str) -> None:
     det = CASES[kind].make()
     for name in det.snapshot()["params"]:
         assert hasattr(det, name)
+    if isinstance(det, detectors.SequentialDetector):  # no window to fill, nothing to compare with
+        return
     assert det.window == 50 and det.min_samples == 50
+
+
+def test_policy_kinds_match_the_detector_classes() -> None:
+    # rules.kinds is the policy's copy of each kind (rules may not import detectors): keep them in step.
+    import inspect
+
+    from rules import KINDS as POLICY_KINDS
+
+    for name, kind in POLICY_KINDS.items():
+        cls = REGISTRY[name]
+        assert kind.input == cls.input_kind, name
+        assert dict(kind.statistics) == dict(cls.fires_when), name
+        signature = inspect.signature(cls.__init__).parameters
+        for param in kind.params.values():
+            assert param.name in signature, (name, param.name)
+            default = signature[param.name].default
+            if param.default is not None and default is not inspect.Parameter.empty:
+                assert default == param.default, (name, param.name)

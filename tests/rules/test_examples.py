@@ -43,7 +43,7 @@ def test_lending_example_runs_through_the_evaluator() -> None:
         "medium",
         ("alert", "pause"),
     )
-    assert decision.rule_source is not None and decision.rule_source.endswith("lending.yaml:102")
+    assert decision.rule_source is not None and decision.rule_source.endswith("lending.yaml:108")
 
 
 def test_bad_example_reports_every_mistake_with_its_line() -> None:
@@ -87,11 +87,11 @@ def test_summary_lists_tiers_and_their_rules() -> None:
     summary = format_summary(load_policy(EXAMPLES / "lending.yaml"))
     lines = summary.splitlines()
     assert lines[0].startswith("Policy 'lending-risk-policy' (version 1), sha256 ")
-    assert "  routine   may alert" in lines
-    assert "  medium    may alert, pause" in lines
-    assert "  critical  may alert, pause, rollback" in lines
+    assert "  routine   may alert; alerts only, never acts" in lines
+    assert "  medium    may alert, pause; on-chain actions wait 15m for a steward's veto" in lines
+    assert "  critical  may alert, pause, rollback; acts at once" in lines
     tiers = lines.index("Tiers")
-    critical = lines.index("  critical  may alert, pause, rollback")
+    critical = lines.index("  critical  may alert, pause, rollback; acts at once")
     assert any(
         line.startswith("    - BorrowRateShift") and line.endswith("[dry run]")
         for line in lines[tiers:critical]
@@ -121,4 +121,4 @@ def test_summary_notes_unusual_directions_and_empty_tiers(tmp_path: Path) -> Non
     )
     no_routine = rules.load_policy_text(edit(BASE, 47, "        labels: {severity: medium}"))
     lines = format_summary(no_routine).splitlines()
-    assert lines[lines.index("  routine   may alert") + 1] == "    (no rules)"
+    assert lines[lines.index("  routine   may alert; alerts only, never acts") + 1] == "    (no rules)"

@@ -43,7 +43,7 @@ def test_unknown_key_and_resulting_missing_field() -> None:
     ]
     assert found[0].problem == "required field is missing"
     assert found[1].problem == (
-        "unknown key 'treshold' (did you mean 'threshold'?); allowed here: detector, statistic, op, threshold"
+        "unknown key 'treshold' (did you mean 'threshold'?); allowed here: detector, statistic, op, threshold, clear_threshold"
     )
 
 
@@ -63,7 +63,9 @@ def test_wrong_type() -> None:
 def test_wrong_type_bool_is_not_a_number() -> None:
     issue = only_issue(edit(BASE, 29, "        for: true"))
     assert (issue.line, issue.field) == (29, "groups[0].rules[0].for")
-    assert issue.problem == "expected a whole number, got true"
+    assert issue.problem == (
+        "expected a whole number of consecutive evaluations (3) or a duration (15m), got true"
+    )
 
 
 def test_yaml_yes_is_explained() -> None:
@@ -183,16 +185,16 @@ def test_unknown_feature() -> None:
 def test_feature_type_mismatch() -> None:
     issue = only_issue(edit(BASE, 12, "      - {name: ks_util, kind: ks, feature: asset_class, window: 50}"))
     assert (issue.line, issue.field) == (12, "models[0].detectors[0].feature")
-    assert issue.problem == (
+    assert issue.problem.startswith(
         "detector 'ks_util' is ks, which needs a numeric feature, but 'asset_class' is "
-        "categorical; use chi_square instead"
+        "categorical; use chi_square or "  # then the other categorical kinds
     )
 
 
 def test_categorical_kind_on_numeric_feature() -> None:
     issue = only_issue(edit(BASE, 13, "      - {name: chi2_asset, kind: chi_square, feature: utilization}"))
     assert (issue.line, issue.field) == (13, "models[0].detectors[1].feature")
-    assert "needs a categorical feature, but 'utilization' is numeric; use ks or psi instead" in issue.problem
+    assert "needs a categorical feature, but 'utilization' is numeric; use ks or psi " in issue.problem
 
 
 def test_drift_kind_on_prediction_of_wrong_type() -> None:
@@ -207,9 +209,9 @@ def test_drift_kind_on_prediction_of_wrong_type() -> None:
 def test_performance_kind_needs_matching_prediction() -> None:
     issue = only_issue(edit(BASE, 15, "      - {name: err_mae, kind: accuracy, window: 20}"))
     assert (issue.line, issue.field) == (15, "models[0].detectors[3].kind")
-    assert issue.problem == (
+    assert issue.problem.startswith(
         "detector 'err_mae' is accuracy, which needs a categorical prediction, but model "
-        "'risk' predicts numeric values; use mae instead"
+        "'risk' predicts numeric values; use mae or "  # then the other numeric-pair kinds
     )
     issue = only_issue(edit(BASE, 21, "      - {name: acc, kind: mae}"))
     assert (issue.line, issue.field) == (21, "models[1].detectors[0].kind")
@@ -224,7 +226,7 @@ def test_performance_kind_takes_no_feature() -> None:
 def test_unknown_kind() -> None:
     issue = only_issue(edit(BASE, 14, "      - {name: pred_psi, kind: pis, window: 50}"))
     assert (issue.line, issue.field) == (14, "models[0].detectors[2].kind")
-    assert issue.problem == (
+    assert issue.problem.startswith(
         "unknown detector kind 'pis' (did you mean 'psi'?); known kinds: ks, psi, chi_square, accuracy, mae"
     )
 
@@ -451,7 +453,8 @@ def test_policy_error_message_and_pickle() -> None:
     assert str(err) == (
         "lending.yaml has 2 problems; fix them and load the policy again (the watchdog will not start with it):\n"
         "  lending.yaml:2: name: expected text, got the number 5\n"
-        "  lending.yaml:29: groups[0].rules[0].for: must be at least 1, got the number 0"
+        "  lending.yaml:29: groups[0].rules[0].for: a count of evaluations must be at least 1, got 0; "
+            "or give a duration (15m)"
     )
     assert err.errors[0] == PolicyIssue("lending.yaml", 2, "name", "expected text, got the number 5")
     again = pickle.loads(pickle.dumps(err))

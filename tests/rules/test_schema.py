@@ -133,7 +133,7 @@ def test_hash_is_stable_under_key_order_and_style(seed: int, flow: bool | None, 
 
 def test_canonical_json_has_sorted_keys_and_no_spaces() -> None:
     canonical = load_policy_text(BASE).canonical_json()
-    assert canonical.startswith('{"dry_run":false,"groups":[')
+    assert canonical.startswith('{"chain":{"rate_limit":null},"dry_run":false,"groups":[')
     assert ": " not in canonical and ", " not in canonical.replace("Utilization drifted.", "")
 
 

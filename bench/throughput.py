@@ -1,0 +1,225 @@
+"""End-to-end ingest throughput on one core: 3 models x 20 numeric features, every two-sample drift detector on.
+
+Each model has, on each of its 20 features, the four numeric two-sample drift detectors (``ks``, ``psi``,
+``wasserstein``, ``jensen_shannon``, window 2,000), plus ``ks`` on its prediction: 243 detectors in all.
+Reference: each model's first 5,000 predictions. The rules evaluate every ``--interval`` predictions of a
+model (default 20,000). Records are interleaved between the models.
+
+Paths, each from a fresh engine over the same records, with their decisions compared:
+
+* baseline: the skeleton's JSON Lines path, ``runner.replay_file`` (orjson + ``Engine.process_line`` per line);
+* JSONL columnar: ``JsonlSource`` + ``feed`` (pyarrow parses blocks of lines, ``Engine.process_columns``);
+* Parquet: ``TableSource`` + ``feed`` (``Engine.process_columns`` on row groups of 1M rows).
+
+``--long`` instead streams 10^7 records through the columnar path (tables made in memory, no file) and
+prints the resident memory every 10^6 records.
+
+    .venv/bin/python bench/throughput.py [--n 600000] [--interval 10000] [--long]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import rules
+from watchdog.engine import Engine
+from watchdog.metrics import Metrics
+from watchdog.runner import replay_file
+from watchdog.sources import JsonlSource, TableSource, feed
+
+MODELS = ("m0", "m1", "m2")
+FEATURES = tuple(f"f{i:02d}" for i in range(20))
+KINDS = ("ks", "psi", "wasserstein", "jensen_shannon")
+T0 = 1_795_000_000.0
+
+
+def policy_yaml(interval: int) -> str:
+    out = ["version: 1", "name: throughput-bench", "models:"]
+    for m in MODELS:
+        out += [f"  - id: {m}", f"    module: {m}", "    prediction: {type: numeric}", "    features:"]
+        out += [f"      - {{name: {f}, type: numeric}}" for f in FEATURES]
+        out += ["    reference: {first_n: 5000}", "    detectors:"]
+        for f in FEATURES:
+            out += [f"      - {{name: {k}_{f}, kind: {k}, feature: {f}, window: 2000}}" for k in KINDS]
+        out += ["      - {name: ks_prediction, kind: ks, window: 2000}"]
+    out += ["groups:", "  - name: drift", f"    interval_records: {interval}", "    rules:"]
+    for m in MODELS:
+        out += [f"      - name: Drift_{m}", f"        model: {m}",
+                "        condition: {detector: ks_f00, statistic: p_value, op: '<', threshold: 1.0e-12}",
+                "        for: 2", "        labels: {severity: routine}",
+                "        annotations: {summary: drift, runbook_url: 'https://example.org/r'}",
+                "        actions: [alert]"]
+    return "\n".join(out) + "\n"
+
+
+def columns(start: int, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Records start..start+n: models round-robin; f00 shifts for records 300,000..500,000 of every 500,000."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(start, start + n)
+    cols: dict[str, np.ndarray] = {"i": idx}
+    for j, f in enumerate(FEATURES):
+        cols[f] = np.round(rng.normal(j * 0.1, 1.0, n), 5)
+    cols["f00"] = cols["f00"] + np.where(idx % 500_000 > 300_000, 0.8, 0.0)
+    cols["prediction"] = np.round(rng.random(n), 5)
+    return cols
+
+
+def table(start: int, n: int, seed: int) -> pa.Table:
+    c = columns(start, n, seed)
+    idx = c["i"]
+    ts = pa.array((T0 + idx * 0.001) * 1e6, pa.float64()).cast(pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.table({
+        "model": pa.array(np.array(MODELS, dtype=object)[idx % 3], pa.string()),
+        "version": pa.array(["1"] * n, pa.string()),
+        "ts": pc.strftime(ts, format="%Y-%m-%dT%H:%M:%SZ"),  # %S carries the microseconds
+        "id": pc.binary_join_element_wise("r-", pa.array(idx).cast(pa.string()), ""),
+        "prediction": c["prediction"],
+        **{f"features.{f}": c[f] for f in FEATURES},
+    })
+
+
+def write_inputs(where: Path, n: int) -> tuple[Path, Path]:
+    t = table(0, n, seed=1)
+    pq_path = where / "records.parquet"
+    pq.write_table(t, pq_path, row_group_size=1 << 20)
+    jsonl = where / "records.jsonl"
+    rows = t.to_pylist()
+    with open(jsonl, "wb") as f:
+        f.writelines(orjson.dumps({"model": r["model"], "version": r["version"], "ts": r["ts"], "id": r["id"],
+                                  "features": {k: r[f"features.{k}"] for k in FEATURES},
+                                  "prediction": r["prediction"]}) + b"\n" for r in rows)
+    return jsonl, pq_path
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def engine(policy: Path) -> Engine:
+    return Engine(rules.load_policy(policy), base_dir=policy.parent, metrics=Metrics())
+
+
+WALL: dict[str, float] = {}
+
+
+def run(label: str, policy: Path, fn) -> tuple[float, float, Engine]:
+    """CPU seconds of the process in all, the share of them inside rule evaluation (detector statistics,
+    rules; wall-clock share scaled to CPU), the engine. CPU time, not wall time: the box is shared."""
+    eng = engine(policy)
+    spent = [0.0]
+    evaluate = eng.evaluate
+
+    def timed(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return evaluate(*a, **kw)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    eng.evaluate = timed  # type: ignore[method-assign]
+    t, cpu = time.perf_counter(), time.process_time()
+    fn(eng)
+    eng.finish()
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    WALL[label] = wall
+    return cpu, spent[0] * cpu / wall, eng
+
+
+def decisions(eng: Engine) -> list[tuple]:
+    return [(d.kind, d.model, d.rule, d.record_index, round(d.value, 12)) for d in eng.decisions]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=600_000)
+    ap.add_argument("--interval", type=int, default=20_000)
+    ap.add_argument("--long", action="store_true", help="only: 10^7 records through the columnar path, RSS")
+    args = ap.parse_args()
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} vCPU, Python {platform.python_version()}, "
+          f"pyarrow {pa.__version__}; load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as d:
+        where = Path(d)
+        policy = where / "policy.yaml"
+        policy.write_text(policy_yaml(args.interval))
+        if args.long:
+            long_run(policy)
+            return
+        t = time.perf_counter()
+        jsonl, pq_path = write_inputs(where, args.n)
+        print(f"inputs: {args.n:,} records, JSONL {jsonl.stat().st_size / 1e6:.0f} MB, Parquet "
+              f"{pq_path.stat().st_size / 1e6:.0f} MB (made in {time.perf_counter() - t:.1f} s); "
+              f"{len(MODELS)} models x {len(FEATURES)} features, {len(MODELS) * (len(FEATURES) * len(KINDS) + 1)} "
+              f"detectors, evaluation every {args.interval:,} predictions per model")
+
+        base_s, base_ev, base = run("baseline", policy, lambda e: replay_file(e, jsonl, None))
+
+        def jsonl_columnar(e: Engine) -> None:
+            for b in JsonlSource(jsonl).batches():
+                feed(e, b)
+
+        def parquet(e: Engine) -> None:
+            for b in TableSource(pq_path).batches():
+                feed(e, b)
+
+        js_s, js_ev, js = run("jsonl", policy, jsonl_columnar)
+        pq_s, pq_ev, pqe = run("parquet", policy, parquet)
+        n = args.n
+        print("seconds are CPU seconds of this process (one thread); wall seconds: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in WALL.items()))
+        print(f"{'path':<46}{'cpu s':>8}{'records/s':>12}{'vs base':>9}{'eval s':>8}"
+              f"{'rec/s w/o eval':>16}{'vs base':>9}")
+        b_ing = base_s - base_ev
+        for name, s, ev in (("baseline: replay_file, process_line per line", base_s, base_ev),
+                            ("JSONL columnar (JsonlSource + feed)", js_s, js_ev),
+                            ("Parquet (TableSource + feed)", pq_s, pq_ev)):
+            print(f"{name:<46}{s:>8.2f}{n / s:>12,.0f}{base_s / s:>8.1f}x{ev:>8.2f}"
+                  f"{n / (s - ev):>16,.0f}{b_ing / (s - ev):>8.1f}x")
+        same = decisions(base) == decisions(js) == decisions(pqe)
+        print(f"decisions: {len(decisions(base))} on the baseline path; identical on all three paths: {same}")
+        if not same:
+            raise SystemExit("the paths disagree")
+
+
+def long_run(policy: Path) -> None:
+    """10^7 records through the columnar path in tables of 10^6 made in memory; RSS after each."""
+    eng = engine(policy)
+    chunk, total = 1_000_000, 10_000_000
+    marks = [rss_mb()]
+    spent = 0.0
+    for k in range(0, total, chunk):
+        tbl = table(k, chunk, seed=k)
+        t = time.process_time()
+        eng.process_columns(tbl, first_line=k + 1, source="mem")
+        spent += time.process_time() - t
+        del tbl
+        marks.append(rss_mb())
+    print(f"long run: {total:,} records through Engine.process_columns in {spent:.1f} CPU s "
+          f"({total / spent:,.0f} records/s, evaluation included; making the tables not counted); "
+          f"{len(eng.decisions)} decisions")
+    print("RSS MB at start and after each 10^6 records: " + ", ".join(f"{m:.0f}" for m in marks))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,469 @@
+"""Prometheus alerting rules for a policy's conditions and for the watchdog itself, with their tests.
+
+Paging must not depend on the watchdog process staying alive: Prometheus evaluates the same conditions
+on the exported statistics (``watchdog_detector_statistic`` against the policy's threshold, gated by
+``min_samples`` on ``watchdog_detector_window_samples``), and pages when the watchdog is down, its feed
+is stale, it stopped evaluating, its outbox is stuck, or an action or an alert delivery failed.
+
+The watchdog's own ``for`` counts evaluations (every ``interval_records`` records); Prometheus' ``for``
+is a duration, chosen with :class:`AlertOptions`.
+
+:func:`rule_tests` writes ``promtool test rules`` cases for the generated rules: for every policy rule
+one series on the firing side of its threshold and one on the safe side, and one case per self rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+import rules
+
+__all__ = ["SELF_ALERTS", "AlertOptions", "alert_rules", "dump", "rule_tests"]
+
+SELF_ALERTS = (
+    "WatchdogDown",
+    "WatchdogAbsent",
+    "WatchdogStaleFeed",
+    "WatchdogNoEvaluation",
+    "WatchdogOutboxStuck",
+    "WatchdogActionFailed",
+    "WatchdogAlertDeliveryFailing",
+)
+
+_DURATION = re.compile(r"^(\d+)(s|m|h)$")
+
+
+def _minutes(text: str, name: str) -> float:
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{name} must be a duration like 30s, 5m or 1h, got {text!r}")
+    return int(m.group(1)) * {"s": 1 / 60, "m": 1, "h": 60}[m.group(2)]
+
+
+@dataclass(frozen=True)
+class AlertOptions:
+    """Durations and the scrape job of the generated rules (Prometheus durations: 30s, 5m, 1h)."""
+
+    job: str = "watchdog"
+    rule_for: str = "2m"
+    """How long a policy condition must hold in Prometheus before it pages."""
+    down_for: str = "1m"
+    no_evaluation: str = "10m"
+    """Page when the watchdog evaluated no rule for this long."""
+    stale_feed: str = "10m"
+    """Page when the watchdog read no record for this long."""
+    outbox_stuck: str = "5m"
+    """Page when an action stayed unfinished (intent, signed, sent) for this long."""
+    failure_window: str = "15m"
+    """How far back a failed action or alert delivery keeps its alert firing."""
+
+    def __post_init__(self) -> None:
+        for name in ("rule_for", "down_for", "no_evaluation", "stale_feed", "outbox_stuck", "failure_window"):
+            _minutes(getattr(self, name), name)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_:.-]*", self.job):
+            raise ValueError(
+                f"job must be a Prometheus job name (letters, digits, '_', '-', '.'), got {self.job!r}"
+            )
+
+
+def _q(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _sel(**labels: str) -> str:
+    return "{" + ",".join(f"{k}={_q(v)}" for k, v in labels.items()) + "}"
+
+
+def _seconds(text: str) -> int:
+    return round(_minutes(text, "duration") * 60)
+
+
+def _policy_rules(policy: rules.Policy) -> list[tuple[str, Any]]:
+    return [(g.name, r) for g in policy.groups for r in g.rules]
+
+
+def policy_rule(rule: Any, opts: AlertOptions) -> dict[str, Any]:
+    c = rule.condition
+    stat = f"watchdog_detector_statistic{_sel(job=opts.job, model=rule.model, detector=c.detector, statistic=c.statistic)}"
+    expr = f"{stat} {c.op} {float(c.threshold)!r}"
+    if rule.min_samples:
+        win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=c.detector)}"
+        expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(rule.min_samples)})"
+    annotations = {
+        "summary": rule.annotations.summary,
+        "description": (
+            f"Prometheus sees {c.detector}.{c.statistic} {c.op} {float(c.threshold):g} for model "
+            f"{rule.model} on {{{{ $labels.instance }}}}, independently of the watchdog's own rule."
+        ),
+    }
+    if rule.annotations.runbook_url:
+        annotations["runbook_url"] = rule.annotations.runbook_url
+    return {
+        "alert": rule.name,
+        "expr": expr,
+        "for": opts.rule_for,
+        "labels": {
+            "severity": rule.labels.severity,
+            "tier": rule.labels.severity,
+            "rule": rule.name,
+            "source": "prometheus",
+        },
+        "annotations": annotations,
+    }
+
+
+def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
+    j = _sel(job=opts.job)
+    jm = f"job={_q(opts.job)}"
+
+    def rule(
+        name: str, expr: str, for_: str, severity: str, summary: str, description: str
+    ) -> dict[str, Any]:
+        return {
+            "alert": name,
+            "expr": expr,
+            "for": for_,
+            "labels": {"severity": severity, "source": "prometheus"},
+            "annotations": {"summary": summary, "description": description},
+        }
+
+    return [
+        rule(
+            "WatchdogDown",
+            f"up{j} == 0",
+            opts.down_for,
+            "critical",
+            "The watchdog is down",
+            "Prometheus cannot scrape the watchdog at {{ $labels.instance }}.",
+        ),
+        rule(
+            "WatchdogAbsent",
+            f"absent(up{j})",
+            opts.down_for,
+            "critical",
+            "No watchdog is being scraped",
+            f"No target of job {opts.job} exists in Prometheus.",
+        ),
+        rule(
+            "WatchdogStaleFeed",
+            f"sum by (job, instance) (increase(watchdog_records_read_total{{{jm}}}[{opts.stale_feed}])) == 0",
+            "0m",
+            "medium",
+            "The watchdog's feed is stale",
+            f"The watchdog at {{{{ $labels.instance }}}} read no record in {opts.stale_feed}.",
+        ),
+        rule(
+            "WatchdogNoEvaluation",
+            f"time() - watchdog_last_evaluation_timestamp_seconds{j} > {_seconds(opts.no_evaluation)}",
+            "0m",
+            "medium",
+            "The watchdog stopped evaluating rules",
+            f"The watchdog at {{{{ $labels.instance }}}} evaluated no rule in {opts.no_evaluation}.",
+        ),
+        rule(
+            "WatchdogOutboxStuck",
+            f"(watchdog_outbox_depth{j} > 0) and on (job, instance) "
+            f"(time() - watchdog_outbox_oldest_progress_timestamp_seconds{j} > {_seconds(opts.outbox_stuck)})",
+            "0m",
+            "critical",
+            "An on-chain action is stuck in the outbox",
+            f"An action at {{{{ $labels.instance }}}} stayed unfinished for more than {opts.outbox_stuck}.",
+        ),
+        rule(
+            "WatchdogActionFailed",
+            f'sum by (job, instance, model, rule, action) (increase(watchdog_actions_total{{{jm},outcome="failed"}}'
+            f"[{opts.failure_window}])) > 0",
+            "0m",
+            "critical",
+            "An on-chain action failed",
+            "The {{ $labels.action }} of model {{ $labels.model }} (rule {{ $labels.rule }}) failed; "
+            "see the watchdog's store for the error.",
+        ),
+        rule(
+            "WatchdogAlertDeliveryFailing",
+            f"sum by (job, instance, receiver) (increase(watchdog_alert_notifications_total{{{jm},"
+            f'outcome=~"failed|dropped"}}[{opts.failure_window}])) > 0',
+            "0m",
+            "medium",
+            "The watchdog cannot deliver its alerts",
+            "Deliveries to {{ $labels.receiver }} failed or were dropped.",
+        ),
+    ]
+
+
+def alert_rules(policy: rules.Policy, opts: AlertOptions | None = None) -> dict[str, Any]:
+    """The rule file: one group per policy group, and ``watchdog-self`` for the watchdog's own health."""
+    opts = opts or AlertOptions()
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for gname, r in _policy_rules(policy):
+        groups.setdefault(gname, []).append(policy_rule(r, opts))
+    out = [{"name": f"watchdog-policy-{gname}", "rules": rs} for gname, rs in groups.items()]
+    out.append({"name": "watchdog-self", "rules": self_rules(opts)})
+    return {"groups": out}
+
+
+# promtool tests ---------------------------------------------------------------------------------------
+
+
+def _firing_value(op: str, threshold: float) -> float:
+    if op in ("<", "<="):
+        return threshold / 10 if threshold > 0 else threshold - 1
+    return threshold * 2 if threshold > 0 else threshold + 1
+
+
+def _safe_value(op: str, threshold: float) -> float:
+    if op in ("<", "<="):
+        return threshold * 10 if threshold > 0 else threshold + 1
+    return threshold / 2 if threshold > 0 else threshold - 1
+
+
+def _series_name(name: str, labels: dict[str, str]) -> str:
+    return name + "{" + ", ".join(f"{k}={_q(v)}" for k, v in labels.items()) + "}"
+
+
+def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None = None) -> dict[str, Any]:
+    """``promtool test rules`` cases for :func:`alert_rules` of the same policy and options."""
+    opts = opts or AlertOptions()
+    inst = "watchdog:9464"
+    base = {"job": opts.job, "instance": inst}
+    rule_for = _minutes(opts.rule_for, "rule_for")
+    at = int(rule_for) + 5
+    tests: list[dict[str, Any]] = []
+    for _, r in _policy_rules(policy):
+        c = r.condition
+        spec = policy.model(r.model).detector(c.detector)
+        det_labels = {
+            **base,
+            "model": r.model,
+            "detector": c.detector,
+            "kind": spec.kind,
+            "feature": spec.feature or "prediction",
+        }
+        stat_labels = {**det_labels, "statistic": c.statistic}
+        n = int(r.min_samples or 1)
+        expected = policy_rule(r, opts)
+        exp_labels = {**stat_labels, **expected["labels"]}
+        exp_annotations = {
+            k: v.replace("{{ $labels.instance }}", inst) for k, v in expected["annotations"].items()
+        }
+        for value, alerts in (
+            (
+                _firing_value(c.op, float(c.threshold)),
+                [{"exp_labels": exp_labels, "exp_annotations": exp_annotations}],
+            ),
+            (_safe_value(c.op, float(c.threshold)), []),
+        ):
+            tests.append(
+                {
+                    "name": f"{r.name} {'fires' if alerts else 'stays quiet'} at {value!r}",
+                    "interval": "1m",
+                    "input_series": [
+                        {
+                            "series": _series_name("watchdog_detector_statistic", stat_labels),
+                            "values": f"{value!r}x{at + 5}",
+                        },
+                        {
+                            "series": _series_name("watchdog_detector_window_samples", det_labels),
+                            "values": f"{n}x{at + 5}",
+                        },
+                    ],
+                    "alert_rule_test": [{"eval_time": f"{at}m", "alertname": r.name, "exp_alerts": alerts}],
+                }
+            )
+        if r.min_samples and r.min_samples > 1:
+            tests.append(
+                {
+                    "name": f"{r.name} waits for {r.min_samples} samples",
+                    "interval": "1m",
+                    "input_series": [
+                        {
+                            "series": _series_name("watchdog_detector_statistic", stat_labels),
+                            "values": f"{_firing_value(c.op, float(c.threshold))!r}x{at + 5}",
+                        },
+                        {
+                            "series": _series_name("watchdog_detector_window_samples", det_labels),
+                            "values": f"{r.min_samples - 1}x{at + 5}",
+                        },
+                    ],
+                    "alert_rule_test": [{"eval_time": f"{at}m", "alertname": r.name, "exp_alerts": []}],
+                }
+            )
+    tests.extend(_self_tests(opts, base, inst))
+    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
+
+
+def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dict[str, Any]]:
+    by_name = {r["alert"]: r for r in self_rules(opts)}
+
+    def expect(name: str, labels: dict[str, str], **template: str) -> dict[str, Any]:
+        ann = {}
+        for k, text in by_name[name]["annotations"].items():
+            text = text.replace("{{ $labels.instance }}", inst)
+            for lk, lv in template.items():
+                text = text.replace("{{ $labels." + lk + " }}", lv)
+            ann[k] = text
+        return {"exp_labels": {**labels, **by_name[name]["labels"]}, "exp_annotations": ann}
+
+    down = int(_minutes(opts.down_for, "down_for"))
+    stale = _minutes(opts.stale_feed, "stale_feed")
+    no_eval = _minutes(opts.no_evaluation, "no_evaluation")
+    stuck = _minutes(opts.outbox_stuck, "outbox_stuck")
+    horizon = int(max(down, stale, no_eval, stuck)) + 10
+    cases = [
+        {
+            "name": "WatchdogDown fires when the scrape fails",
+            "interval": "1m",
+            "input_series": [{"series": _series_name("up", base), "values": f"0x{horizon}"}],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{down + 1}m",
+                    "alertname": "WatchdogDown",
+                    "exp_alerts": [expect("WatchdogDown", base)],
+                },
+                {"eval_time": f"{down + 1}m", "alertname": "WatchdogAbsent", "exp_alerts": []},
+            ],
+        },
+        {
+            "name": "WatchdogDown stays quiet while the scrape works",
+            "interval": "1m",
+            "input_series": [{"series": _series_name("up", base), "values": f"1x{horizon}"}],
+            "alert_rule_test": [{"eval_time": f"{down + 1}m", "alertname": "WatchdogDown", "exp_alerts": []}],
+        },
+        {
+            "name": "WatchdogAbsent fires without any target",
+            "interval": "1m",
+            "input_series": [
+                {"series": _series_name("up", {"job": "other", "instance": "x:1"}), "values": f"1x{horizon}"}
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{down + 1}m",
+                    "alertname": "WatchdogAbsent",
+                    "exp_alerts": [expect("WatchdogAbsent", {"job": opts.job})],
+                }
+            ],
+        },
+        {
+            "name": "WatchdogStaleFeed fires when no record is read",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": _series_name("watchdog_records_read_total", {**base, "source": "s"}),
+                    "values": f"0+100x3 300x{horizon}",
+                }
+            ],
+            "alert_rule_test": [
+                {"eval_time": "2m", "alertname": "WatchdogStaleFeed", "exp_alerts": []},
+                {
+                    "eval_time": f"{int(stale) + 5}m",
+                    "alertname": "WatchdogStaleFeed",
+                    "exp_alerts": [expect("WatchdogStaleFeed", base)],
+                },
+            ],
+        },
+        {
+            "name": "WatchdogNoEvaluation fires when evaluations stop",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": _series_name("watchdog_last_evaluation_timestamp_seconds", base),
+                    "values": f"0+60x2 120x{horizon}",
+                }
+            ],
+            "alert_rule_test": [
+                {"eval_time": "2m", "alertname": "WatchdogNoEvaluation", "exp_alerts": []},
+                {
+                    "eval_time": f"{int(no_eval) + 4}m",
+                    "alertname": "WatchdogNoEvaluation",
+                    "exp_alerts": [expect("WatchdogNoEvaluation", base)],
+                },
+            ],
+        },
+        {
+            "name": "WatchdogOutboxStuck fires on an old unfinished action",
+            "interval": "1m",
+            "input_series": [
+                {"series": _series_name("watchdog_outbox_depth", base), "values": f"1x{horizon}"},
+                {
+                    "series": _series_name("watchdog_outbox_oldest_progress_timestamp_seconds", base),
+                    "values": f"0x{horizon}",
+                },
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{max(int(stuck) - 1, 0)}m",
+                    "alertname": "WatchdogOutboxStuck",
+                    "exp_alerts": [],
+                },
+                {
+                    "eval_time": f"{int(stuck) + 2}m",
+                    "alertname": "WatchdogOutboxStuck",
+                    "exp_alerts": [expect("WatchdogOutboxStuck", base)],
+                },
+            ],
+        },
+        {
+            "name": "WatchdogActionFailed fires after a failed action",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": _series_name(
+                        "watchdog_actions_total",
+                        {**base, "model": "m", "rule": "R", "action": "pause", "outcome": "failed"},
+                    ),
+                    "values": f"0x3 1x{horizon}",
+                }
+            ],
+            "alert_rule_test": [
+                {"eval_time": "2m", "alertname": "WatchdogActionFailed", "exp_alerts": []},
+                {
+                    "eval_time": "5m",
+                    "alertname": "WatchdogActionFailed",
+                    "exp_alerts": [
+                        expect(
+                            "WatchdogActionFailed",
+                            {**base, "model": "m", "rule": "R", "action": "pause"},
+                            action="pause",
+                            model="m",
+                            rule="R",
+                        )
+                    ],
+                },
+            ],
+        },
+        {
+            "name": "WatchdogAlertDeliveryFailing fires after a failed delivery",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": _series_name(
+                        "watchdog_alert_notifications_total",
+                        {**base, "receiver": "alertmanager", "outcome": "failed"},
+                    ),
+                    "values": f"0x3 2x{horizon}",
+                }
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": "5m",
+                    "alertname": "WatchdogAlertDeliveryFailing",
+                    "exp_alerts": [
+                        expect(
+                            "WatchdogAlertDeliveryFailing",
+                            {**base, "receiver": "alertmanager"},
+                            receiver="alertmanager",
+                        )
+                    ],
+                }
+            ],
+        },
+    ]
+    return cases
+
+
+def dump(doc: dict[str, Any]) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, width=100_000, allow_unicode=True)

@@ -1,0 +1,539 @@
+"""The columnar path: a pyarrow table of records validated and fed to the detectors without row objects.
+
+A table holds one record per row, in the columns ``model``, ``version``, ``ts``, ``id``,
+``prediction``, ``label`` (optional) and one column per feature named ``features.<name>`` (a struct
+column ``features`` is flattened to those names). ``ts`` is an RFC 3339 string with a time zone or a
+time-zone-aware timestamp. A row with a null ``prediction``, null features and a ``label`` is a late
+label. Strings that spell numbers are numbers in numeric columns (CSV has no other way to say it).
+
+Checks are vectorised per column; bad rows are quarantined with the same reason codes as the JSON
+Lines parser, in the same order of precedence (model, id, then the prediction's fields, then the
+engine's checks: past, future, duplicate id). Good predictions reach the detectors as column slices,
+one per evaluation interval, so :meth:`Engine.process_columns` makes the same decisions as feeding
+the same records line by line. Python objects are made only for what must be keyed by Python
+values: the reference (the first ``first_n`` predictions, once), late labels, the bounded label
+join and duplicate-id sets (at most their capacity per table), and the evidence's recent window.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .engine import MAX_TS, PREDICTION_KEY, _iso, iso_or_seconds
+from .records import Label, Prediction, Quarantined, _Bad, parse_ts
+
+if TYPE_CHECKING:
+    from .engine import Engine, ModelRuntime
+
+_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+_NON_FINITE = r"^\s*[+-]?(?i:nan|inf|infinity)\s*$"
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass
+class ColumnsResult:
+    predictions: int = 0
+    labels: int = 0
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+class _Verdicts:
+    """The first reason each bad row gets (later checks do not overwrite it)."""
+
+    def __init__(self, n: int):
+        self.bad = np.zeros(n, dtype=bool)
+        self.why: dict[int, tuple[str, str]] = {}
+
+    def mark(self, mask: np.ndarray, code: str, sentence: str | Callable[[int], str]) -> None:
+        new = mask & ~self.bad
+        if not new.any():
+            return
+        for i in np.flatnonzero(new):
+            self.why[int(i)] = (code, sentence(int(i)) if callable(sentence) else sentence)
+        self.bad |= new
+
+
+def _np(a: pa.Array | pa.ChunkedArray, **kw: Any) -> np.ndarray:
+    return a.to_numpy(zero_copy_only=False, **kw)
+
+
+def _nulls(a: pa.Array) -> np.ndarray:
+    return _np(a.is_null())
+
+
+def _type_word(t: pa.DataType) -> str:
+    if pa.types.is_struct(t) or pa.types.is_map(t):
+        return "an object"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return "an array"
+    if pa.types.is_boolean(t):
+        return "a boolean"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "a string"
+    return str(t)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+Marks = list[tuple[np.ndarray, str, "str | Callable[[int], str]"]]
+
+
+def numeric_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts,
+                   cache: dict[str, Any] | None = None) -> np.ndarray:
+    """Float values with NaN where missing; rows in ``scope`` with a bad value are marked.
+
+    ``cache`` keeps the conversion of the column named ``what`` for the next model that reads it."""
+    if cache is not None and what in cache:
+        vals, marks = cache[what]
+    else:
+        vals, marks = _numeric(a, what)
+        if cache is not None:
+            cache[what] = (vals, marks)
+    for mask, code, sentence in marks:
+        v.mark(scope & mask, code, sentence)
+    return vals
+
+
+def _numeric(a: pa.Array, what: str) -> tuple[np.ndarray, Marks]:
+    t = a.type
+    if pa.types.is_null(t):
+        return np.full(len(a), np.nan), []
+    nulls = _nulls(a)
+    if _is_number(t):
+        vals = _np(pc.cast(a, pa.float64())).astype(float, copy=False)
+        return np.where(nulls, np.nan, vals), [
+            (~nulls & ~np.isfinite(vals), "non_finite", lambda i: f"{what} must be a finite number, got {vals[i]!r}")]
+    if _is_text(t):
+        looks = _np(pc.fill_null(pc.match_substring_regex(a, _NUMBER), False))
+        vals = _np(pc.cast(pc.if_else(pa.array(looks), a, pa.scalar(None, t)), pa.float64())).astype(float)
+        odd = _np(pc.fill_null(pc.match_substring_regex(a, _NON_FINITE), False))
+        return np.where(looks, vals, np.nan), [
+            (odd | (looks & ~np.isfinite(vals)), "non_finite",
+             lambda i: f"{what} must be a finite number, got {a[i].as_py()[:64]!r}"),
+            (~nulls & ~looks, "wrong_type", f"{what} must be a number, got a string")]
+    return np.full(len(a), np.nan), [(~nulls, "wrong_type", f"{what} must be a number, got {_type_word(t)}")]
+
+
+def category_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts, *, kind: str = "a category (string)"
+                    ) -> np.ndarray:
+    """Object array of strings with None where missing; bad rows in ``scope`` are marked."""
+    t = a.type
+    n = len(a)
+    if pa.types.is_null(t):
+        return np.full(n, None, dtype=object)
+    nulls = _nulls(a)
+    if pa.types.is_integer(t):
+        a = pc.cast(a, pa.string())
+    elif pa.types.is_floating(t):
+        vals = _np(a).astype(float)
+        whole = np.isfinite(vals) & (np.floor(vals) == vals)
+        v.mark(scope & ~nulls & ~whole, "wrong_type", f"{what} must be {kind}, got a number")
+        a = pc.cast(pc.cast(pc.if_else(pa.array(whole & ~nulls), a, pa.scalar(None, t)), pa.int64()), pa.string())
+    elif not _is_text(t):
+        v.mark(scope & ~nulls, "wrong_type", f"{what} must be {kind}, got {_type_word(t)}")
+        return np.full(n, None, dtype=object)
+    enc = pc.dictionary_encode(a)
+    words = np.append(_np(enc.dictionary), None).astype(object)
+    idx = _np(pc.fill_null(enc.indices, -1)).astype(np.int64)
+    return words[idx]
+
+
+def _column(table: pa.Table, name: str) -> pa.Array | None:
+    if name not in table.column_names:
+        return None
+    col = table.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+def _raw_row(table: pa.Table, i: int) -> str:
+    row = table.slice(i, 1).to_pylist()[0]
+    return orjson.dumps(row, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()[:2048]
+
+
+def _timestamps(a: pa.Array, scope: np.ndarray, v: _Verdicts, cache: dict[str, Any] | None = None) -> np.ndarray:
+    """Seconds since the epoch (NaN where missing or bad); ``cache`` keeps the vectorised parse for the
+    next model."""
+    t = a.type
+    n = len(a)
+    out = np.full(n, np.nan)
+    nulls = _nulls(a)
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            v.mark(scope & ~nulls, "bad_timestamp", "ts has no time zone; store it as a UTC timestamp")
+            return out
+        us = _np(pc.cast(pc.cast(a, pa.timestamp("us", tz="UTC")), pa.int64()), ).astype(float)
+        return np.where(nulls, np.nan, us / 1e6)
+    if not _is_text(t):
+        v.mark(scope & ~nulls, "wrong_type", f"ts must be an RFC 3339 string, got {_type_word(t)}")
+        return out
+    if cache is not None and "\0ts" in cache:
+        fast_all, seconds = cache["\0ts"]
+    else:
+        fast_all = _np(pc.fill_null(pc.match_substring_regex(a, _RFC3339), False))
+        seconds = out
+        if fast_all.any():
+            try:
+                us = pc.cast(pc.cast(pc.if_else(pa.array(fast_all), a, pa.scalar(None, t)),
+                                     pa.timestamp("us", tz="UTC")), pa.int64())
+                seconds = np.where(fast_all, _np(us).astype(float) / 1e6, np.nan)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                fast_all = np.zeros(n, dtype=bool)  # some look right but are not (a 13th month): one by one
+        if cache is not None:
+            cache["\0ts"] = (fast_all, seconds)
+    fast = fast_all & scope
+    out = np.where(fast, seconds, np.nan)
+    for i in np.flatnonzero(scope & ~nulls & ~fast):
+        try:
+            out[i] = parse_ts(a[int(i)].as_py())
+        except _Bad as bad:
+            v.mark(np.arange(n) == i, bad.code, bad.reason)
+    return out
+
+
+def process_jsonl(engine: Engine, lines: list[bytes], numbers: list[int], source: str = "",
+                  block: int = 4096) -> ColumnsResult:
+    """JSON lines through the columnar path: pyarrow parses blocks of lines; a block it cannot read as
+    one table (bad JSON, bad UTF-8, NaN, a field whose type changes between lines) goes line by line
+    through :meth:`Engine.process_line` instead, so every record gets the same verdict either way."""
+    res = ColumnsResult()
+    for at in range(0, len(lines), block):
+        part, nums = lines[at:at + block], numbers[at:at + block]
+        table = _read_json(part)
+        if table is None:
+            for raw, n in zip(part, nums):
+                rec = engine.process_line(raw, n, source)
+                if isinstance(rec, Quarantined):
+                    res.quarantined.append(rec)
+                elif isinstance(rec, Label):
+                    res.labels += 1
+                else:
+                    res.predictions += 1
+            continue
+        r = process_table(engine, table, source=source, lines=np.asarray(nums, dtype=np.int64))
+        first = nums[0]
+        index = {n: i for i, n in enumerate(nums)} if nums[-1] - first != len(nums) - 1 else None
+        for q in r.quarantined:  # the quarantine keeps the line as it was read
+            i = (q.line - first) if index is None else index[q.line]
+            q.raw = part[i][:2048].decode("utf-8", "replace")
+        res.predictions += r.predictions
+        res.labels += r.labels
+        res.quarantined += r.quarantined
+    return res
+
+
+_TS_FIELD = pa.schema([("ts", pa.string())])
+
+
+def _read_json(lines: list[bytes]) -> pa.Table | None:
+    import pyarrow.json as pajson
+
+    body = b"\n".join(lines)
+    try:
+        table = pajson.read_json(pa.BufferReader(body), read_options=pajson.ReadOptions(block_size=len(body) + 1),
+                                 parse_options=pajson.ParseOptions(explicit_schema=_TS_FIELD,
+                                                                   unexpected_field_behavior="infer"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != len(lines):
+        return None
+    return table
+
+
+def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: str = "",
+                  lines: np.ndarray | None = None) -> ColumnsResult:
+    """Validate ``table`` and run its good records through ``engine`` (see the module docstring).
+
+    Row ``i`` has line number ``first_line + i``, or ``lines[i]`` when ``lines`` is given."""
+    if any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    n = table.num_rows
+    res = ColumnsResult()
+    engine.metrics.records_read.labels(source or "stream").inc(n)
+    if n == 0:
+        return res
+    if lines is None:
+        lines = np.arange(first_line, first_line + n, dtype=np.int64)
+    v = _Verdicts(n)
+    everything = np.ones(n, dtype=bool)
+
+    model_col = _column(table, "model")
+    if model_col is None:
+        v.mark(everything, "missing_field", "missing field 'model'")
+        models = np.full(n, None, dtype=object)
+    else:
+        v.mark(_nulls(model_col), "missing_field", "missing field 'model'")
+        models = category_column(model_col, "model", everything, v, kind="a non-empty string")
+    known = np.zeros(n, dtype=bool)
+    for mid in engine.runtimes:
+        known |= models == mid
+    known_list = ", ".join(sorted(engine.runtimes)) or "none"
+    v.mark(~known, "unknown_model", lambda i: f"model {str(models[i])[:64]!r} is not in the policy "
+                                              f"(known: {known_list})")
+    id_col = _column(table, "id")
+    if id_col is None:
+        v.mark(everything, "missing_field", "missing field 'id'")
+        id_col = pa.nulls(n, pa.string())
+    v.mark(_nulls(id_col), "missing_field", "missing field 'id'")
+    if pa.types.is_integer(id_col.type):
+        id_col = pc.cast(id_col, pa.string())
+    elif not _is_text(id_col.type):
+        v.mark(~_nulls(id_col), "wrong_type", f"id must be a non-empty string, got {_type_word(id_col.type)}")
+        id_col = pa.nulls(n, pa.string())
+    v.mark(_np(pc.fill_null(pc.equal(pc.utf8_length(id_col), 0), False)), "wrong_type",
+           "id must be a non-empty string, got a string")
+
+    pred_col = _column(table, "prediction")
+    label_col = _column(table, "label")
+    pred_null = np.ones(n, dtype=bool) if pred_col is None else _nulls(pred_col)
+    label_null = np.ones(n, dtype=bool) if label_col is None else _nulls(label_col)
+    version_col = _column(table, "version")
+    ts_col = _column(table, "ts")
+    now = engine.clock() if engine.clock is not None else None
+
+    whole_features = _column(table, "features")
+    converted: dict[str, Any] = {}  # conversions of columns several models read
+    per_model: dict[str, dict[str, Any]] = {}
+    for mid, rt in engine.runtimes.items():
+        mine = (models == mid) & ~v.bad
+        if not mine.any():
+            continue
+        schema = rt.schema
+        feats = {f: _column(table, f"features.{f}") for f in (*schema.numeric, *schema.categorical)}
+        feats_null = np.ones(n, dtype=bool) if whole_features is None else _nulls(whole_features)
+        for a in feats.values():
+            if a is not None:
+                feats_null &= _nulls(a)
+        is_label = mine & pred_null & feats_null
+        v.mark(is_label & label_null, "missing_field", "missing field 'prediction' (or 'label' for a late label)")
+        preds = mine & ~is_label
+        v.mark(preds & pred_null, "missing_field", "missing field 'prediction'")
+        for name, col in (("version", version_col), ("ts", ts_col)):
+            v.mark(preds & (np.ones(n, dtype=bool) if col is None else _nulls(col)), "missing_field",
+                   f"missing field {name!r}")
+        versions = category_column(version_col if version_col is not None else pa.nulls(n, pa.string()),
+                                   "version", preds & ~v.bad, v, kind="a non-empty string")
+        ts = _timestamps(ts_col if ts_col is not None else pa.nulls(n, pa.string()), preds & ~v.bad, v, converted)
+        if whole_features is not None:  # "features" that is not an object (an object was flattened)
+            v.mark(preds & ~_nulls(whole_features), "wrong_type",
+                   f"features must be an object, got {_type_word(whole_features.type)}")
+        cols: dict[str, np.ndarray] = {}
+        for f in schema.numeric:
+            a = feats[f]
+            cols[f] = (np.full(n, np.nan) if a is None
+                       else numeric_column(a, f"features.{f}", preds & ~v.bad, v, converted))
+        for f in schema.categorical:
+            a = feats[f]
+            cols[f] = (np.full(n, None, dtype=object) if a is None
+                       else category_column(a, f"features.{f}", preds & ~v.bad, v))
+        numeric_target = schema.prediction_type == "numeric"
+        target_kind = f"a class (string) for model {mid!r}"
+
+        def target(col: pa.Array | None, what: str, scope: np.ndarray, numeric_target: bool = numeric_target,
+                   target_kind: str = target_kind) -> np.ndarray:
+            if col is None:
+                return np.full(n, np.nan) if numeric_target else np.full(n, None, dtype=object)
+            if numeric_target:
+                return numeric_column(col, what, scope, v, converted)
+            return category_column(col, what, scope, v, kind=target_kind)
+
+        prediction = target(pred_col, "prediction", preds & ~v.bad)
+        label = target(label_col, "label", mine & ~label_null & ~v.bad)
+        good = preds & ~v.bad
+        v.mark(good & (ts < engine.min_ts), "past_timestamp",
+               lambda i, ts=ts: f"ts {iso_or_seconds(ts[i])} is before {_iso(engine.min_ts)}, the earliest time accepted")
+        if now is not None:
+            v.mark(good & (ts > now + engine.max_future_skew), "future_timestamp",
+                   lambda i, ts=ts: f"ts {iso_or_seconds(ts[i])} is more than {engine.max_future_skew:g} s ahead of the "
+                             "watchdog's clock")
+        else:
+            v.mark(good & (ts > MAX_TS), "future_timestamp", lambda i, ts=ts: f"ts {iso_or_seconds(ts[i])} is after "
+                                                                      f"{_iso(MAX_TS)}")
+        good = preds & ~v.bad
+        rows = np.flatnonzero(good)
+        if rows.size:
+            ids = id_col.take(pa.array(rows))
+            dup = np.zeros(rows.size, dtype=bool)
+            seen = rt.seen_ids
+            if seen and len(seen) <= len(ids):  # whichever is smaller goes through Python
+                dup |= _np(pc.is_in(ids, value_set=pa.array(list(seen), pa.string())))
+            elif seen:
+                dup |= np.fromiter((r in seen for r in ids.to_pylist()), dtype=bool, count=len(ids))
+            codes = _np(pc.dictionary_encode(ids).indices).astype(np.int64)
+            _, first = np.unique(codes, return_index=True)
+            repeat = np.ones(rows.size, dtype=bool)
+            repeat[first] = False
+            dup |= repeat
+            if dup.any():
+                v.mark(np.isin(np.arange(n), rows[dup]), "duplicate_id",
+                       lambda i, mid=mid: f"id {id_col[i].as_py()[:64]!r} repeats a recent prediction of model "
+                                          f"{mid!r}")
+                rows = rows[~dup]
+                ids = id_col.take(pa.array(rows))
+            rt.seen_ids.update(dict.fromkeys(ids.slice(max(0, len(ids) - rt.join_capacity)).to_pylist()))
+            for _ in range(len(rt.seen_ids) - rt.join_capacity):
+                rt.seen_ids.popitem(last=False)
+        per_model[mid] = {"rows": rows, "labels": np.flatnonzero(is_label & ~v.bad), "ts": ts, "cols": cols,
+                          "prediction": prediction, "label": label, "label_null": label_null,
+                          "versions": versions}
+
+    for i in sorted(v.why):
+        code, reason = v.why[i]
+        q = Quarantined(int(lines[i]), code, reason, _raw_row(table, i))
+        engine.quarantine(q, source)
+        res.quarantined.append(q)
+
+    _run(engine, per_model, id_col, lines, res)
+    return res
+
+
+def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array, lines: np.ndarray,
+         res: ColumnsResult) -> None:
+    """Feed each model's good rows in row order, cutting at evaluations and late labels."""
+    events: list[tuple[int, int, str, str]] = []  # (row, order, model, what)
+    state: dict[str, dict[str, Any]] = {}
+    for mid, d in per_model.items():
+        rt = engine.runtimes[mid]
+        rows = d["rows"]
+        n_ref = 0
+        st = state[mid] = {"post": rows, "at": 0, "unlabelled": []}
+        target = rt.reference_target
+        if (not rt.ready and not rt.reference_rows and target is not None and rows.size >= target
+                and not (d["labels"].size and d["labels"][0] < rows[target - 1])):
+            _reference_from_columns(rt, d, rows[:target], st)  # the common case, without row objects
+            rows = rows[target:]
+        elif not rt.ready:
+            n_ref = rows.size if target is None else min(rows.size, max(target - len(rt.reference_rows), 0))
+        post = rows[n_ref:]
+        st["ref_rows"] = rows[:n_ref]
+        for r in rows[:n_ref]:
+            events.append((int(r), 0, mid, "ref"))
+        due = rt.interval - rt.batch.n if rt.ready else rt.interval
+        for k in range(due - 1, post.size, rt.interval):
+            events.append((int(post[k]), 1, mid, "eval"))
+        for r in d["labels"]:
+            events.append((int(r), 0, mid, "label"))
+        st["post"] = post
+        engine.metrics.records_accepted.labels(mid, "prediction").inc(d["rows"].size)
+        engine.metrics.records_accepted.labels(mid, "label").inc(d["labels"].size)
+        res.predictions += int(d["rows"].size)
+        res.labels += int(d["labels"].size)
+    heapq.heapify(events)
+    while events:
+        row, _, mid, what = heapq.heappop(events)
+        rt, d, st = engine.runtimes[mid], per_model[mid], state[mid]
+        if what == "ref":  # the reference rows come before every other prediction of the model
+            if "ref" not in st:
+                st["ref"] = iter(_predictions(rt, d, id_col, st["ref_rows"], lines))
+            rt.add_prediction(next(st["ref"]))
+            continue
+        post = st["post"]
+        upto = int(np.searchsorted(post, row, side="right"))
+        if upto > st["at"]:
+            _add_chunk(rt, d, post[st["at"]:upto], lines, st)
+            st["at"] = upto
+        if what == "eval":
+            _commit_awaiting(rt, d, id_col, st)
+            engine.evaluate(rt, float(d["ts"][row]), int(lines[row]))
+        else:
+            _commit_awaiting(rt, d, id_col, st)
+            lab = Label(mid, id_col[row].as_py(), d["label"][row].item() if isinstance(d["label"][row], np.floating)
+                        else d["label"][row], int(lines[row]))
+            if not rt.add_label(lab):
+                engine.metrics.labels_unmatched.labels(mid).inc()
+    for mid, st in state.items():
+        rt, d = engine.runtimes[mid], per_model[mid]
+        post = st["post"]
+        if post.size > st["at"]:
+            _add_chunk(rt, d, post[st["at"]:], lines, st)
+        _commit_awaiting(rt, d, id_col, st)
+
+
+def _reference_from_columns(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, st: dict[str, Any]) -> None:
+    """The model's whole reference lies in this table: build its detectors from column slices."""
+    columns = {key: (d["prediction"] if key == PREDICTION_KEY else d["cols"][key])[rows] for key in rt.column_keys()}
+    ts = d["ts"][rows]
+    rt.n_predictions += int(rows.size)
+    top = float(ts.max())
+    rt.clock_ts = max(rt.clock_ts, top)
+    unlabelled = d["label_null"][rows]
+    if unlabelled.any():
+        st["unlabelled"].append(rows[unlabelled])
+    rt._build([], f"first {rows.size} records", columns=columns, bounds=(float(ts[0]), float(ts[-1])))
+
+
+def _predictions(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, rows: np.ndarray,
+                 lines: np.ndarray) -> list[Prediction]:
+    """Row objects for the reference rows (a reference that spans tables is kept as rows)."""
+    def listed(a: np.ndarray) -> list[Any]:
+        vals = a[rows]
+        out = vals.tolist()
+        if vals.dtype.kind == "f":
+            out = [None if math.isnan(v) else v for v in out]
+        return out
+
+    names = (*rt.schema.numeric, *rt.schema.categorical)
+    feats = [listed(d["cols"][f]) for f in names]
+    preds = listed(d["prediction"])
+    labels = [None if null else v for null, v in zip(d["label_null"][rows].tolist(), listed(d["label"]))]
+    ids = id_col.take(pa.array(rows)).to_pylist()
+    versions = d["versions"][rows].tolist()
+    ts = d["ts"][rows].tolist()
+    ln = lines[rows].tolist()
+    return [Prediction(rt.model_id, str(versions[k]), ts[k], ids[k], {f: feats[j][k] for j, f in enumerate(names)},
+                       preds[k], labels[k], ln[k]) for k in range(rows.size)]
+
+
+def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.ndarray, st: dict[str, Any]) -> None:
+    b = rt.batch
+    if b.predictions or b.pairs_pred:
+        rt.seal()
+    chunk = {}
+    for key in rt.column_keys():
+        chunk[key] = (d["prediction"] if key == PREDICTION_KEY else d["cols"][key])[rows]
+    b.chunks.append(chunk)
+    b.chunk_rows += rows.size
+    rt.n_predictions += int(rows.size)
+    ts = d["ts"][rows]
+    top = float(ts.max())
+    rt.clock_ts = max(rt.clock_ts, top)
+    labelled = ~d["label_null"][rows]
+    if labelled.any():
+        dtype = float if rt.schema.prediction_type == "numeric" else object
+        b.pair_chunks.append((d["prediction"][rows[labelled]].astype(dtype), d["label"][rows[labelled]].astype(dtype)))
+    w = rt.recent.maxlen or rows.size
+    tail = rows[-w:]
+    rt.recent.extend(zip(d["ts"][tail].tolist(), lines[tail].tolist()))
+    rt.versions.extend(d["versions"][tail].tolist())
+    if not labelled.all():
+        st["unlabelled"].append(rows[~labelled])
+
+
+def _commit_awaiting(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[str, Any]) -> None:
+    """Put the unlabelled predictions added since the last commit into the label join (the newest ones only)."""
+    if not st["unlabelled"]:
+        return
+    rows = np.concatenate(st["unlabelled"])[-rt.join_capacity:]
+    st["unlabelled"] = []
+    ids = id_col.take(pa.array(rows)).to_pylist()
+    preds = d["prediction"][rows].tolist()
+    aw = rt.awaiting_label
+    aw.update(zip(ids, preds))
+    while len(aw) > rt.join_capacity:
+        aw.popitem(last=False)
+    if rt.label_window is not None:
+        rt.awaiting_since.extend(zip(d["ts"][rows].tolist(), ids))

@@ -1,0 +1,461 @@
+"""``watchdog serve``: one long-running process with the engine, its sources, the HTTP API and the scheduler.
+
+    watchdog serve --policy P --source records.jsonl [--source more.jsonl ...]
+                   [--rpc-url URL --monitor ADDRESS [--key-file K]] [--dry-run]
+                   [--store watchdog.db | postgresql://user@host:5432/db] [--http 127.0.0.1:8080 | off]
+
+JSON Lines sources are followed like ``tail -F``; Parquet and CSV files are replayed once. At start
+the last checkpoint of ``--instance`` is restored (detectors, rule states, label join, pending batch)
+and every source resumes from the position saved with it, so the records after it are read again,
+never skipped. Checkpoints are taken every ``--checkpoint-interval`` seconds (when something
+changed), when a replayed file ends, and at exit.
+SIGTERM (or Ctrl-C) stops reading after the current batch, takes a checkpoint and exits 0. After a
+SIGKILL, starting again is enough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .. import checkpoint
+from ..errors import ConfigError, StartupError
+
+log = logging.getLogger("watchdog.serve")
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
+TABLE_SUFFIXES = (".parquet", ".csv")
+TABLE_BATCH_ROWS = 65_536  # rows per batch: the engine lock is free for checkpoints between batches
+
+
+def _addr(text: str) -> tuple[str, int] | None:
+    if text.lower() in ("", "none", "off"):
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"--http must look like 127.0.0.1:8080 or 'off', got {text!r}")
+    return (host or "127.0.0.1", int(port))
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run as a service: sources, engine, HTTP API, scheduler; resumes after a restart")
+    p.add_argument("--policy", required=True)
+    p.add_argument("--source", action="append", default=[],
+                   help="JSON Lines file (followed like tail -F), or a Parquet or CSV file (replayed once); "
+                        "repeat for several")
+    p.add_argument("--no-follow", action="store_true",
+                   help="read JSON Lines files (and the oracle) to their end, then only serve")
+    p.add_argument("--oracle", help="address of an oracle contract whose Prediction/Label events are a source")
+    p.add_argument("--oracle-rpc-url", help="JSON-RPC endpoint for the oracle (default: the first --rpc-url)")
+    p.add_argument("--oracle-confirmations", type=int, default=12,
+                   help="blocks on top of a block before its events are read (default: %(default)s)")
+    p.add_argument("--oracle-from-block", type=int, default=0, help="first block without a saved position")
+    p.add_argument("--rpc-url", action="append", help="JSON-RPC endpoint; repeat for failover")
+    p.add_argument("--monitor", help="address of the deployed ModelMonitor")
+    p.add_argument("--key-file", help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD or --key-password-file)")
+    p.add_argument("--key-password-file")
+    p.add_argument("--dry-run", action="store_true", help="evaluate and record everything, send nothing on-chain")
+    p.add_argument("--max-fee-gwei", type=float, default=500.0)
+    p.add_argument("--store", default="watchdog.db",
+                   help="SQLite file or postgresql://user@host:port/db URL (default: %(default)s)")
+    p.add_argument("--instance", default=checkpoint.DEFAULT_INSTANCE,
+                   help="name of this watchdog's checkpoint in a shared store (default: %(default)s)")
+    p.add_argument("--quarantine", default="quarantine.jsonl", help="where invalid records go (default: %(default)s)")
+    p.add_argument("--http", type=_addr, default=_addr("127.0.0.1:8080"),
+                   help="host:port of the HTTP API (and /metrics), or 'off' (default: 127.0.0.1:8080)")
+    p.add_argument("--api-token-file", help="bearer tokens for /v1/, one a line (or WATCHDOG_API_TOKENS)")
+    p.add_argument("--checkpoint-interval", type=_positive, default=30.0, help="seconds (default: %(default)s)")
+    p.add_argument("--tick-interval", type=_positive, default=10.0,
+                   help="seconds between evaluations of time-based conditions (default: %(default)s)")
+    p.add_argument("--heartbeat-interval", type=float, default=3600.0,
+                   help="seconds between on-chain heartbeats, 0 for none (default: %(default)s)")
+    p.add_argument("--report-dir", default="reports", help="where the weekly reports go (default: %(default)s)")
+    p.add_argument("--poll-interval", type=_positive, default=0.5,
+                   help="seconds between polls of an idle source (default: %(default)s)")
+    p.set_defaults(func=cmd_serve)
+
+    j = sub.add_parser("jobs", help="the scheduled jobs of a watchdog serve, from its store: last run, outcome, next run")
+    j.add_argument("--store", default="watchdog.db", help="SQLite file or postgresql:// URL (default: %(default)s)")
+    j.set_defaults(func=cmd_jobs)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from ..db import is_postgres_url
+    from ..scheduler import describe_jobs, scheduler_jobs
+
+    if not is_postgres_url(args.store) and not Path(args.store).is_file():
+        raise ConfigError(f"The store {args.store} does not exist; give the --store of the running watchdog.")
+    jobs = scheduler_jobs(args.store)
+    print("\n".join(describe_jobs(jobs)) if jobs else "no job has been scheduled in this store yet")
+    return 0
+
+
+class FairLock:
+    """A re-entrant lock granted in the order it was asked for.
+
+    The engine's lock is taken by the source threads batch after batch, and by the checkpoint job and
+    the HTTP ingest in between; Python's own locks let a thread that releases and re-acquires at
+    once win again and again, which would starve checkpoints for as long as a backlog lasts.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[int] = deque()
+        self._owner: int | None = None
+        self._count = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._count += 1
+                return True
+            if self._owner is None and not self._queue:
+                self._owner, self._count = me, 1
+                return True
+            if not blocking:
+                return False
+            self._queue.append(me)
+            try:
+                ok = self._cond.wait_for(lambda: self._owner is None and self._queue[0] == me,
+                                         None if timeout < 0 else timeout)
+                if ok:
+                    self._owner, self._count = me, 1
+                return ok
+            finally:
+                self._queue.remove(me)
+                self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("FairLock released by a thread that does not hold it")
+            self._count -= 1
+            if self._count == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Service:
+    """The objects of one running watchdog and the threads that drive them."""
+
+    def __init__(self, args: argparse.Namespace, clock: Any = time.time):
+        self.args = args
+        self.clock = clock
+        self.stop = threading.Event()
+        self.engine_lock = FairLock()
+        self.positions: dict[str, str] = {}
+        self.records = 0
+        self.dirty = False
+        self.report_dir = Path(args.report_dir)
+        self.threads: list[threading.Thread] = []
+        self.failed: list[BaseException] = []
+        self.server: Any = None
+        self.http_thread: threading.Thread | None = None
+        self.scheduler: Any = None
+        self.store: Any = None
+        self.monitor: Any = None
+        self.quarantine: Any = None
+        self.restored = False
+        self.poisoned = False
+
+    # start -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from ..actions import Responder
+        from ..engine import Engine
+        from ..metrics import Metrics
+        from ..service import RunOptions, load_policy_or_refuse, open_monitor
+        from ..store import Store
+
+        a = self.args
+        policy_path = Path(a.policy)
+        self.policy = load_policy_or_refuse(policy_path)
+        self.metrics = Metrics()
+        opts = RunOptions(policy=policy_path, source=Path(a.source[0] if a.source else "-"), rpc_url=a.rpc_url,
+                          monitor=a.monitor, key_file=a.key_file, key_password_file=a.key_password_file,
+                          store=a.store, dry_run=a.dry_run, max_fee_gwei=a.max_fee_gwei)
+        self.sources = self._sources()
+        if not a.dry_run:
+            self.monitor = open_monitor(opts, self.metrics)
+        self.store = Store(a.store)
+        self.responder = Responder(self.store, None if a.dry_run else self.monitor, metrics=self.metrics,
+                                   dry_run=a.dry_run)
+        self.responder.resume()  # actions a killed process left open (the outbox never sends twice)
+        # a live service knows the time: records stamped too far ahead of it are quarantined
+        self.engine = Engine(self.policy, base_dir=policy_path.parent, metrics=self.metrics,
+                             on_decision=self.responder, clock=self.clock)
+        try:
+            from ..report.recorder import EvaluationRecorder
+
+            self.engine.observers.append(EvaluationRecorder(self.store))  # history for the weekly report
+        except ImportError:
+            pass
+        self.metrics.attach(self.engine)
+        try:
+            cp = checkpoint.resume(self.store, self.engine, a.instance)
+        except checkpoint.CheckpointError as e:
+            raise StartupError(
+                f"The checkpoint of instance {a.instance!r} in the store cannot be restored ({e}); start "
+                "with another --instance, or delete that checkpoint to read the sources from their start."
+            ) from None
+        self.restored = True  # from here on, a checkpoint holds at least what the store held
+        if cp is not None:
+            if cp.policy_hash != self.policy.hash:
+                log.warning("checkpoint_policy_changed", extra={"was": cp.policy_hash, "now": self.policy.hash})
+            self.positions = dict(cp.positions)
+            self.records = cp.records
+        Path(a.quarantine).parent.mkdir(parents=True, exist_ok=True)
+        self.quarantine = open(a.quarantine, "ab")
+        self.store.audit(self.clock(), "serve_started", {
+            "instance": a.instance, "sources": [s.name for s in self.sources], "dry_run": a.dry_run,
+            "resumed": cp is not None, "records": self.records, "positions": self.positions},
+            policy_hash=self.policy.hash)
+        log.info("serve_started", extra={"instance": a.instance, "resumed": cp is not None, "records": self.records})
+        self._start_scheduler()
+        if a.http is not None:
+            self._start_api(*a.http)
+        for src in self.sources:
+            t = threading.Thread(target=self._pump, args=(src,), name=f"source-{src.name}", daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _sources(self) -> list[Any]:
+        from ..sources import JsonlSource
+
+        out, names = [], set()
+        for spec in self.args.source:
+            path = Path(spec)
+            suffix = path.suffix.lower()
+            name = str(path.resolve())  # by absolute path: its saved offset is found from any directory
+            if suffix in TABLE_SUFFIXES:
+                from ..sources import TableSource
+
+                if not path.is_file():
+                    raise ConfigError(f"The source {spec} does not exist or is not a file.")
+                src: Any = TableSource(path, batch_rows=TABLE_BATCH_ROWS, name=name)
+            elif suffix in JSONL_SUFFIXES:
+                if self.args.no_follow and not path.is_file():
+                    raise ConfigError(f"The source {spec} does not exist or is not a file.")
+                src = JsonlSource(path, follow=not self.args.no_follow, poll_interval=self.args.poll_interval,
+                                  stop=self.stop, name=name)
+            else:
+                raise ConfigError(f"--source {spec}: `watchdog serve` reads JSON Lines ({', '.join(JSONL_SUFFIXES)}), "
+                                  f"Parquet (.parquet) and CSV (.csv) files; this one is none of them.")
+            if src.name in names:
+                raise ConfigError(f"--source {spec} is given twice.")
+            names.add(src.name)
+            out.append(src)
+        if self.args.oracle:
+            out.append(self._oracle())
+        if not out:
+            raise ConfigError("Nothing to read: give --source FILE (one or more) or --oracle ADDRESS.")
+        return out
+
+    def _oracle(self) -> Any:
+        from ..chain import connect
+        from ..sources.chain import ChainSource
+
+        a = self.args
+        url = a.oracle_rpc_url or (a.rpc_url[0] if a.rpc_url else None)
+        if not url:
+            raise ConfigError("--oracle needs --oracle-rpc-url or --rpc-url to read its events.")
+        features = {m.id: [f.name for f in m.features if f.type == "numeric"] for m in self.policy.models}
+        try:
+            return ChainSource(connect(url), a.oracle, features, confirmations=a.oracle_confirmations,
+                               from_block=a.oracle_from_block, follow=not a.no_follow,
+                               poll_interval=max(a.poll_interval, 0.2), stop=self.stop, name=f"chain:{a.oracle}")
+        except ValueError as e:
+            raise ConfigError(f"--oracle {a.oracle}: {e}") from None
+
+    def _start_scheduler(self) -> None:
+        from ..scheduler import ScheduleConfig, Scheduler
+
+        a = self.args
+        self.scheduler = Scheduler(self, ScheduleConfig(
+            tick_seconds=a.tick_interval, checkpoint_seconds=a.checkpoint_interval,
+            heartbeat_seconds=a.heartbeat_interval or None))
+        self.scheduler.start()
+
+    def _start_api(self, host: str, port: int) -> None:
+        import uvicorn
+
+        from ..api import create_app, load_tokens
+
+        app = create_app(store=self.store, registry=self.metrics.registry,
+                         tokens=load_tokens(self.args.api_token_file), engine=self.engine,
+                         engine_lock=self.engine_lock, policy=self.policy,
+                         checks={"store": self._store_ok, "rpc": self._rpc_ok}, status=self.status,
+                         quarantine=self.quarantine, clock=self.clock)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                access_log=False)
+        self.server = uvicorn.Server(config)
+        t = self.http_thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        t.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and t.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)  # bounded wait for the socket, so a bad address fails at start
+        if not self.server.started:
+            raise ConfigError(f"The HTTP API could not listen on {host}:{port}; is the port in use?")
+        log.info("http_serving", extra={"addr": f"{host}:{port}"})
+
+    # running ---------------------------------------------------------------------------------------
+
+    def _pump(self, source: Any) -> None:
+        from ..sources import Position, feed
+
+        saved = self.positions.get(source.name)
+        start = Position.from_json(saved) if saved else None
+        if saved is None and self.records:
+            log.warning("source_without_offset", extra={
+                "source": source.name, "why": "the checkpoint has no position for it: read from its start"})
+        try:
+            for batch in source.batches(start=start):
+                if len(batch):
+                    with self.engine_lock:
+                        res = feed(self.engine, batch, self.quarantine)
+                        self.positions[source.name] = batch.position.to_json()
+                        self.records += res.records
+                        self.dirty = True
+                else:  # idle poll; the position may still move (blank lines, rotation)
+                    with self.engine_lock:
+                        moved = self.positions.get(source.name) != batch.position.to_json()
+                        self.positions[source.name] = batch.position.to_json()
+                        self.dirty = self.dirty or moved
+                if self.stop.is_set():
+                    break
+        except BaseException as e:  # a source that breaks stops the service (exit 1)
+            # The engine may hold part of the failed batch while the offset is still before it: no
+            # checkpoint may be taken from here on, the restart resumes from the last good one.
+            self.poisoned = True
+            log.exception("source_failed", extra={"source": source.name})
+            self.failed.append(e)
+            self.stop.set()
+            return
+        if not self.stop.is_set():
+            log.info("source_finished", extra={"source": source.name})
+            self.checkpoint(self.clock())
+
+    def checkpoint(self, now: float) -> str:
+        with self.engine_lock:
+            if self.poisoned:
+                return "skipped: a batch failed midway; the last good checkpoint stands"
+            if not self.dirty:
+                return "unchanged"
+            size = checkpoint.save(self.store, self.engine, self.positions, now, instance=self.args.instance,
+                                   records=self.records)
+            self.dirty = False
+        log.info("checkpoint_saved", extra={"records": self.records, "bytes": size})
+        return f"{size} bytes"
+
+    def process_outbox(self, now: float) -> str:
+        """Advance on-chain actions in flight (receipts, confirmations, stuck transactions)."""
+        if self.monitor is None or self.args.dry_run:
+            return "skipped"
+        with self.engine_lock:  # the outbox has one driver at a time: the engine's actions or this job
+            items = self.responder.outbox.process()
+        return f"ok: {len(items)} open action(s)"
+
+    def status(self) -> dict[str, Any]:
+        from ..scheduler import scheduler_jobs
+
+        with self.engine_lock:
+            positions, records = dict(self.positions), self.records
+        return {"instance": self.args.instance, "records_processed": records,
+                "sources": {name: orjson.loads(pos) for name, pos in positions.items()},
+                "scheduler_jobs": scheduler_jobs(self.store)}
+
+    def _store_ok(self) -> bool:
+        try:
+            return self.store.query_one("SELECT 1 AS ok") is not None
+        except Exception:
+            return False
+
+    def _rpc_ok(self) -> bool:
+        if self.monitor is None:
+            return True
+        try:
+            self.monitor.w3.eth.block_number
+            return True
+        except Exception:
+            return False
+
+    def wait(self) -> None:
+        while not self.stop.wait(0.5):
+            if self.server is not None and self.server.should_exit:
+                break
+
+    # stopping --------------------------------------------------------------------------------------
+
+    def shutdown(self) -> int:
+        """Drain the current batch, stop the API and the scheduler, checkpoint; returns the exit code."""
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=120)
+        if self.server is not None:  # no ingest after the final checkpoint, no request on a closed store
+            self.server.should_exit = True
+            if self.http_thread is not None:
+                self.http_thread.join(timeout=10)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+        code = 1 if self.failed else 0
+        if self.store is not None and self.restored:
+            try:
+                self.dirty = True
+                self.checkpoint(self.clock())
+                self.store.audit(self.clock(), "serve_stopped", {"records": self.records, "positions": self.positions},
+                                 policy_hash=self.policy.hash)
+            except Exception:
+                log.exception("final_checkpoint_failed")
+                code = 1
+        if self.quarantine is not None:
+            self.quarantine.close()
+        if self.store is not None:
+            with self.engine_lock:
+                self.store.close()
+        if self.restored:
+            log.info("serve_stopped", extra={"records": self.records, "exit_code": code})
+        return code
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    svc = Service(args)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal_received", extra={"signal": signal.Signals(signum).name})
+        svc.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        svc.start()
+    except BaseException:
+        svc.shutdown()
+        raise
+    svc.wait()
+    return svc.shutdown()

@@ -1,0 +1,321 @@
+"""Gather one model's week from the store into the report's numbers (a plain, JSON-ready dict).
+
+Everything here is read from the store (``evaluations``, ``evaluation_stats``, incidents, actions, the
+audit log and, when the table exists, stewards' acknowledgements); nothing reads the clock. The same
+store, model and week always give the same dict, hence the same JSON bytes and the same report hash.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import operator
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import rules
+
+from ..errors import ConfigError
+from ..store import MIGRATIONS, Store
+
+__all__ = ["FORMAT", "Week", "build_report", "parse_week", "previous_week"]
+
+FORMAT = 1
+QUARANTINE_DEGRADED_RATIO = 0.01
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class Week:
+    """An ISO 8601 week, Monday 00:00 UTC (inclusive) to the next Monday 00:00 UTC (exclusive)."""
+
+    def __init__(self, year: int, number: int):
+        try:
+            self.start = datetime.fromisocalendar(year, number, 1).replace(tzinfo=UTC)
+        except ValueError:
+            raise ConfigError(f"{year}-W{number:02d} is not an ISO week: year {year} has no week {number}.") from None
+        self.year, self.number = year, number
+        self.end = self.start + timedelta(days=7)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.number:02d}"
+
+    def __repr__(self) -> str:
+        return f"Week({self.label})"
+
+
+def parse_week(text: str) -> Week:
+    m = _WEEK.match(text.strip())
+    if not m:
+        raise ConfigError(f"--week must be an ISO week such as 2026-W47, got {text!r}.")
+    return Week(int(m.group(1)), int(m.group(2)))
+
+
+def previous_week(now: datetime) -> Week:
+    """The last ISO week that ended at or before ``now`` (UTC)."""
+    if now.tzinfo is None:
+        raise ValueError(f"now must carry a time zone, got {now.isoformat()}")
+    year, number, _ = (now.astimezone(UTC) - timedelta(days=7)).isocalendar()
+    return Week(year, number)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _section(kind: str, feature: str | None) -> str:
+    spec = rules.KINDS.get(kind)
+    if spec is not None and spec.is_performance:
+        return "performance"
+    return "prediction_drift" if feature is None else "feature_drift"
+
+
+def _breached(value: float | None, n: int, rule: dict[str, Any]) -> bool:
+    return value is not None and n >= rule["min_samples"] and _OPS[rule["op"]](value, rule["threshold"])
+
+
+def _acks_table(store: Store) -> str | None:
+    """The stewards' acknowledgements table, when its migration (``NNNN_acks.sql``) is applied."""
+    for name, sql in MIGRATIONS:
+        if name.endswith("_acks"):
+            m = re.search(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", sql, re.IGNORECASE)
+            applied = store.query("SELECT name FROM schema_migrations WHERE name = ?", (name,))
+            return m.group(1) if m and applied else None
+    return None
+
+
+def _acks(store: Store, incident_id: str) -> list[dict[str, Any]]:
+    table = _acks_table(store)
+    if table is None:
+        return []
+    rows = store.query(f"SELECT * FROM {table} WHERE incident_id = ?", (incident_id,))
+    acks = [{"by": r.get("by", r.get("who")), "note": r.get("note"), "at": r.get("at")} for r in rows]
+    return sorted(acks, key=lambda a: (a["at"] if isinstance(a["at"], (int, float)) else 0, str(a["by"])))
+
+
+def build_report(store: Store, model: str, week: Week, *, policy: rules.Policy | None = None,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """The week's numbers for ``model``. ``now`` (UTC) bounds staleness while the week is not over."""
+    start, end = week.start.timestamp(), week.end.timestamp()
+    as_of = end if now is None else min(end, max(start, now.timestamp()))
+    evals = store.query(
+        "SELECT * FROM evaluations WHERE model = ? AND at >= ? AND at < ? ORDER BY at, line", (model, start, end))
+    # Quarantine is counted per source, not per model: sum it over every model's evaluations.
+    quarantine_rows = store.query(
+        "SELECT quarantined, quarantine_reasons, predictions, labels, labels_unmatched FROM evaluations"
+        " WHERE at >= ? AND at < ?", (start, end))
+    stats = store.query(
+        "SELECT * FROM evaluation_stats WHERE model = ? AND at >= ? AND at < ? ORDER BY detector, statistic, at, line",
+        (model, start, end))
+    incidents = [i for i in store.incidents(model) if start <= i.opened_at < end]
+
+    volume = _volume(evals, start, as_of)
+    quarantine = _quarantine(quarantine_rows)
+    detectors_ = _detectors(stats)
+    incident_list = [_incident(store, inc, policy) for inc in incidents]
+    hashes = sorted({e["policy_hash"] for e in evals} | {i.policy_hash for i in incidents})
+    versions = sorted({v for e in evals for v in json.loads(e["versions"])})
+    report: dict[str, Any] = {
+        "format": FORMAT,
+        "model": model,
+        "week": week.label,
+        "period": {"start": iso(start), "end": iso(end), "as_of": iso(as_of)},
+        "policy": {
+            "hashes_in_force": hashes,
+            "given": None if policy is None else {"name": policy.name, "hash": policy.hash,
+                                                  "in_force": policy.hash in hashes},
+        },
+        "model_versions": versions,
+        "volume": volume,
+        "quarantine": quarantine,
+        "detectors": detectors_,
+        "incidents": incident_list,
+    }
+    report["verdict"] = _verdict(report)
+    return report
+
+
+def _volume(evals: list[dict[str, Any]], start: float, as_of: float) -> dict[str, Any]:
+    preds = sum(e["predictions"] for e in evals)
+    labels = sum(e["labels"] for e in evals)
+    daily: dict[str, int] = defaultdict(int)
+    for e in evals:
+        daily[iso(e["at"])[:10]] += e["predictions"]  # type: ignore[index]
+    times = [e["at"] for e in evals]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return {
+        "evaluations": len(evals),
+        "predictions": preds,
+        "labels_joined": labels,
+        "labels_unmatched": sum(e["labels_unmatched"] for e in evals),
+        "label_coverage": (labels / preds) if preds else None,
+        "first_data_at": iso(times[0]) if times else None,
+        "last_data_at": iso(times[-1]) if times else None,
+        "longest_gap_seconds": max(gaps) if gaps else None,
+        "staleness_seconds": (as_of - times[-1]) if times else as_of - start,
+        "daily_predictions": [{"date": d, "predictions": n} for d, n in sorted(daily.items())],
+    }
+
+
+def _quarantine(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_reason: dict[str, int] = defaultdict(int)
+    for r in rows:
+        for reason, n in json.loads(r["quarantine_reasons"]).items():
+            by_reason[reason] += n
+    total = sum(r["quarantined"] for r in rows)
+    seen = total + sum(r["predictions"] + r["labels"] + r["labels_unmatched"] for r in rows)  # every model
+    return {
+        "scope": "every model of the source: a record that fails validation often names no model",
+        "total": total,
+        "by_reason": dict(sorted(by_reason.items())),
+        "ratio": (total / seen) if seen else None,
+    }
+
+
+def _detectors(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_det: dict[str, dict[str, Any]] = {}
+    for r in stats:
+        det = by_det.setdefault(r["detector"], {
+            "detector": r["detector"], "kind": r["kind"], "feature": r["feature"],
+            "section": _section(r["kind"], r["feature"]), "statistics": {}})
+        st = det["statistics"].setdefault(r["statistic"], {
+            "statistic": r["statistic"], "rules": {}, "at": [], "value": [], "n": []})
+        for rule in json.loads(r["thresholds"] or "[]"):
+            st["rules"][rule["rule"]] = rule  # the latest thresholds win if the policy changed mid-week
+        st["at"].append(r["at"])
+        st["value"].append(r["value"])
+        st["n"].append(r["n"])
+    out = []
+    for det in by_det.values():
+        statistics = []
+        for st in det["statistics"].values():
+            values = [v for v in st["value"] if v is not None]
+            ruled = sorted(st["rules"].values(), key=lambda x: x["rule"])
+            breaches = {
+                rule["rule"]: sum(_breached(v, n, rule) for v, n in zip(st["value"], st["n"])) for rule in ruled
+            }
+            statistics.append({
+                "statistic": st["statistic"],
+                "rules": ruled,
+                "series": {"at": st["at"], "value": st["value"], "n": st["n"]},
+                "summary": {
+                    "evaluations": len(st["at"]),
+                    "min": min(values) if values else None,
+                    "max": max(values) if values else None,
+                    "last": st["value"][-1] if st["value"] else None,
+                    "breaches": breaches,
+                },
+            })
+        det["statistics"] = statistics
+        out.append(det)
+    order = {"feature_drift": 0, "prediction_drift": 1, "performance": 2}
+    return sorted(out, key=lambda d: (order[d["section"]], d["feature"] or "", d["detector"]))
+
+
+def _incident(store: Store, inc: Any, policy: rules.Policy | None) -> dict[str, Any]:
+    ev = inc.evidence_data
+    actions = [a for a in store.actions() if a.incident_id == inc.id]
+    timeline: list[dict[str, Any]] = []
+    window = ev.get("window") or {}
+    if window.get("first_ts"):
+        timeline.append({"at": window["first_ts"], "clock": "data", "event": "evidence_window_start",
+                         "detail": f"first record of the evidence window (line {window.get('first_line')})"})
+    timeline.append({"at": iso(inc.opened_at), "clock": "data", "event": "rule_fired",
+                     "detail": f"{inc.rule} fired at line {inc.record_index} after "
+                               f"{ev.get('consecutive_evaluations')} consecutive evaluation(s)"})
+    for row in store.query("SELECT * FROM audit WHERE incident_id = ? ORDER BY id", (inc.id,)):
+        detail = json.loads(row["detail"])
+        timeline.append({"at": iso(row["at"]), "clock": "recorded", "event": row["event"],
+                         "detail": ", ".join(f"{k}: {v}" for k, v in sorted(detail.items()))})
+    for row in store.query("SELECT * FROM audit WHERE event = 'rule_resolved' AND model = ? AND rule = ? ORDER BY id",
+                           (inc.model, inc.rule)):
+        detail = json.loads(row["detail"])
+        if detail.get("at", "") >= ev.get("decided_at", "").replace("Z", "+00:00"):
+            timeline.append({"at": detail["at"].replace("+00:00", "Z"), "clock": "data", "event": "rule_resolved",
+                             "detail": f"the condition was over at line {detail.get('line')}"})
+            break
+    acks = _acks(store, inc.id)
+    for a in acks:
+        if isinstance(a["at"], (int, float)):
+            timeline.append({"at": iso(a["at"]), "clock": "recorded", "event": "acknowledged",
+                             "detail": f"by {a['by']}" + (f": {a['note']}" if a["note"] else "")})
+    summary = None
+    if policy is not None:
+        try:
+            summary = policy.rule(inc.rule).annotations.summary
+        except (KeyError, ValueError, LookupError):
+            summary = None
+    return {
+        "id": inc.id,
+        "rule": inc.rule,
+        "tier": inc.tier,
+        "summary": summary,
+        "opened_at": iso(inc.opened_at),
+        "decisive_line": inc.record_index,
+        "policy_hash": inc.policy_hash,
+        "dry_run": inc.dry_run,
+        "state": inc.state,
+        "evidence_hash": inc.evidence_hash,
+        "evidence": ev,
+        "actions": [{"kind": a.kind, "module": a.module, "status": a.status, "tx_hash": a.tx_hash,
+                     "block_number": a.block_number, "error": a.error,
+                     "recorded_at": iso(a.updated_at)} for a in actions],
+        "timeline": timeline,
+        "acknowledgements": acks,
+    }
+
+
+def _action_text(a: dict[str, Any]) -> str:
+    if a["status"] == "mined":
+        return f"{a['kind']} mined in block {a['block_number']} (tx {a['tx_hash']})"
+    if a["status"] == "dry_run":
+        return f"{a['kind']} not sent ({a['error'] or 'dry run'})"
+    return f"{a['kind']} {a['status']}" + (f" ({a['error']})" if a["error"] else "")
+
+
+def _verdict(report: dict[str, Any]) -> dict[str, Any]:
+    vol, model, week = report["volume"], report["model"], report["week"]
+    real = [i for i in report["incidents"] if not i["dry_run"]]
+    if vol["evaluations"] == 0 and not report["incidents"]:
+        return {"status": "no data", "reasons": [
+            (f"No evaluation of model {model} was recorded in {week} ({report['period']['start']} to "
+            f"{report['period']['end']}): the watchdog saw no records of this model that week, or did not run.")]}
+    if real:
+        reasons = []
+        rank = {t: k for k, t in enumerate(("critical", "medium", "routine"))}
+        for i in sorted(real, key=lambda i: (rank.get(i["tier"], 9), i["opened_at"], i["rule"])):
+            acted = [_action_text(a) for a in i["actions"]]
+            reasons.append(f"{i['rule']} ({i['tier']}) fired at {i['opened_at']}"
+                           + (f"; {', '.join(acted)}" if acted else "; alert only") + ".")
+        return {"status": "incident", "reasons": reasons}
+    reasons = []
+    for i in report["incidents"]:
+        reasons.append(f"{i['rule']} ({i['tier']}) would have fired at {i['opened_at']} (dry run).")
+    for det in report["detectors"]:
+        for st in det["statistics"]:
+            for rule, k in st["summary"]["breaches"].items():
+                if k:
+                    r = next(x for x in st["rules"] if x["rule"] == rule)
+                    reasons.append(f"{det['detector']}.{st['statistic']} crossed {rule}'s threshold "
+                                   f"({r['op']} {r['threshold']:g}) at {k} of {st['summary']['evaluations']} "
+                                   f"evaluations without firing.")
+    q = report["quarantine"]
+    if q["ratio"] is not None and q["ratio"] > QUARANTINE_DEGRADED_RATIO:
+        reasons.append(f"{q['total']} records ({q['ratio']:.1%}) were quarantined, above "
+                       f"{QUARANTINE_DEGRADED_RATIO:.0%}.")
+    if reasons:
+        return {"status": "degraded", "reasons": reasons}
+    ruled = sum(1 for d in report["detectors"] for s in d["statistics"] if s["rules"])
+    return {"status": "healthy", "reasons": [
+        (f"No rule fired and the {ruled} statistic(s) that rules watch stayed within their thresholds at all "
+        f"{vol['evaluations']} evaluations; {q['total']} record(s) quarantined.")]}
+
+
+def is_finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
