@@ -134,3 +134,20 @@ def test_jobs_command_lists_the_recorded_jobs(runtime, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == "job checkpoint: last 2026-11-23T00:05:00Z ok, next - (1 runs, 0 failed)"
     assert main(["jobs", "--store", str(tmp_path / "missing.db")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_status_shows_the_scheduled_jobs_recorded_in_the_store(tmp_path, capsys):
+    from watchdog.cli import main
+    from watchdog.scheduler import record_run
+    from watchdog.store import Store
+
+    store = tmp_path / "w.db"
+    with Store(store) as s:
+        record_run(s, "checkpoint", last_run=1_795_000_000.0, next_run=1_795_000_030.0, outcome="ok")
+        record_run(s, "weekly_report", last_run=1_795_000_000.0, next_run=None, outcome="error", error="disk full")
+    policy = Path(str(resources.files("watchdog").joinpath("data", "demo_policy.yaml")))
+    assert main(["status", "--policy", str(policy), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "scheduled jobs (from watchdog serve):" in out
+    assert "job checkpoint: last 2026-" in out and "ok" in out
+    assert "job weekly_report: last" in out and "[disk full]" in out and "1 failed" in out

@@ -234,7 +234,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not args.monitor:
             raise ConfigError("--rpc-url needs --monitor to read the modules' state.")
         client = _client(args, signer=False)
-    store = Store(args.store) if Path(args.store).is_file() else None
+    from ..db import is_postgres_url
+    from ..scheduler import describe_jobs, scheduler_jobs
+
+    store = Store(args.store) if (is_postgres_url(args.store) or Path(args.store).is_file()) else None
     out = []
     for model in policy.models:
         module = str(model.module)
@@ -255,6 +258,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                     out.append(f"    {item.kind} {item.status} incident {item.incident_id}"
                                + (f" ({item.error})" if item.error else ""))
     if store is not None:
+        jobs = describe_jobs(scheduler_jobs(store))
+        out.append("scheduled jobs (from watchdog serve):" if jobs else "scheduled jobs: none recorded yet")
+        out += ["    " + line for line in jobs]
         store.close()
     print("\n".join(out))
     return 0

@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from .. import checkpoint
+from .. import checkpoint, notify
+from ..reload import PolicyReloader
 from ..errors import ConfigError, StartupError
 
 log = logging.getLogger("watchdog.serve")
@@ -90,6 +91,11 @@ def register(sub: Any) -> None:
     p.add_argument("--report-dir", default="reports", help="where the weekly reports go (default: %(default)s)")
     p.add_argument("--poll-interval", type=_positive, default=0.5,
                    help="seconds between polls of an idle source (default: %(default)s)")
+    p.add_argument("--alertmanager-url", help="send the watchdog's alerts to this Alertmanager (v2 API)")
+    p.add_argument("--webhook-url", help="also POST each alert as JSON to this URL")
+    p.add_argument("--grafana-url", help="post a Grafana annotation for every action (with --grafana-token-file)")
+    p.add_argument("--grafana-token-file", help="file holding a Grafana service account token")
+    p.add_argument("--evidence-url", help="link template for an alert's evidence, with {incident}")
     p.set_defaults(func=cmd_serve)
 
     j = sub.add_parser("jobs", help="the scheduled jobs of a watchdog serve, from its store: last run, outcome, next run")
@@ -183,6 +189,9 @@ class Service:
         self.quarantine: Any = None
         self.restored = False
         self.poisoned = False
+        self.recorder: Any = None
+        self.reloader: Any = None
+        self.close_notify: Any = None
 
     # start -----------------------------------------------------------------------------------------
 
@@ -213,10 +222,18 @@ class Service:
         try:
             from ..report.recorder import EvaluationRecorder
 
-            self.engine.observers.append(EvaluationRecorder(self.store))  # history for the weekly report
+            self.recorder = EvaluationRecorder(self.store)
+            self.engine.observers.append(self.recorder)  # history for the weekly report
         except ImportError:
             pass
         self.metrics.attach(self.engine)
+        self.metrics.attach_store(self.store, self.engine)
+        self.close_notify = notify.attach(
+            self.responder, self.metrics, alertmanager_url=a.alertmanager_url, webhook_url=a.webhook_url,
+            grafana_url=a.grafana_url, grafana_token_file=a.grafana_token_file, evidence_url=a.evidence_url)
+        # SIGHUP reloads the policy between batches; a bad one is refused and the old one keeps running
+        self.reloader = PolicyReloader(policy_path, self.engine, metrics=self.metrics, on_reload=self._reloaded)
+        self.reloader.install()
         try:
             cp = checkpoint.resume(self.store, self.engine, a.instance)
         except checkpoint.CheckpointError as e:
@@ -226,6 +243,8 @@ class Service:
             ) from None
         self.restored = True  # from here on, a checkpoint holds at least what the store held
         if cp is not None:
+            if self.recorder is not None:
+                self.recorder.rebase(self.engine)  # volume totals carry on from the last recorded evaluation
             if cp.policy_hash != self.policy.hash:
                 log.warning("checkpoint_policy_changed", extra={"was": cp.policy_hash, "now": self.policy.hash})
             self.positions = dict(cp.positions)
@@ -409,6 +428,14 @@ class Service:
         while not self.stop.wait(0.5):
             if self.server is not None and self.server.should_exit:
                 break
+            if self.reloader is not None and self.reloader.pending:
+                with self.engine_lock:  # between batches, never inside one
+                    self.reloader.poll()
+
+    def _reloaded(self, outcome: str, old: Any, new: Any, detail: dict[str, Any]) -> None:
+        self.store.audit(self.clock(), f"policy_reload_{outcome}", detail, policy_hash=(new or old).hash)
+        if new is not None:
+            self.policy = new
 
     # stopping --------------------------------------------------------------------------------------
 
@@ -433,6 +460,10 @@ class Service:
             except Exception:
                 log.exception("final_checkpoint_failed")
                 code = 1
+        if self.close_notify is not None:
+            self.close_notify(10.0)  # deliver the alerts and annotations still queued
+        if self.reloader is not None:
+            self.reloader.uninstall()
         if self.quarantine is not None:
             self.quarantine.close()
         if self.store is not None:
