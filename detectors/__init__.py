@@ -44,6 +44,7 @@ __all__ = [
     "HDDM_W",
     "KSWIN",
     "REGISTRY",
+    "TIME_REGISTRY",
     "AndersonDarlingDrift",
     "CategoricalPSIDrift",
     "ChangeFrequencyGuard",
@@ -111,3 +112,5 @@ REGISTRY.update({cls.kind: cls for cls in (MissingRate, OutOfRangeRate, TypeErro
 REGISTRY.update(
     {cls.kind: cls for cls in (ADWIN, PageHinkley, CUSUM, KSWIN, DDM, EDDM, HDDM_A, HDDM_W, EDetector)}
 )
+# Detectors fed timestamps and told the time (``observe_time(now)``): policy kinds of input "time".
+TIME_REGISTRY: dict[str, type[Detector]] = {cls.kind: cls for cls in (Staleness, VolumeDrift)}

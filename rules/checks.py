@@ -246,7 +246,13 @@ def _check_detectors(
             fits = [k for k, s in KINDS.items() if not s.is_performance and s.value_type == value_type]
             return f"; use {' or '.join(fits)} instead" if fits else ""
 
-        if kind.is_performance:
+        if kind.input == "time":
+            if feature is not None:
+                report(
+                    loc + ("feature",),
+                    f"{kind_name} detectors watch the records' timestamps and take no feature; remove 'feature'",
+                )
+        elif kind.is_performance:
             if feature is not None:
                 report(
                     loc + ("feature",),

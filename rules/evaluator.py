@@ -54,7 +54,7 @@ import json
 import math
 import operator
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
@@ -304,8 +304,9 @@ class Evaluator:
         record_index: int,
         *,
         groups: Collection[str] | None = None,
+        rules: Collection[str] | None = None,
     ) -> list[Decision]:
-        """Evaluate the model's rules (only those of ``groups`` when given) and return what changed.
+        """Evaluate the model's rules (only those of ``groups``, and of ``rules``, when given); return what changed.
 
         ``signals`` maps detector names to their current `Signal`; a rule whose detector has no signal sees
         no data. ``now`` must be timezone-aware; ``record_index`` is the model's record count at this
@@ -321,6 +322,8 @@ class Evaluator:
         decisions: list[Decision] = []
         for group, rule in self._placed.values():
             if rule.model != model_id or (groups is not None and group.name not in groups):
+                continue
+            if rules is not None and rule.name not in rules:
                 continue
             decision = self._step(group, rule, signals, now, record_index)
             if decision is not None:
@@ -493,20 +496,7 @@ class Evaluator:
         if rule not in self._state:
             raise KeyError(f"no rule {rule!r} in policy {self.policy.name!r}")
         st = self._state[rule]
-        return RuleState(
-            rule=rule,
-            state=st.state,
-            since=st.since,
-            since_index=st.since_index,
-            consecutive=st.consecutive,
-            pending_since=st.pending_since,
-            pending_since_index=st.pending_since_index,
-            last_value=st.last_value,
-            last_n=st.last_n,
-            last_at=st.last_at,
-            clear_since=st.clear_since,
-            last_action_at=st.last_action_at,
-        )
+        return RuleState(rule=rule, **{f.name: getattr(st, f.name) for f in fields(st)})
 
     def states(self) -> tuple[RuleState, ...]:
         """Every rule's state, in file order."""

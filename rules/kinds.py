@@ -28,12 +28,14 @@ __all__ = ["KINDS", "OPS", "DetectorKind", "InputKind", "Param", "ValueType"]
 ValueType = Literal["numeric", "categorical"]
 """The type of a feature or of a model's prediction."""
 
-InputKind = Literal["numeric", "categorical", "classification", "regression"]
+InputKind = Literal["numeric", "categorical", "classification", "regression", "time"]
 """What a detector kind reads.
 
 ``numeric`` / ``categorical``: a window of one feature's values (or of the prediction when the detector names no
 feature) compared with the reference. ``classification`` / ``regression``: (prediction, label) pairs, so the
-kind needs a categorical (class) or numeric prediction respectively and takes no feature.
+kind needs a categorical (class) or numeric prediction respectively and takes no feature. ``time``: the
+records' timestamps against the clock (staleness, volume); no feature, evaluated on every batch and, in
+``watchdog serve``, on a schedule with the wall clock, so a feed that stops is noticed.
 """
 
 OPS: tuple[str, ...] = ("<", "<=", ">", ">=")
@@ -370,6 +372,22 @@ KINDS: Mapping[str, DetectorKind] = MappingProxyType(
                 THRESHOLD,
                 MIN_SAMPLES,
                 doc="absolute mean error (prediction minus label); mean_error keeps the sign",
+            ),
+            _kind(
+                "staleness",
+                "time",
+                {"statistic": ">"},
+                Param("max_age", "float", 900.0, 1.0, "seconds without a record before the detector's flag"),
+                doc="seconds since the model's last record, against the clock",
+            ),
+            _kind(
+                "volume",
+                "time",
+                {"statistic": "<", "ratio": ">", "count": "<"},
+                Param("interval", "float", 3600.0, 1.0, "seconds of records counted"),
+                THRESHOLD,
+                Param("window", "int", 100_000, 2, "most timestamps kept (above the busiest interval's count)"),
+                doc="records in the last interval over the reference's rate (1 = usual, 0 = the feed stopped)",
             ),
         )
     }

@@ -830,7 +830,10 @@ class Policy(_Spec):
         window (of ``leaf`` when given, else of the first comparison)."""
         if rule.min_samples is not None:
             return rule.min_samples
-        window = self.detector_of(rule, leaf).params.get("window")
+        detector = self.detector_of(rule, leaf)
+        if KINDS[detector.kind].input == "time":  # an age or a rate is defined from the first record on
+            return 1
+        window = detector.params.get("window")
         return int(window) if window is not None else 1
 
     def budget_of(self, model_id: str) -> Budget | None:

@@ -28,7 +28,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .engine import MAX_TS, PREDICTION_KEY, _iso, iso_or_seconds
+from .engine import MAX_TS, PREDICTION_KEY, TS_KEY, _iso, iso_or_seconds
 from .records import Label, Prediction, Quarantined, _Bad, parse_ts
 
 if TYPE_CHECKING:
@@ -465,7 +465,7 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
 
 def _reference_from_columns(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, st: dict[str, Any]) -> None:
     """The model's whole reference lies in this table: build its detectors from column slices."""
-    columns = {key: (d["prediction"] if key == PREDICTION_KEY else d["cols"][key])[rows] for key in rt.column_keys()}
+    columns = {key: _column_of(d, key)[rows] for key in rt.column_keys()}
     ts = d["ts"][rows]
     rt.n_predictions += int(rows.size)
     top = float(ts.max())
@@ -504,7 +504,7 @@ def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.
         rt.seal()
     chunk = {}
     for key in rt.column_keys():
-        chunk[key] = (d["prediction"] if key == PREDICTION_KEY else d["cols"][key])[rows]
+        chunk[key] = _column_of(d, key)[rows]
     b.chunks.append(chunk)
     b.chunk_rows += rows.size
     rt.n_predictions += int(rows.size)
@@ -537,3 +537,12 @@ def _commit_awaiting(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: 
         aw.popitem(last=False)
     if rt.label_window is not None:
         rt.awaiting_since.extend(zip(d["ts"][rows].tolist(), ids))
+
+
+def _column_of(d: dict[str, Any], key: str) -> Any:
+    """A detector column of one model's validated table: the prediction, the timestamps or a feature."""
+    if key == PREDICTION_KEY:
+        return d["prediction"]
+    if key == TS_KEY:
+        return d["ts"]
+    return d["cols"][key]

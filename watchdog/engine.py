@@ -77,6 +77,11 @@ class Batch:
 
 
 PREDICTION_KEY = "\0prediction"  # the chunk column of the prediction (no feature can be named so)
+TS_KEY = "\0ts"  # the chunk column of the records' timestamps, for the "time" kinds (staleness, volume)
+
+
+def detector_class(kind: str) -> type:
+    return detectors.REGISTRY.get(kind) or detectors.TIME_REGISTRY[kind]
 
 
 class ModelRuntime:
@@ -155,8 +160,18 @@ class ModelRuntime:
         if columns is None:
             columns = self.rows_to_columns(rows)
         for name, spec in self.specs.items():
-            cls = detectors.REGISTRY[spec.kind]
+            cls = detector_class(spec.kind)
             params = detector_params(spec)
+            if rules.KINDS[spec.kind].input == "time":
+                if spec.kind == "volume":  # the usual rate is the reference's
+                    try:
+                        self.detectors[name] = cls.from_reference(columns[TS_KEY], **params)
+                    except ValueError as e:
+                        raise StartupError(f"The reference of model {self.model_id!r} ({origin}) cannot give "
+                                           f"detector {name!r} a rate: {e}.") from None
+                else:
+                    self.detectors[name] = cls(**params)
+                continue
             if not getattr(cls, "needs_reference", True):  # sequential detectors alarm on their own
                 self.detectors[name] = cls(**params)
                 continue
@@ -279,6 +294,9 @@ class ModelRuntime:
             kind = rules.KINDS.get(spec.kind)
             if kind is None or kind.input in ("classification", "regression"):
                 continue
+            if kind.input == "time":
+                out[TS_KEY] = "time"
+                continue
             out[spec.feature or PREDICTION_KEY] = "numeric" if kind.input == "numeric" else "categorical"
         return out
 
@@ -286,6 +304,9 @@ class ModelRuntime:
         """The columns the detectors read, from prediction rows (NaN / None where missing)."""
         chunk: dict[str, np.ndarray] = {}
         for key, typ in self.column_keys().items():
+            if key == TS_KEY:
+                chunk[key] = np.asarray([p.ts for p in preds], dtype=float)
+                continue
             col = [p.prediction for p in preds] if key == PREDICTION_KEY else [p.features[key] for p in preds]
             if typ == "numeric":
                 chunk[key] = np.asarray([math.nan if v is None else v for v in col], dtype=float)
@@ -325,6 +346,13 @@ class ModelRuntime:
                 continue
             if not b.chunk_rows:
                 continue
+            if kind.input == "time":
+                parts = [c[TS_KEY] for c in b.chunks]
+                stamps = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                # Arrivals out of order are valid records; the clocked detectors count arrivals in order.
+                floor = det._last_record()
+                det.update_many(np.maximum.accumulate(np.maximum(stamps, floor)))
+                continue
             key = spec.feature or PREDICTION_KEY
             parts = [c[key] for c in b.chunks]
             arr = parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -336,7 +364,32 @@ class ModelRuntime:
                 det.update_many(arr)
         return b.chunk_rows
 
+    def time_rules(self) -> list[str]:
+        """The rules whose every comparison reads a "time" detector (evaluated on the clock's ticks)."""
+        timed = {n for n, spec in self.specs.items() if rules.KINDS[spec.kind].input == "time"}
+        if not timed:
+            return []
+        return [r.name for r in self.rules if all(leaf.detector in timed for leaf in r.condition.leaves)]
+
+    def observe_time(self, now: float) -> None:
+        """Tell the "time" detectors the time (never back: records and ticks interleave)."""
+        for name, spec in self.specs.items():
+            if rules.KINDS[spec.kind].input == "time":
+                det = self.detectors[name]
+                det.observe_time(max(float(now), det.now))
+
     def signals(self) -> dict[str, Signal]:
+        timed = [n for n, spec in self.specs.items() if rules.KINDS[spec.kind].input == "time"]
+        if timed:
+            out = self._signals()
+            for name in timed:
+                # A rate needs one whole interval of time seen: until then it reads as no data.
+                if not self.detectors[name]._ready():
+                    out[name] = Signal(values={s: math.nan for s in out[name].values}, n=out[name].n)
+            return out
+        return self._signals()
+
+    def _signals(self) -> dict[str, Signal]:
         return {
             name: Signal(values={s: float(det.read(s)) for s in det.statistics}, n=int(det.n))
             for name, det in self.detectors.items()
@@ -472,10 +525,22 @@ class Engine:
         from .checkpoint import restore_engine
         return restore_engine(self, state)
 
-    def tick(self, now: datetime) -> None:
-        """What time alone triggers (staleness, volume): the scheduler calls this with the wall time."""
+    def tick(self, now: datetime) -> list[Decision]:
+        """What time alone triggers (staleness, volume): the scheduler calls this with the wall time.
+
+        The "time" detectors learn the time, and only the rules that read nothing but them are evaluated,
+        so a tick never counts towards the ``for`` of a drift rule."""
         for hook in self.tick_hooks:
             hook(self, now)
+        decisions: list[Decision] = []
+        for rt in self.runtimes.values():
+            timed = rt.time_rules()
+            if not rt.ready or not timed:
+                continue
+            rt.observe_time(now.timestamp())
+            line = rt.recent[-1][1] if rt.recent else 0
+            decisions += self._decide(rt, rt.signals(), now, line, rules=timed)
+        return decisions
 
     def finish(self) -> None:
         """End of a finite stream: evaluate what is left in every model's batch."""
@@ -491,8 +556,13 @@ class Engine:
         if not rt.ready:
             return []
         now = datetime.fromtimestamp(ts, tz=timezone.utc)
+        rt.observe_time(ts)
         signals = rt.signals()
-        decisions = self.evaluator.evaluate(rt.model_id, signals, now, line)
+        return self._decide(rt, signals, now, line)
+
+    def _decide(self, rt: ModelRuntime, signals: dict[str, Signal], now: datetime, line: int,
+                rules: list[str] | None = None) -> list[Decision]:
+        decisions = self.evaluator.evaluate(rt.model_id, signals, now, line, rules=rules)
         self.metrics.evaluations.labels(rt.model_id).inc()
         self.last_evaluation_wall = time.time()
         for observe in self.observers:
