@@ -389,9 +389,25 @@ class ModelRuntime:
             return out
         return self._signals()
 
+    def read_statistics(self) -> dict[str, tuple[str, ...]]:
+        """Per detector, the statistics an evaluation reads: its primary one and those the rules compare.
+
+        Statistics are computed when read, so the costly ones (an exact KS p-value) are paid only where a
+        rule needs them; /metrics and incident evidence still read every statistic."""
+        if getattr(self, "_read_cache", None) is None or self._read_cache[0] is not self.rules:
+            wanted: dict[str, set[str]] = {name: {"statistic"} for name in self.specs}
+            for rule in self.rules:
+                for leaf in rule.condition.leaves:
+                    if leaf.detector in wanted:
+                        wanted[leaf.detector].add(leaf.statistic)
+            self._read_cache = (self.rules, {n: tuple(sorted(w)) for n, w in wanted.items()})
+        return self._read_cache[1]
+
     def _signals(self) -> dict[str, Signal]:
+        wanted = self.read_statistics()
         return {
-            name: Signal(values={s: float(det.read(s)) for s in det.statistics}, n=int(det.n))
+            name: Signal(values={s: float(det.read(s)) for s in det.statistics if s in wanted.get(name, ())},
+                         n=int(det.n))
             for name, det in self.detectors.items()
         }
 
