@@ -155,13 +155,20 @@ class Detector(abc.ABC):
         cached = self._cache.get(name)
         if cached is not None:
             return cached
+        self._check_statistic(name)
+        value = self._read(name)
+        self._cache[name] = value
+        return value
+
+    def _read(self, name: str) -> float:
+        """Statistic ``name`` when it is not cached: NaN while the window is empty."""
+        return float(self._compute(name)) if self._buffer._count else math.nan
+
+    def _check_statistic(self, name: str) -> None:
         if name not in self.statistics:
             raise ValueError(
                 f"{type(self).__name__} has no statistic {name!r}; it has {', '.join(self.statistics)}"
             )
-        value = float(self._compute(name)) if self._buffer._count else math.nan
-        self._cache[name] = value
-        return value
 
     @property
     def statistic(self) -> float:
@@ -202,8 +209,12 @@ class Detector(abc.ABC):
             "kind": self.kind,
             "version": SNAPSHOT_VERSION,
             "params": {name: _jsonable(getattr(self, name)) for name in self._param_names()},
-            "state": {"n_seen": self._n_seen, "window": self._buffer.state()},
+            "state": self._snapshot_state(),
         }
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        """The running state in a snapshot, what :meth:`_load_state` takes back."""
+        return {"n_seen": self._n_seen, "window": self._buffer.state()}
 
     @classmethod
     def restore(cls, state: Mapping[str, Any]) -> Detector:
@@ -284,13 +295,7 @@ class PairDetector(Detector):
 
     def update_many(self, predictions: ArrayLike, labels: ArrayLike) -> None:
         """Add a batch of pairs given as two arrays of equal length; same final state as the loop."""
-        p = _one_dimensional(predictions, "predictions")
-        y = _one_dimensional(labels, "labels")
-        if p.shape != y.shape:
-            raise ValueError(
-                f"predictions and labels must have the same length, got {p.shape[0]} and {y.shape[0]}"
-            )
-        self._push_many(self._encode_many(p, y))
+        self._push_many(self._encode_many(*_pair_arrays(predictions, labels)))
 
     @abc.abstractmethod
     def _encode_one(self, prediction: Any, label: Any) -> Any:
@@ -314,6 +319,17 @@ def _one_dimensional(values: ArrayLike, name: str) -> np.ndarray:
     return array
 
 
+def _pair_arrays(predictions: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """The two arrays of a batch of pairs, checked to be one-dimensional and of equal length."""
+    p = _one_dimensional(predictions, "predictions")
+    y = _one_dimensional(labels, "labels")
+    if p.shape != y.shape:
+        raise ValueError(
+            f"predictions and labels must have the same length, got {p.shape[0]} and {y.shape[0]}"
+        )
+    return p, y
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -325,6 +341,15 @@ def _jsonable(value: Any) -> Any:
 def is_missing(value: Any) -> bool:
     """True for None and NaN."""
     return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
+
+
+def _missing_mask(values: np.ndarray) -> np.ndarray:
+    """Which entries of a one-dimensional array :func:`is_missing` holds true of."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind == "O":
+        return np.fromiter((is_missing(v) for v in values), dtype=bool, count=values.shape[0])
+    return np.zeros(values.shape[0], dtype=bool)
 
 
 def check_window(window: Any) -> int:

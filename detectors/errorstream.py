@@ -29,18 +29,10 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from detectors.base import PairDetector, _one_dimensional, check_int, check_real, is_missing
+from detectors.base import PairDetector, _missing_mask, _pair_arrays, check_int, check_real, is_missing
 from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, SequentialDetector
 
 __all__ = ["DDM", "EDDM", "HDDM_A", "HDDM_W"]
-
-
-def _missing_mask(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind == "O":
-        return np.fromiter((is_missing(v) for v in values), dtype=bool, count=values.shape[0])
-    return np.zeros(values.shape[0], dtype=bool)
 
 
 def _river_class(name: str) -> Any:
@@ -125,13 +117,7 @@ class _ErrorStreamDetector(SequentialDetector, PairDetector):
 
     def update_many(self, predictions: ArrayLike, labels: ArrayLike) -> None:  # type: ignore[override]
         """Feed pairs given as two arrays of equal length; same final state as the loop."""
-        p = _one_dimensional(predictions, "predictions")
-        y = _one_dimensional(labels, "labels")
-        if p.shape != y.shape:
-            raise ValueError(
-                f"predictions and labels must have the same length, got {p.shape[0]} and {y.shape[0]}"
-            )
-        self._feed(self._encode_many(p, y).astype(np.float64))
+        self._feed(self._encode_many(*_pair_arrays(predictions, labels)).astype(np.float64))
 
     def _encode_one(self, prediction: Any, label: Any) -> Any:
         if is_missing(label):
@@ -297,7 +283,25 @@ class EDDM(_ErrorStreamDetector):
         return self._river._n_errors / self._river._n if self._river._n else math.nan
 
 
-class HDDM_A(_ErrorStreamDetector):
+class _HDDM(_ErrorStreamDetector):
+    """The two Hoeffding detectors: a drift and a warning confidence, the first being ``threshold``."""
+
+    drift_confidence: float
+    warning_confidence: float
+
+    def _init_confidences(self, drift_confidence: Any, warning_confidence: Any) -> None:
+        self.drift_confidence = check_real("drift_confidence", drift_confidence, 0.0, 1.0, low_open=True)
+        self.warning_confidence = check_real(
+            "warning_confidence", warning_confidence, 0.0, 1.0, low_open=True
+        )
+        if self.warning_confidence < self.drift_confidence:
+            raise ValueError(
+                f"warning_confidence must be at least drift_confidence ({self.drift_confidence}), "
+                f"got {warning_confidence!r}"
+            )
+
+
+class HDDM_A(_HDDM):
     r"""Hoeffding drift detection on averages (Frías-Blanco et al. 2015), river's ``HDDMA``.
 
     Compares the mean error since the last reset with the mean up to the cut point that minimises
@@ -333,15 +337,7 @@ class HDDM_A(_ErrorStreamDetector):
     def __init__(
         self, drift_confidence: float = 0.001, warning_confidence: float = 0.005, two_sided_test: bool = False
     ) -> None:
-        self.drift_confidence = check_real("drift_confidence", drift_confidence, 0.0, 1.0, low_open=True)
-        self.warning_confidence = check_real(
-            "warning_confidence", warning_confidence, 0.0, 1.0, low_open=True
-        )
-        if self.warning_confidence < self.drift_confidence:
-            raise ValueError(
-                f"warning_confidence must be at least drift_confidence ({self.drift_confidence}), "
-                f"got {warning_confidence!r}"
-            )
+        self._init_confidences(drift_confidence, warning_confidence)
         if not isinstance(two_sided_test, bool):
             raise ValueError(f"two_sided_test must be True or False, got {two_sided_test!r}")  # noqa: TRY004
         self.two_sided_test = two_sided_test
@@ -352,7 +348,7 @@ class HDDM_A(_ErrorStreamDetector):
         return float(self._river._z.get())
 
 
-class HDDM_W(_ErrorStreamDetector):
+class HDDM_W(_HDDM):
     r"""Hoeffding drift detection on weighted averages (Frías-Blanco et al. 2015), river's ``HDDMW``.
 
     Like :class:`HDDM_A` on exponentially weighted moving averages (weight ``lambda_val`` on the
@@ -394,15 +390,7 @@ class HDDM_W(_ErrorStreamDetector):
         lambda_val: float = 0.05,
         two_sided_test: bool = False,
     ) -> None:
-        self.drift_confidence = check_real("drift_confidence", drift_confidence, 0.0, 1.0, low_open=True)
-        self.warning_confidence = check_real(
-            "warning_confidence", warning_confidence, 0.0, 1.0, low_open=True
-        )
-        if self.warning_confidence < self.drift_confidence:
-            raise ValueError(
-                f"warning_confidence must be at least drift_confidence ({self.drift_confidence}), "
-                f"got {warning_confidence!r}"
-            )
+        self._init_confidences(drift_confidence, warning_confidence)
         self.lambda_val = check_real("lambda_val", lambda_val, 0.0, 1.0, low_open=True)
         if not isinstance(two_sided_test, bool):
             raise ValueError(f"two_sided_test must be True or False, got {two_sided_test!r}")  # noqa: TRY004

@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from detectors.base import check_int, check_real
-from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, SequentialDetector
+from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, _Standardised
 
 __all__ = ["EDetector"]
 
 
-class EDetector(SequentialDetector):
+class EDetector(_Standardised):
     r"""Mixture e-CUSUM detector of a mean shift, with an average run length of at least ``1/alpha``.
 
     Values are standardised, :math:`z_t = (x_t - \mu_0)/\sigma`. For each shift :math:`\delta`
@@ -122,38 +122,18 @@ class EDetector(SequentialDetector):
         self._reset()
 
     def _restart(self) -> None:
-        self._mu = self.mean
-        self._sd = self.sigma
-        self._warm: list[float] = []
-        self._count = 0
+        super()._restart()
         k = self._deltas.shape[0]
         # log M_t(delta) = S_t - min_{j<t} S_j, with S the cumulative log likelihood ratio.
         self._s = np.zeros(k)
         self._min_s = np.zeros(k)
         self._log_m = math.nan
 
-    @property
-    def n(self) -> int:
-        """Values since the last reset (warm-up included)."""
-        return self._count
-
     def _run(self, x: np.ndarray) -> int | None:
-        start = 0
-        if self._mu is None or self._sd is None:
-            start = min(x.shape[0], self.warmup - len(self._warm))
-            self._warm.extend(x[:start].tolist())
-            self._count += start
-            if len(self._warm) < self.warmup:
-                return None
-            warm = np.asarray(self._warm)
-            if self._mu is None:
-                self._mu = float(np.mean(warm))
-            if self._sd is None:
-                sd = float(np.std(warm, ddof=1))
-                self._sd = sd if sd > 0 else 1.0
-            self._warm = []
-            if start == x.shape[0]:
-                return None
+        start = self._warm_up(x)
+        if start is None:
+            return None
+        assert self._mu is not None and self._sd is not None
         z = (x[start:] - self._mu) / self._sd
         d = self._deltas
         llr = z[:, None] * d[None, :] - 0.5 * d * d
@@ -176,20 +156,14 @@ class EDetector(SequentialDetector):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "mu": self._mu,
-            "sd": self._sd,
-            "warm": list(self._warm),
-            "count": self._count,
+            **self._warm_up_state(),
             "s": self._s.tolist(),
             "min_s": self._min_s.tolist(),
             "log_m": None if math.isnan(self._log_m) else self._log_m,
         }
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
-        self._mu = None if state["mu"] is None else float(state["mu"])
-        self._sd = None if state["sd"] is None else float(state["sd"])
-        self._warm = [float(v) for v in state["warm"]]
-        self._count = int(state["count"])
+        self._set_warm_up_state(state)
         k = self._deltas.shape[0]
         self._s = np.asarray(state["s"], dtype=np.float64).reshape(k)
         self._min_s = np.asarray(state["min_s"], dtype=np.float64).reshape(k)

@@ -24,9 +24,7 @@ from numpy.typing import ArrayLike
 
 from detectors._window import RingBuffer
 from detectors.base import (
-    SNAPSHOT_VERSION,
     Detector,
-    _jsonable,
     _one_dimensional,
     check_real,
     check_window,
@@ -123,10 +121,7 @@ class _Guardrail(Detector):
         return float(self._breaches) if name == "breaches" else self._last_stat
 
     def read(self, name: str) -> float:
-        if name not in self.statistics:
-            raise ValueError(
-                f"{type(self).__name__} has no statistic {name!r}; it has {', '.join(self.statistics)}"
-            )
+        self._check_statistic(name)
         return self._compute(name) if self._n_seen else math.nan
 
     @property
@@ -161,26 +156,20 @@ class _Guardrail(Detector):
     def _load_history(self, state: Mapping[str, Any]) -> None:
         pass
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot_state(self) -> dict[str, Any]:
         def num(v: float) -> float | None:
             return None if math.isnan(v) or math.isinf(v) else v
 
         return {
-            "class": type(self).__name__,
-            "kind": self.kind,
-            "version": SNAPSHOT_VERSION,
-            "params": {name: _jsonable(getattr(self, name)) for name in self._param_names()},
-            "state": {
-                "n_fed": self._n_fed,
-                "n_seen": self._n_seen,
-                "prev": num(self._prev),
-                "first": num(self._first),
-                "last_ts": num(self._last_ts),
-                "last_stat": None if math.isnan(self._last_stat) else self._last_stat,
-                "breaches": self._breaches,
-                "breach": self._breach,
-                "history": self._history_state(),
-            },
+            "n_fed": self._n_fed,
+            "n_seen": self._n_seen,
+            "prev": num(self._prev),
+            "first": num(self._first),
+            "last_ts": num(self._last_ts),
+            "last_stat": None if math.isnan(self._last_stat) else self._last_stat,
+            "breaches": self._breaches,
+            "breach": self._breach,
+            "history": self._history_state(),
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:

@@ -43,14 +43,13 @@ from scipy import optimize, stats
 from detectors._window import RingBuffer
 from detectors.base import (
     DEFAULT_ALPHA,
-    UnivariateDetector,
     _one_dimensional,
     check_int,
     check_min_samples,
     check_real,
     check_window,
 )
-from detectors.twosample import _numeric_reference
+from detectors.twosample import _numeric_reference, _NumericDetector, _QuantileBinned
 
 __all__ = ["AndersonDarlingDrift", "JensenShannonDrift", "QuantileKSDrift", "WassersteinDrift"]
 
@@ -58,10 +57,8 @@ __all__ = ["AndersonDarlingDrift", "JensenShannonDrift", "QuantileKSDrift", "Was
 _KSTWO_MAX_N = 10_000
 
 
-class _WindowedNumeric(UnivariateDetector):
+class _WindowedNumeric(_NumericDetector):
     """Numeric detector whose window is sliding, tumbling or by time (see the module docstring)."""
-
-    input_kind = "numeric"
 
     tumbling: bool
     horizon: float | None
@@ -234,16 +231,6 @@ class _WindowedNumeric(UnivariateDetector):
                 )
             self._last_block = block
             self._last_block.flags.writeable = False
-
-    def _encode_one(self, x: Any) -> Any:
-        if x is None:
-            return None
-        x = float(x)
-        return None if math.isnan(x) else x
-
-    def _encode_many(self, values: np.ndarray) -> np.ndarray:
-        array = np.asarray(values, dtype=np.float64)
-        return array[~np.isnan(array)]
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
@@ -465,7 +452,7 @@ class WassersteinDrift(_WindowedNumeric):
 # -- Jensen-Shannon ------------------------------------------------------------------------------
 
 
-class JensenShannonDrift(_WindowedNumeric):
+class JensenShannonDrift(_QuantileBinned, _WindowedNumeric):
     r"""Jensen-Shannon distance between the window's and the reference's histograms.
 
     Bins are the reference's quantiles, as for :class:`detectors.PSIDrift` (computed once,
@@ -527,22 +514,8 @@ class JensenShannonDrift(_WindowedNumeric):
         self.reference = _numeric_reference(reference)
         self.bins = check_int("bins", bins, 2)
         self.threshold = check_real("threshold", threshold, 0.0, 1.0, low_open=True)
-        inner = np.quantile(self.reference, np.linspace(0.0, 1.0, self.bins + 1)[1:-1])
-        self._edges = np.unique(inner)
-        self._n_codes = self._edges.shape[0] + 1
-        ref_counts = np.bincount(self._bin(self.reference), minlength=self._n_codes)
-        self._ref_props = ref_counts / self.reference.shape[0]
+        self._ref_props = self._init_bins()
         self._reset()
-
-    def _bin(self, values: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self._edges, values, side="right").astype(np.int64)
-
-    def _encode_one(self, x: Any) -> Any:
-        value = super()._encode_one(x)
-        return None if value is None else int(np.searchsorted(self._edges, value, side="right"))
-
-    def _encode_many(self, values: np.ndarray) -> np.ndarray:
-        return self._bin(super()._encode_many(values))
 
     def _compute(self, name: str) -> float:
         counts = self._window_counts()

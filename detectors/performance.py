@@ -7,6 +7,7 @@ Regressors: MAE, RMSE, bias. Labels may arrive late: a pair is only fed once its
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -14,7 +15,15 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import stats
 
-from detectors.base import PairDetector, check_int, check_min_samples, check_real, check_window, is_missing
+from detectors.base import (
+    PairDetector,
+    _missing_mask,
+    check_int,
+    check_min_samples,
+    check_real,
+    check_window,
+    is_missing,
+)
 
 __all__ = [
     "RollingAccuracy",
@@ -28,14 +37,6 @@ __all__ = [
     "RollingROCAUC",
     "RollingRecall",
 ]
-
-
-def _missing_mask(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind == "O":
-        return np.fromiter((is_missing(v) for v in values), dtype=bool, count=values.shape[0])
-    return np.zeros(values.shape[0], dtype=bool)
 
 
 class RollingAccuracy(PairDetector):
@@ -110,7 +111,33 @@ class RollingAccuracy(PairDetector):
         return float(self._counts[1] / self._buffer._count)
 
 
-class RollingMAE(PairDetector):
+class _ErrorDetector(PairDetector):
+    """Fed numeric ``(prediction, label)`` pairs; stores ``_error`` of each pair whose error is not NaN."""
+
+    input_kind = "regression"
+
+    def __init__(self, *, threshold: float, window: int = 500, min_samples: int | None = None) -> None:
+        self.window = check_window(window)
+        self.threshold = check_real("threshold", threshold, 0.0, math.inf)
+        self.min_samples = check_min_samples(min_samples, self.window)
+        self._reset()
+
+    @abc.abstractmethod
+    def _error(self, prediction: np.ndarray, label: np.ndarray) -> np.ndarray:
+        """The error stored for each pair."""
+
+    def _encode_one(self, prediction: Any, label: Any) -> Any:
+        if prediction is None or label is None:
+            return None
+        error = float(self._error(np.array([float(prediction)]), np.array([float(label)]))[0])
+        return None if math.isnan(error) else error
+
+    def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        errors = self._error(np.asarray(predictions, dtype=np.float64), np.asarray(labels, dtype=np.float64))
+        return errors[~np.isnan(errors)]
+
+
+class RollingMAE(_ErrorDetector):
     """Mean absolute error of the last ``window`` labelled numeric predictions.
 
     Fed ``(prediction, label)`` pairs of numbers; pairs whose error is NaN (a missing prediction
@@ -149,25 +176,11 @@ class RollingMAE(PairDetector):
     """
 
     kind = "mae"
-    input_kind = "regression"
     statistics = ("statistic",)
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
 
-    def __init__(self, *, threshold: float, window: int = 500, min_samples: int | None = None) -> None:
-        self.window = check_window(window)
-        self.threshold = check_real("threshold", threshold, 0.0, math.inf)
-        self.min_samples = check_min_samples(min_samples, self.window)
-        self._reset()
-
-    def _encode_one(self, prediction: Any, label: Any) -> Any:
-        if prediction is None or label is None:
-            return None
-        error = abs(float(prediction) - float(label))
-        return None if math.isnan(error) else error
-
-    def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        errors = np.abs(np.asarray(predictions, dtype=np.float64) - np.asarray(labels, dtype=np.float64))
-        return errors[~np.isnan(errors)]
+    def _error(self, prediction: np.ndarray, label: np.ndarray) -> np.ndarray:
+        return np.abs(prediction - label)
 
     def _compute(self, name: str) -> float:
         # Summed oldest first on every read, so the value depends only on the window's contents.
@@ -608,7 +621,7 @@ class RollingECE(_ProbabilityDetector):
 # -- more regression metrics ----------------------------------------------------------------------
 
 
-class RollingRMSE(PairDetector):
+class RollingRMSE(_ErrorDetector):
     """Root mean squared error of the last ``window`` labelled numeric predictions.
 
     Fed ``(prediction, label)`` pairs of numbers as :class:`RollingMAE` (a pair whose error is
@@ -642,28 +655,11 @@ class RollingRMSE(PairDetector):
     """
 
     kind = "rmse"
-    input_kind = "regression"
     statistics = ("statistic",)
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
 
-    def __init__(self, *, threshold: float, window: int = 500, min_samples: int | None = None) -> None:
-        self.window = check_window(window)
-        self.threshold = check_real("threshold", threshold, 0.0, math.inf)
-        self.min_samples = check_min_samples(min_samples, self.window)
-        self._reset()
-
     def _error(self, prediction: np.ndarray, label: np.ndarray) -> np.ndarray:
         return (prediction - label) ** 2
-
-    def _encode_one(self, prediction: Any, label: Any) -> Any:
-        if prediction is None or label is None:
-            return None
-        error = float(self._error(np.array([float(prediction)]), np.array([float(label)]))[0])
-        return None if math.isnan(error) else error
-
-    def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        errors = self._error(np.asarray(predictions, dtype=np.float64), np.asarray(labels, dtype=np.float64))
-        return errors[~np.isnan(errors)]
 
     def _compute(self, name: str) -> float:
         return float(math.sqrt(np.mean(self._buffer.values())))

@@ -24,10 +24,8 @@ from numpy.typing import ArrayLike
 
 from detectors._window import RingBuffer
 from detectors.base import (
-    SNAPSHOT_VERSION,
     Detector,
     UnivariateDetector,
-    _jsonable,
     _one_dimensional,
     check_int,
     check_min_samples,
@@ -48,7 +46,21 @@ def _missing_mask(values: np.ndarray) -> np.ndarray:
     return np.fromiter((is_missing(v) for v in values.tolist()), dtype=bool, count=values.shape[0])
 
 
-class MissingRate(UnivariateDetector):
+class _FlagRate(UnivariateDetector):
+    """Share of the records in the window flagged 1 (the other code being 0)."""
+
+    input_kind = "numeric"
+    statistics = ("statistic",)
+    fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
+    _dtype = np.int64
+    _n_codes = 2
+
+    def _compute(self, name: str) -> float:
+        assert self._counts is not None
+        return float(self._counts[1] / self._buffer._count)
+
+
+class MissingRate(_FlagRate):
     """Share of missing values (None or NaN) among the last ``window`` records of a feature.
 
     Unlike the other detectors it is fed the missing values too (they are what it counts), so
@@ -82,16 +94,11 @@ class MissingRate(UnivariateDetector):
     """
 
     kind = "missing_rate"
-    input_kind = "numeric"
-    statistics = ("statistic",)
-    fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
-    _dtype = np.int64
 
     def __init__(self, *, window: int = 500, threshold: float = 0.05, min_samples: int | None = None) -> None:
         self.window = check_window(window)
         self.threshold = check_real("threshold", threshold, 0.0, 1.0)
         self.min_samples = check_min_samples(min_samples, self.window)
-        self._n_codes = 2
         self._reset()
 
     def _encode_one(self, x: Any) -> Any:
@@ -99,10 +106,6 @@ class MissingRate(UnivariateDetector):
 
     def _encode_many(self, values: np.ndarray) -> np.ndarray:
         return _missing_mask(values).astype(np.int64)
-
-    def _compute(self, name: str) -> float:
-        assert self._counts is not None
-        return float(self._counts[1] / self._buffer._count)
 
 
 class OutOfRangeRate(UnivariateDetector):
@@ -204,7 +207,7 @@ class OutOfRangeRate(UnivariateDetector):
         return float((self._counts[1] + self._counts[2]) / n)
 
 
-class TypeErrorRate(UnivariateDetector):
+class TypeErrorRate(_FlagRate):
     """Share of the last ``window`` records that failed validation (wrong type, unparsable...).
 
     Fed one flag per record (true for a record the service quarantined), or counts with
@@ -234,16 +237,11 @@ class TypeErrorRate(UnivariateDetector):
     """
 
     kind = "type_error_rate"
-    input_kind = "numeric"
-    statistics = ("statistic",)
-    fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
-    _dtype = np.int64
 
     def __init__(self, *, window: int = 500, threshold: float = 0.01, min_samples: int | None = None) -> None:
         self.window = check_window(window)
         self.threshold = check_real("threshold", threshold, 0.0, 1.0)
         self.min_samples = check_min_samples(min_samples, self.window)
-        self._n_codes = 2
         self._reset()
 
     def add_counts(self, ok: int, errors: int) -> None:
@@ -260,10 +258,6 @@ class TypeErrorRate(UnivariateDetector):
             return (values != 0).astype(np.int64)
         codes = [self._encode_one(v) for v in values.tolist()]
         return np.array([c for c in codes if c is not None], dtype=np.int64)
-
-    def _compute(self, name: str) -> float:
-        assert self._counts is not None
-        return float(self._counts[1] / self._buffer._count)
 
 
 # -- time-based detectors -------------------------------------------------------------------------
@@ -323,14 +317,8 @@ class _ClockedDetector(Detector):
         """The latest time seen (a record's or :meth:`observe_time`'s); -inf before any."""
         return self._now
 
-    def read(self, name: str) -> float:
-        if name not in self.statistics:
-            raise ValueError(
-                f"{type(self).__name__} has no statistic {name!r}; it has {', '.join(self.statistics)}"
-            )
-        if name not in self._cache:
-            self._cache[name] = float(self._compute(name)) if self._now > -math.inf else math.nan
-        return self._cache[name]
+    def _read(self, name: str) -> float:
+        return float(self._compute(name)) if self._now > -math.inf else math.nan
 
     @property
     def n(self) -> int:
@@ -347,17 +335,11 @@ class _ClockedDetector(Detector):
     def _ready(self) -> bool:
         return True
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot_state(self) -> dict[str, Any]:
         return {
-            "class": type(self).__name__,
-            "kind": self.kind,
-            "version": SNAPSHOT_VERSION,
-            "params": {name: _jsonable(getattr(self, name)) for name in self._param_names()},
-            "state": {
-                "n_seen": self._n_seen,
-                "ts": self._stamps.state(),
-                "now": None if self._now == -math.inf else self._now,
-            },
+            "n_seen": self._n_seen,
+            "ts": self._stamps.state(),
+            "now": None if self._now == -math.inf else self._now,
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:

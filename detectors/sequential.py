@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import signal, stats
 
-from detectors.base import SNAPSHOT_VERSION, Detector, _jsonable, _one_dimensional, check_int, check_real
+from detectors.base import Detector, _one_dimensional, check_int, check_real
 
 __all__ = ["ADWIN", "CUSUM", "KSWIN", "PageHinkley", "SequentialDetector"]
 
@@ -169,46 +169,22 @@ class SequentialDetector(Detector):
         """Number of alarms since construction."""
         return self._n_alarms
 
-    def read(self, name: str) -> float:
-        """Value of the statistic ``name`` (one of ``statistics``); NaN while it is undefined.
-
-        Raises
-        ------
-        ValueError
-            If the detector has no statistic of that name.
-        """
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        if name not in self.statistics:
-            raise ValueError(
-                f"{type(self).__name__} has no statistic {name!r}; it has {', '.join(self.statistics)}"
-            )
+    def _read(self, name: str) -> float:
         if name == "n_alarms":
-            value = float(self._n_alarms)
-        elif name == "since_alarm":
-            value = float(self._n_seen - 1 - self._alarms[-1]) if self._alarms else math.nan
-        else:
-            value = float(self._compute(name))
-        self._cache[name] = value
-        return value
+            return float(self._n_alarms)
+        if name == "since_alarm":
+            return float(self._n_seen - 1 - self._alarms[-1]) if self._alarms else math.nan
+        return float(self._compute(name))
 
     # -- persistence -----------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """The detector's full state as a dict that the standard ``json`` module can serialise."""
+    def _snapshot_state(self) -> dict[str, Any]:
         return {
-            "class": type(self).__name__,
-            "kind": self.kind,
-            "version": SNAPSHOT_VERSION,
-            "params": {name: _jsonable(getattr(self, name)) for name in self._param_names()},
-            "state": {
-                "n_seen": self._n_seen,
-                "n_alarms": self._n_alarms,
-                "alarms": list(self._alarms),
-                "drift": self._drift,
-                "run": self._state(),
-            },
+            "n_seen": self._n_seen,
+            "n_alarms": self._n_alarms,
+            "alarms": list(self._alarms),
+            "drift": self._drift,
+            "run": self._state(),
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
@@ -407,7 +383,62 @@ class PageHinkley(SequentialDetector):
 # ---------------------------------------------------------------------------------------------
 
 
-class CUSUM(SequentialDetector):
+class _Standardised(SequentialDetector):
+    """A detector of a mean shift in values standardised by ``mean`` and ``sigma``.
+
+    Either may be None: it is then estimated on the first ``warmup`` values after construction
+    and after every alarm (a constant warm-up gives a sigma of 0, replaced by 1). Subclasses call
+    ``super()._restart()``, start ``_run`` with ``_warm_up`` and put ``_warm_up_state()`` in
+    their state.
+    """
+
+    mean: float | None
+    sigma: float | None
+    warmup: int
+
+    def _restart(self) -> None:
+        self._mu = self.mean
+        self._sd = self.sigma
+        self._warm: list[float] = []
+        self._count = 0
+
+    @property
+    def n(self) -> int:
+        """Values since the last reset (warm-up included)."""
+        return self._count
+
+    def _ready(self) -> bool:
+        return self._mu is not None and self._sd is not None
+
+    def _warm_up(self, x: np.ndarray) -> int | None:
+        """Feed the warm-up what it still lacks of ``x``; the offset of the first value left, or None."""
+        if self._ready():
+            return 0
+        start = min(x.shape[0], self.warmup - len(self._warm))
+        self._warm.extend(x[:start].tolist())
+        self._count += start
+        if len(self._warm) < self.warmup:
+            return None
+        warm = np.asarray(self._warm)
+        if self._mu is None:
+            self._mu = float(np.mean(warm))
+        if self._sd is None:
+            sd = float(np.std(warm, ddof=1))
+            self._sd = sd if sd > 0 else 1.0
+        self._warm = []
+        return None if start == x.shape[0] else start
+
+    def _warm_up_state(self) -> dict[str, Any]:
+        return {"mu": self._mu, "sd": self._sd, "warm": list(self._warm), "count": self._count}
+
+    def _set_warm_up_state(self, state: Mapping[str, Any]) -> None:
+        self._mu = None if state["mu"] is None else float(state["mu"])
+        self._sd = None if state["sd"] is None else float(state["sd"])
+        self._warm = [float(v) for v in state["warm"]]
+        self._count = int(state["count"])
+
+
+class CUSUM(_Standardised):
     r"""Two-sided CUSUM control chart (Page 1954) for a shift of the mean, vectorised.
 
     Values are standardised with the in-control ``mean`` and ``sigma``,
@@ -493,40 +524,16 @@ class CUSUM(SequentialDetector):
         self._reset()
 
     def _restart(self) -> None:
-        self._mu = self.mean
-        self._sd = self.sigma
-        self._warm: list[float] = []
-        self._count = 0
+        super()._restart()
         self._s_up = 0.0
         self._min_up = 0.0
         self._s_low = 0.0
         self._min_low = 0.0
 
-    @property
-    def n(self) -> int:
-        """Values since the last reset (warm-up included)."""
-        return self._count
-
-    def _ready(self) -> bool:
-        return self._mu is not None and self._sd is not None
-
     def _run(self, x: np.ndarray) -> int | None:
-        start = 0
-        if not self._ready():
-            start = min(x.shape[0], self.warmup - len(self._warm))
-            self._warm.extend(x[:start].tolist())
-            self._count += start
-            if len(self._warm) < self.warmup:
-                return None
-            warm = np.asarray(self._warm)
-            if self._mu is None:
-                self._mu = float(np.mean(warm))
-            if self._sd is None:
-                sd = float(np.std(warm, ddof=1))
-                self._sd = sd if sd > 0 else 1.0
-            self._warm = []
-            if start == x.shape[0]:
-                return None
+        start = self._warm_up(x)
+        if start is None:
+            return None
         assert self._mu is not None and self._sd is not None
         z = (x[start:] - self._mu) / self._sd
         s_up = np.cumsum(np.concatenate(([self._s_up], z - self.k)))[1:]
@@ -553,10 +560,7 @@ class CUSUM(SequentialDetector):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "mu": self._mu,
-            "sd": self._sd,
-            "warm": list(self._warm),
-            "count": self._count,
+            **self._warm_up_state(),
             "s_up": self._s_up,
             "min_up": self._min_up,
             "s_low": self._s_low,
@@ -564,10 +568,7 @@ class CUSUM(SequentialDetector):
         }
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
-        self._mu = None if state["mu"] is None else float(state["mu"])
-        self._sd = None if state["sd"] is None else float(state["sd"])
-        self._warm = [float(v) for v in state["warm"]]
-        self._count = int(state["count"])
+        self._set_warm_up_state(state)
         self._s_up, self._min_up = float(state["s_up"]), float(state["min_up"])
         self._s_low, self._min_low = float(state["s_low"]), float(state["min_low"])
 

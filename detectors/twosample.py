@@ -59,6 +59,32 @@ class _NumericDetector(UnivariateDetector):
         return array[~np.isnan(array)]
 
 
+class _QuantileBinned(_NumericDetector):
+    """Numeric detector storing bin codes; the bins are cut at the reference's quantiles."""
+
+    reference: np.ndarray
+    bins: int
+
+    def _init_bins(self) -> np.ndarray:
+        """Set the bin edges from ``reference`` and ``bins``; return the reference's proportions."""
+        inner = np.quantile(self.reference, np.linspace(0.0, 1.0, self.bins + 1)[1:-1])
+        self._edges = np.unique(inner)
+        self._edge_list = self._edges.tolist()  # bisect on a list beats numpy for one value
+        self._n_codes = self._edges.shape[0] + 1
+        ref_counts = np.bincount(self._bin(self.reference), minlength=self._n_codes)
+        return ref_counts / self.reference.shape[0]
+
+    def _bin(self, values: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self._edges, values, side="right").astype(np.int64)
+
+    def _encode_one(self, x: Any) -> Any:
+        value = super()._encode_one(x)
+        return None if value is None else bisect.bisect_right(self._edge_list, value)
+
+    def _encode_many(self, values: np.ndarray) -> np.ndarray:
+        return self._bin(super()._encode_many(values))
+
+
 class KSDrift(_NumericDetector):
     r"""Two-sample Kolmogorov-Smirnov test of the last ``window`` values against a reference.
 
@@ -173,7 +199,7 @@ class KSDrift(_NumericDetector):
         return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
-class PSIDrift(_NumericDetector):
+class PSIDrift(_QuantileBinned):
     r"""Population Stability Index of the last ``window`` values against a reference.
 
     Bin edges are the reference's quantiles (computed once; duplicate edges merged, so a reference
@@ -245,29 +271,13 @@ class PSIDrift(_NumericDetector):
         self.threshold = check_real("threshold", threshold, 0.0, math.inf, low_open=True)
         self.eps = check_real("eps", eps, 0.0, 1.0, low_open=True)
         self.min_samples = check_min_samples(min_samples, self.window)
-
-        inner = np.quantile(self.reference, np.linspace(0.0, 1.0, self.bins + 1)[1:-1])
-        self._edges = np.unique(inner)
-        self._edge_list = self._edges.tolist()  # bisect on a list beats numpy for one value
-        self._n_codes = self._edges.shape[0] + 1
-        ref_counts = np.bincount(self._bin(self.reference), minlength=self._n_codes)
-        self._ref_props = np.maximum(ref_counts / self.reference.shape[0], self.eps)
+        self._ref_props = np.maximum(self._init_bins(), self.eps)
         self._reset()
 
     @property
     def edges(self) -> np.ndarray:
         """Inner bin edges; bin ``i`` is ``[edges[i-1], edges[i])``, the outer ones open-ended."""
         return self._edges.copy()
-
-    def _bin(self, values: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self._edges, values, side="right").astype(np.int64)
-
-    def _encode_one(self, x: Any) -> Any:
-        value = super()._encode_one(x)
-        return None if value is None else bisect.bisect_right(self._edge_list, value)
-
-    def _encode_many(self, values: np.ndarray) -> np.ndarray:
-        return self._bin(super()._encode_many(values))
 
     def _compute(self, name: str) -> float:
         assert self._counts is not None
