@@ -13,7 +13,7 @@ from prometheus_client import start_http_server
 
 import rules
 
-from . import __version__, logs
+from . import __version__, logs, notify
 from .errors import WatchdogError
 
 log = logging.getLogger("watchdog.cli")
@@ -53,8 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         quarantine=Path(args.quarantine), metrics_addr=args.metrics_addr, dry_run=args.dry_run,
         max_fee_gwei=args.max_fee_gwei, progress=not args.no_progress,
         confirmations=args.confirmations, stuck_blocks=args.stuck_blocks,
-        alertmanager_url=args.alertmanager_url, webhook_url=args.webhook_url, grafana_url=args.grafana_url,
-        grafana_token_file=args.grafana_token_file, evidence_url=args.evidence_url,
+        **notify.options(args),
     )
     if opts.metrics_addr is not None:
         log.info("metrics_serving", extra={"addr": f"{opts.metrics_addr[0]}:{opts.metrics_addr[1]}"})
@@ -99,11 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stuck-blocks", type=int, default=3,
                    help="blocks without inclusion before a transaction is replaced with a 12.5%% higher fee (default: %(default)s)")
     r.add_argument("--no-progress", action="store_true")
-    r.add_argument("--alertmanager-url", help="send the watchdog's alerts to this Alertmanager (v2 API)")
-    r.add_argument("--webhook-url", help="also POST each alert as JSON to this URL")
-    r.add_argument("--grafana-url", help="post a Grafana annotation for every action (with --grafana-token-file)")
-    r.add_argument("--grafana-token-file", help="file holding a Grafana service account token")
-    r.add_argument("--evidence-url", help="link template for an alert's evidence, with {incident}")
+    notify.add_arguments(r)
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="replay a bundled drifting log against an in-process chain")
@@ -131,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level, args.log_format)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if hasattr(signal, "SIGPIPE"):  # `watchdog check P | head` ends quietly, as a Unix tool should
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return int(args.func(args) or 0)
     except WatchdogError as e:

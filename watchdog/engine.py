@@ -172,7 +172,10 @@ class ModelRuntime:
                 else:
                     self.detectors[name] = cls(**params)
                 continue
-            if not getattr(cls, "needs_reference", True):  # sequential detectors alarm on their own
+            no_reference = "reference" not in inspect.signature(cls).parameters
+            if not rules.KINDS[spec.kind].is_performance and (not getattr(cls, "needs_reference", True)
+                                                              or no_reference):
+                # sequential detectors alarm on their own; a missing-value rate needs no reference
                 self.detectors[name] = cls(**params)
                 continue
             if rules.KINDS[spec.kind].is_performance:
@@ -356,7 +359,9 @@ class ModelRuntime:
             key = spec.feature or PREDICTION_KEY
             parts = [c[key] for c in b.chunks]
             arr = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            if kind.input == "numeric":
+            if spec.kind == "missing_rate":
+                pass  # the missing values are what it counts
+            elif kind.input == "numeric":
                 arr = arr[~np.isnan(arr)]
             else:
                 arr = arr[np.not_equal(arr, None)]

@@ -6,6 +6,7 @@ Each is a Responder listener that only enqueues; delivery runs on its own worker
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,23 @@ from typing import Any
 from .metrics import Metrics
 
 log = logging.getLogger("watchdog.notify")
+
+#: The keyword arguments of :func:`attach`, each also a command-line option (``--alertmanager-url`` ...).
+OPTIONS = ("alertmanager_url", "webhook_url", "grafana_url", "grafana_token_file", "evidence_url")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the notification options to a command that runs the engine (``watchdog run``, ``watchdog serve``)."""
+    parser.add_argument("--alertmanager-url", help="send the watchdog's alerts to this Alertmanager (v2 API)")
+    parser.add_argument("--webhook-url", help="also POST each alert as JSON to this URL")
+    parser.add_argument("--grafana-url", help="post a Grafana annotation for every action (with --grafana-token-file)")
+    parser.add_argument("--grafana-token-file", help="file holding a Grafana service account token")
+    parser.add_argument("--evidence-url", help="link template for an alert's evidence, with {incident}")
+
+
+def options(args: argparse.Namespace) -> dict[str, str | None]:
+    """The notification options parsed by :func:`add_arguments`, as keyword arguments for :func:`attach`."""
+    return {name: getattr(args, name) for name in OPTIONS}
 
 
 def attach(

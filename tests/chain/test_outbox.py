@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from eth_utils import keccak
 from web3 import Web3
 
-from tests.anvil import start_anvil
-from watchdog.chain import MonitorClient, Signer, chain_metrics, connect
+from tests.anvil import AnvilNode, start_anvil
+from watchdog.chain import MonitorClient, Signer, chain_metrics, connect, deploy_monitor
 from watchdog.errors import ChainError, ConfigError
 from watchdog.metrics import Metrics
 from watchdog.outbox import Outbox
@@ -20,6 +22,24 @@ from watchdog.store import Incident, Store
 from .conftest import MODULE, deploy, watchdog_client
 
 GWEI = 10**9
+
+
+@contextmanager
+def background_miner(node: AnvilNode, every: float = 0.05) -> Iterator[None]:
+    """Mine a block every ``every`` seconds, so that helpers waiting for receipts return on a no-mining node."""
+    stop = threading.Event()
+
+    def miner() -> None:
+        while not stop.wait(every):
+            node.mine()
+
+    t = threading.Thread(target=miner, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
 
 
 def _incident(store: Store, n: int) -> Incident:
@@ -41,22 +61,8 @@ def test_stuck_transaction_is_replaced_with_same_nonce_and_bumped_fee_then_alert
             node.rpc("anvil_setNextBlockBaseFeePerGas", [hex(int(base_gwei * GWEI))])
             node.mine()
 
-        w3 = Web3(Web3.HTTPProvider(node.url))
-        deployer = Signer.from_key(node.accounts[0].private_key)
-        # deploy with mining on demand: a background miner while the deploy helper waits for receipts
-        stop = threading.Event()
-
-        def miner():
-            while not stop.wait(0.05):
-                node.mine()
-        t = threading.Thread(target=miner, daemon=True)
-        t.start()
-        try:
-            from watchdog.chain import deploy_monitor
-            address = deploy_monitor(w3, deployer, watchdogs=(node.accounts[3].address,), modules=(MODULE,))
-        finally:
-            stop.set()
-            t.join()
+        with background_miner(node):
+            address = deploy(node)
         metrics = Metrics()
         cm = chain_metrics(metrics)
         client = MonitorClient(connect(node.url), address, Signer.from_key(node.accounts[3].private_key),
@@ -246,20 +252,9 @@ def test_responder_holds_a_vetoable_decision_and_rolls_back(node, tmp_path):
 def test_two_replicas_racing_one_mined_revert_is_decoded(tmp_path):
     """Two stores (replicas) pause the same module in the same block: the loser's mined revert is decoded."""
     with start_anvil(no_mining=True) as node:
-        stop = threading.Event()
-
-        def miner():
-            while not stop.wait(0.05):
-                node.mine()
-        t = threading.Thread(target=miner, daemon=True)
-        t.start()
-        try:
-            from watchdog.chain import deploy_monitor
+        with background_miner(node):
             address = deploy_monitor(Web3(Web3.HTTPProvider(node.url)), Signer.from_key(node.accounts[0].private_key),
                                      watchdogs=(node.accounts[3].address, node.accounts[4].address), modules=(MODULE,))
-        finally:
-            stop.set()
-            t.join()
         items = []
         for k, acct in enumerate((3, 4)):
             client = MonitorClient(connect(node.url), address, Signer.from_key(node.accounts[acct].private_key))

@@ -1,48 +1,18 @@
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from importlib import resources
-from pathlib import Path
+from functools import partial
 
 import pytest
 from web3 import Web3
 
-from rules import module_id_bytes32
-from tests.anvil import start_anvil
-from watchdog.chain import Signer, deploy_monitor
+from tests import fixtures
+from tests.fixtures import MODULE, deploy  # noqa: F401  (MODULE is imported from here by the tests)
 
-REPO = Path(__file__).resolve().parents[2]
-MODULE = module_id_bytes32("lending-risk")
-
-
-@pytest.fixture(scope="module")
-def node():
-    with start_anvil() as n:
-        yield n
+# end-to-end runs replay whole logs: a longer timeout than the chain tests'
+run_watchdog = partial(fixtures.run_watchdog, timeout=300)
 
 
 @pytest.fixture
 def monitor(node):
     """A fresh ModelMonitor on the module's anvil node; the watchdog is anvil account 3."""
-    w3 = Web3(Web3.HTTPProvider(node.url))
-    deployer = Signer.from_key(node.accounts[0].private_key)
-    address = deploy_monitor(w3, deployer, watchdogs=(node.accounts[3].address,), modules=(MODULE,))
-    return w3, address
-
-
-@pytest.fixture
-def demo_policy(tmp_path) -> Path:
-    dst = tmp_path / "policy.yaml"
-    with resources.as_file(resources.files("watchdog").joinpath("data", "demo_policy.yaml")) as p:
-        shutil.copyfile(p, dst)
-    return dst
-
-
-def run_watchdog(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "watchdog", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)
+    return Web3(Web3.HTTPProvider(node.url)), deploy(node)

@@ -184,3 +184,16 @@ def event(events: list[tuple[str, dict[str, Any]]], name: str, rule: str | None 
         if e == name and (rule is None or d["decision"].rule == rule):
             return d
     raise AssertionError(f"no {name} event{' for ' + rule if rule else ''} in the demo run")
+
+
+def volatility_alert_labels(incident_id: str) -> dict[str, str]:
+    """The labels of the alert the demo policy's VolatilityRegimeShift rule sends for an incident."""
+    return {
+        "alertname": "VolatilityRegimeShift",
+        "model": "lending-risk",
+        "rule": "VolatilityRegimeShift",
+        "tier": "critical",
+        "severity": "critical",
+        "incident": incident_id,
+        "source": "watchdog",
+    }

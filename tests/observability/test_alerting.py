@@ -18,7 +18,7 @@ from watchdog.alerting import (
 from watchdog.errors import ConfigError
 from watchdog.metrics import Metrics
 
-from .conftest import event, free_port
+from .conftest import event, free_port, volatility_alert_labels
 from .recorder import recording_server
 
 FAST = Backoff(attempts=4, base=0.01, factor=2.0, cap=0.05)
@@ -50,15 +50,7 @@ def test_alertmanager_request_is_a_v2_postable_alert(demo_events):
     assert req.headers["content-type"] == "application/json"
     (alert,) = req.json
     inc = data["incident"]
-    assert alert["labels"] == {
-        "alertname": "VolatilityRegimeShift",
-        "model": "lending-risk",
-        "rule": "VolatilityRegimeShift",
-        "tier": "critical",
-        "severity": "critical",
-        "incident": inc.id,
-        "source": "watchdog",
-    }
+    assert alert["labels"] == volatility_alert_labels(inc.id)
     assert alert["annotations"]["runbook_url"] == "https://example.org/runbooks/lending-risk#volatility"
     assert alert["annotations"]["evidence_url"] == f"https://w.example/incidents/{inc.id}"
     assert alert["startsAt"] == "2026-11-18T11:06:40.000Z"

@@ -49,20 +49,14 @@ def test_push_posts_each_dashboard_by_uid_with_overwrite(token_file, demo_policy
         assert body["dashboard"]["panels"] == board["panels"]
 
 
+def _cli_push(grafana_url, policy_path, token_file) -> int:
+    return main(["dashboards", "push", "--policy", str(policy_path), "--grafana-url", grafana_url,
+                 "--token-file", str(token_file)])
+
+
 def test_cli_push_reports_each_dashboard(token_file, demo_policy_path, capsys):
     with recording_server(default=(200, {"status": "success", "url": "/d/abc/watchdog"})) as srv:
-        rc = main(
-            [
-                "dashboards",
-                "push",
-                "--policy",
-                str(demo_policy_path),
-                "--grafana-url",
-                srv.url,
-                "--token-file",
-                str(token_file),
-            ]
-        )
+        rc = _cli_push(srv.url, demo_policy_path, token_file)
     assert rc == 0
     assert len(srv.requests) == 2
     out = capsys.readouterr().out
@@ -71,18 +65,7 @@ def test_cli_push_reports_each_dashboard(token_file, demo_policy_path, capsys):
 
 def test_cli_push_names_the_refusal(token_file, demo_policy_path, capsys):
     with recording_server(default=(401, {"message": "invalid API key"})) as srv:
-        rc = main(
-            [
-                "dashboards",
-                "push",
-                "--policy",
-                str(demo_policy_path),
-                "--grafana-url",
-                srv.url,
-                "--token-file",
-                str(token_file),
-            ]
-        )
+        rc = _cli_push(srv.url, demo_policy_path, token_file)
     assert rc == 2
     err = capsys.readouterr().err
     assert "refused the dashboards" in err and TOKEN not in err

@@ -32,7 +32,16 @@ from watchdog.metrics import Metrics
 from watchdog.runner import replay_file
 from watchdog.store import Store
 
-from .conftest import PROMTOOL, free_port, get_json, poll, prom_query, start_alertmanager, start_prometheus
+from .conftest import (
+    PROMTOOL,
+    free_port,
+    get_json,
+    poll,
+    prom_query,
+    start_alertmanager,
+    start_prometheus,
+    volatility_alert_labels,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -184,15 +193,7 @@ def test_watchdog_alerts_are_listed_by_alertmanager(stack):
     got = poll(listed, 30, "Alertmanager to list the watchdog's alerts")
     vol = next(a for a in got if a["labels"]["rule"] == "VolatilityRegimeShift")
     inc = incidents["VolatilityRegimeShift"]
-    assert vol["labels"] == {
-        "alertname": "VolatilityRegimeShift",
-        "model": "lending-risk",
-        "rule": "VolatilityRegimeShift",
-        "tier": "critical",
-        "severity": "critical",
-        "incident": inc.id,
-        "source": "watchdog",
-    }
+    assert vol["labels"] == volatility_alert_labels(inc.id)
     assert (
         vol["annotations"]["summary"] == "Collateral volatility left the regime the risk model was trained on"
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,6 @@ WEEK_START = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47
 AFTER = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def policy(tmp_path) -> Path:
-    dst = tmp_path / "policy.yaml"
-    with resources.as_file(resources.files("watchdog").joinpath("data", "demo_policy.yaml")) as p:
-        shutil.copyfile(p, dst)
-    return dst
-
-
 def _run(tmp_path: Path, policy: Path, **kw) -> Path:
     log = tmp_path / "week.jsonl"
     write_log(str(log), seed=5, **kw)
@@ -59,8 +50,8 @@ def test_iso_weeks_are_utc_monday_to_monday():
         parse_week("2025-W53")
 
 
-def test_clean_week_is_healthy_and_counts_match_the_store(tmp_path, policy):
-    db = _run(tmp_path, policy, n=3000, drift_at=None, malformed=True, start=WEEK_START + timedelta(hours=1),
+def test_clean_week_is_healthy_and_counts_match_the_store(tmp_path, demo_policy):
+    db = _run(tmp_path, demo_policy, n=3000, drift_at=None, malformed=True, start=WEEK_START + timedelta(hours=1),
               step=timedelta(seconds=150))
     with Store(db) as store:
         rep = build_report(store, "lending-risk", parse_week("2026-W47"), now=AFTER)
@@ -88,11 +79,11 @@ def test_clean_week_is_healthy_and_counts_match_the_store(tmp_path, policy):
     assert rep["volume"]["staleness_seconds"] == (parse_week("2026-W47").end - last).total_seconds()
 
 
-def test_records_outside_the_week_are_left_out_and_replays_add_nothing(tmp_path, policy):
+def test_records_outside_the_week_are_left_out_and_replays_add_nothing(tmp_path, demo_policy):
     # starts Sunday night of W46: the first evaluations fall in W46, the rest in W47
-    db = _run(tmp_path, policy, n=4000, drift_at=None, malformed=False,
+    db = _run(tmp_path, demo_policy, n=4000, drift_at=None, malformed=False,
               start=WEEK_START - timedelta(hours=4), step=timedelta(seconds=5))
-    run(RunOptions(policy=policy, source=tmp_path / "week.jsonl", store=db, quarantine=tmp_path / "q.jsonl",
+    run(RunOptions(policy=demo_policy, source=tmp_path / "week.jsonl", store=db, quarantine=tmp_path / "q.jsonl",
                    progress=False))  # the same log again
     with Store(db) as store:
         w46 = build_report(store, "lending-risk", parse_week("2026-W46"), now=AFTER)
@@ -106,8 +97,8 @@ def test_records_outside_the_week_are_left_out_and_replays_add_nothing(tmp_path,
     assert w46["volume"]["last_data_at"] < "2026-11-16T00:00:00Z" <= w47["volume"]["first_data_at"]
 
 
-def test_a_week_without_data_says_so(tmp_path, policy):
-    db = _run(tmp_path, policy, n=2500, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
+def test_a_week_without_data_says_so(tmp_path, demo_policy):
+    db = _run(tmp_path, demo_policy, n=2500, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
     with Store(db) as store:
         files = write_report(store, "lending-risk", parse_week("2026-W50"), tmp_path / "out", now=AFTER)
     assert files.verdict == "no data"
@@ -118,8 +109,8 @@ def test_a_week_without_data_says_so(tmp_path, policy):
     assert "no data" in html and "No evaluation of model lending-risk" in html and "<img" not in html
 
 
-def test_json_is_canonical_and_hash_is_keccak_of_its_bytes(tmp_path, policy):
-    db = _run(tmp_path, policy, n=2600, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
+def test_json_is_canonical_and_hash_is_keccak_of_its_bytes(tmp_path, demo_policy):
+    db = _run(tmp_path, demo_policy, n=2600, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
     with Store(db) as store:
         a = write_report(store, "lending-risk", parse_week("2026-W47"), tmp_path / "a", now=AFTER)
         b = write_report(store, "lending-risk", parse_week("2026-W47"), tmp_path / "b", now=AFTER,
@@ -136,8 +127,8 @@ def test_json_is_canonical_and_hash_is_keccak_of_its_bytes(tmp_path, policy):
                      explorer_url='javascript:alert(1)')
 
 
-def test_data_is_html_escaped_and_acks_are_shown(tmp_path, policy):
-    db = _run(tmp_path, policy, n=5000, drift_at=3000, malformed=False, start=WEEK_START,
+def test_data_is_html_escaped_and_acks_are_shown(tmp_path, demo_policy):
+    db = _run(tmp_path, demo_policy, n=5000, drift_at=3000, malformed=False, start=WEEK_START,
               step=timedelta(seconds=60))
     evil = '<script>alert("x")</script>'
     with Store(db) as store:
@@ -164,9 +155,9 @@ def test_data_is_html_escaped_and_acks_are_shown(tmp_path, policy):
         assert acked == []
 
 
-def test_weekly_job_writes_last_weeks_report_for_every_model(tmp_path, policy):
-    db = _run(tmp_path, policy, n=2600, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
-    files = weekly_report_job(db, policy, tmp_path / "weekly", now=datetime(2026, 11, 23, 0, 5, tzinfo=UTC))
+def test_weekly_job_writes_last_weeks_report_for_every_model(tmp_path, demo_policy):
+    db = _run(tmp_path, demo_policy, n=2600, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
+    files = weekly_report_job(db, demo_policy, tmp_path / "weekly", now=datetime(2026, 11, 23, 0, 5, tzinfo=UTC))
     assert [f.json_path.name for f in files] == ["lending-risk-2026-W47.json"]
     rep = json.loads(files[0].json_path.read_bytes())
     assert rep["policy"]["given"]["in_force"] is True
@@ -187,7 +178,7 @@ def test_every_comparison_of_a_compound_condition_is_recorded_as_a_threshold(tmp
 
 
 @pytest.mark.parametrize("snapshot_at, stop_at", [(4200, 4200), (3000, 4200)], ids=["clean-stop", "crash"])
-def test_a_resumed_engine_counts_each_record_once(tmp_path, policy, snapshot_at, stop_at):
+def test_a_resumed_engine_counts_each_record_once(tmp_path, demo_policy, snapshot_at, stop_at):
     from watchdog import checkpoint
     from watchdog.actions import Responder
     from watchdog.engine import Engine
@@ -196,7 +187,7 @@ def test_a_resumed_engine_counts_each_record_once(tmp_path, policy, snapshot_at,
     log = tmp_path / "week.jsonl"
     write_log(str(log), n=3000, drift_at=None, seed=5, malformed=True, start=WEEK_START, step=timedelta(seconds=60))
     lines = log.read_bytes().splitlines()
-    pol = rules.load_policy(policy)
+    pol = rules.load_policy(demo_policy)
     with Store(tmp_path / "w.db") as store:
         first = Engine(pol, on_decision=Responder(store, None, clock=lambda: 1.0))
         first.observers.append(EvaluationRecorder(store))

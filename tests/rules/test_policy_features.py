@@ -14,12 +14,11 @@ from tests.rules.policies import issues_of
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
 
-def policy(rules_yaml: str, *, head: str = "", budget: str = "", dry_run: bool = False) -> Policy:
-    return load_policy_text(
-        f"""\
+def policy_text(rules_yaml: str, *, head: str = "", budget: str = "") -> str:
+    """A policy with one model ``m`` and detectors ``a``, ``b`` (ks) and ``c`` (psi), and ``rules_yaml`` in group g."""
+    return f"""\
 version: 1
 name: features
-dry_run: {str(dry_run).lower()}
 {head}models:
   - id: m
     module: m-module
@@ -33,9 +32,12 @@ dry_run: {str(dry_run).lower()}
 {budget}groups:
   - name: g
     rules:
-{rules_yaml}""",
-        "features.yaml",
-    )
+{rules_yaml}"""
+
+
+def policy(rules_yaml: str, *, head: str = "", budget: str = "", dry_run: bool = False) -> Policy:
+    text = policy_text(rules_yaml, head=f"dry_run: {str(dry_run).lower()}\n{head}", budget=budget)
+    return load_policy_text(text, "features.yaml")
 
 
 def rule(name: str = "R", condition: str = '{detector: c, op: ">", threshold: 0.2}', tier: str = "critical",
@@ -385,24 +387,7 @@ def test_budget_survives_a_changed_rule_on_restore() -> None:
 
 
 def _issues(rules_yaml: str, head: str = "", budget: str = "") -> list:
-    text = f"""\
-version: 1
-name: features
-{head}models:
-  - id: m
-    module: m-module
-    prediction: {{type: numeric}}
-    features: [{{name: x, type: numeric}}, {{name: y, type: numeric}}, {{name: z, type: numeric}}]
-    reference: {{first_n: 10}}
-    detectors:
-      - {{name: a, kind: ks, feature: x, window: 10}}
-      - {{name: b, kind: ks, feature: y, window: 10}}
-      - {{name: c, kind: psi, feature: z, window: 10}}
-{budget}groups:
-  - name: g
-    rules:
-{rules_yaml}"""
-    return issues_of(text)
+    return issues_of(policy_text(rules_yaml, head=head, budget=budget))
 
 
 @pytest.mark.parametrize(

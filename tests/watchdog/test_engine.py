@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import urllib.request
-from importlib import resources
-from pathlib import Path
 
-import pytest
 from prometheus_client import start_http_server
 
 from watchdog.demo_data import write_log
 from watchdog.service import RunOptions, run
 from watchdog.store import Store
-
-
-@pytest.fixture
-def policy(tmp_path) -> Path:
-    dst = tmp_path / "policy.yaml"
-    with resources.as_file(resources.files("watchdog").joinpath("data", "demo_policy.yaml")) as p:
-        shutil.copyfile(p, dst)
-    return dst
 
 
 def _run(tmp_path, policy, log, **kw):
@@ -29,10 +17,10 @@ def _run(tmp_path, policy, log, **kw):
     return run(opts)
 
 
-def test_dry_run_records_would_have_paused_and_sends_nothing(tmp_path, policy):
+def test_dry_run_records_would_have_paused_and_sends_nothing(tmp_path, demo_policy):
     log = tmp_path / "d.jsonl"
     write_log(str(log), n=5000, drift_at=3000, seed=3, malformed=False)
-    res = _run(tmp_path, policy, log, dry_run=True)
+    res = _run(tmp_path, demo_policy, log, dry_run=True)
     pauses = [a for a in res.actions if a.kind == "pause"]
     assert len(pauses) == 1 and pauses[0].status == "dry_run" and pauses[0].tx_hash is None
     assert "[dry run]" in res.render()
@@ -41,16 +29,16 @@ def test_dry_run_records_would_have_paused_and_sends_nothing(tmp_path, policy):
         assert inc.rule == "VolatilityRegimeShift" and inc.policy_hash == res.policy.hash
 
 
-def test_same_log_same_decisions(tmp_path, policy):
+def test_same_log_same_decisions(tmp_path, demo_policy):
     log = tmp_path / "d.jsonl"
     write_log(str(log), n=4000, drift_at=2500, seed=5, malformed=True)
-    a = _run(tmp_path / "a", policy, log, dry_run=True)
-    b = _run(tmp_path / "b", policy, log, dry_run=True)
+    a = _run(tmp_path / "a", demo_policy, log, dry_run=True)
+    b = _run(tmp_path / "b", demo_policy, log, dry_run=True)
     assert [(i.id, i.evidence_hash) for i in a.incidents] == [(i.id, i.evidence_hash) for i in b.incidents]
     assert a.incidents
 
 
-def test_metrics_endpoint_serves_detector_statistics_and_counts(tmp_path, policy):
+def test_metrics_endpoint_serves_detector_statistics_and_counts(tmp_path, demo_policy):
     log = tmp_path / "d.jsonl"
     write_log(str(log), n=4000, drift_at=2500, seed=5, malformed=True)
     servers = []
@@ -60,7 +48,7 @@ def test_metrics_endpoint_serves_detector_statistics_and_counts(tmp_path, policy
         servers.append(server)
 
     try:
-        res = run(RunOptions(policy=policy, source=log, store=tmp_path / "w.db", quarantine=tmp_path / "q.jsonl",
+        res = run(RunOptions(policy=demo_policy, source=log, store=tmp_path / "w.db", quarantine=tmp_path / "q.jsonl",
                              progress=False, dry_run=True), start_metrics=start)
         port = servers[0].server_address[1]
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()

@@ -91,11 +91,7 @@ def register(sub: Any) -> None:
     p.add_argument("--report-dir", default="reports", help="where the weekly reports go (default: %(default)s)")
     p.add_argument("--poll-interval", type=_positive, default=0.5,
                    help="seconds between polls of an idle source (default: %(default)s)")
-    p.add_argument("--alertmanager-url", help="send the watchdog's alerts to this Alertmanager (v2 API)")
-    p.add_argument("--webhook-url", help="also POST each alert as JSON to this URL")
-    p.add_argument("--grafana-url", help="post a Grafana annotation for every action (with --grafana-token-file)")
-    p.add_argument("--grafana-token-file", help="file holding a Grafana service account token")
-    p.add_argument("--evidence-url", help="link template for an alert's evidence, with {incident}")
+    notify.add_arguments(p)
     p.set_defaults(func=cmd_serve)
 
     j = sub.add_parser("jobs", help="the scheduled jobs of a watchdog serve, from its store: last run, outcome, next run")
@@ -228,9 +224,7 @@ class Service:
             pass
         self.metrics.attach(self.engine)
         self.metrics.attach_store(self.store, self.engine)
-        self.close_notify = notify.attach(
-            self.responder, self.metrics, alertmanager_url=a.alertmanager_url, webhook_url=a.webhook_url,
-            grafana_url=a.grafana_url, grafana_token_file=a.grafana_token_file, evidence_url=a.evidence_url)
+        self.close_notify = notify.attach(self.responder, self.metrics, **notify.options(a))
         # SIGHUP reloads the policy between batches; a bad one is refused and the old one keeps running
         self.reloader = PolicyReloader(policy_path, self.engine, metrics=self.metrics, on_reload=self._reloaded)
         self.reloader.install()
