@@ -246,12 +246,10 @@ def _check_detectors(
             fits = [k for k, s in KINDS.items() if not s.is_performance and s.value_type == value_type]
             return f"; use {' or '.join(fits)} instead" if fits else ""
 
-        if kind.input == "time":
+        if kind.input in ("time", "records"):
             if feature is not None:
-                report(
-                    loc + ("feature",),
-                    f"{kind_name} detectors watch the records' timestamps and take no feature; remove 'feature'",
-                )
+                what = "the records' timestamps" if kind.input == "time" else "the model's records as a whole"
+                report(loc + ("feature",), f"{kind_name} detectors watch {what} and take no feature; remove 'feature'")
         elif kind.is_performance:
             if feature is not None:
                 report(

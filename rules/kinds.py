@@ -28,14 +28,15 @@ __all__ = ["KINDS", "OPS", "DetectorKind", "InputKind", "Param", "ValueType"]
 ValueType = Literal["numeric", "categorical"]
 """The type of a feature or of a model's prediction."""
 
-InputKind = Literal["numeric", "categorical", "classification", "regression", "time"]
+InputKind = Literal["numeric", "categorical", "classification", "regression", "time", "records"]
 """What a detector kind reads.
 
 ``numeric`` / ``categorical``: a window of one feature's values (or of the prediction when the detector names no
 feature) compared with the reference. ``classification`` / ``regression``: (prediction, label) pairs, so the
 kind needs a categorical (class) or numeric prediction respectively and takes no feature. ``time``: the
 records' timestamps against the clock (staleness, volume); no feature, evaluated on every batch and, in
-``watchdog serve``, on a schedule with the wall clock, so a feed that stops is noticed.
+``watchdog serve``, on a schedule with the wall clock, so a feed that stops is noticed. ``records``: the model's
+records as a whole (its type errors, counted from the quarantine); no feature.
 """
 
 OPS: tuple[str, ...] = ("<", "<=", ">", ">=")
@@ -392,6 +393,15 @@ KINDS: Mapping[str, DetectorKind] = MappingProxyType(
                 THRESHOLD,
                 MIN_SAMPLES,
                 doc="share of the last values outside the range the reference spans",
+            ),
+            _kind(
+                "type_error_rate",
+                "records",
+                {"statistic": ">"},
+                WINDOW,
+                THRESHOLD,
+                MIN_SAMPLES,
+                doc="share of the model's records quarantined for a wrong type or a non-finite number",
             ),
             _kind(
                 "staleness",

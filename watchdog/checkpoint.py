@@ -104,6 +104,7 @@ def snapshot_runtime(rt: ModelRuntime) -> dict[str, Any]:
         "n_predictions": rt.n_predictions,
         "n_labels_joined": rt.n_labels_joined,
         "n_labels_unmatched": rt.n_labels_unmatched,
+        "type_errors_pending": getattr(rt, "type_errors_pending", 0),
         "recent": [list(x) for x in rt.recent],
         "versions": list(rt.versions),
     }
@@ -141,6 +142,7 @@ def restore_runtime(rt: ModelRuntime, s: Mapping[str, Any]) -> None:
     rt.n_predictions = int(s["n_predictions"])
     rt.n_labels_joined = int(s["n_labels_joined"])
     rt.n_labels_unmatched = int(s["n_labels_unmatched"])
+    rt.type_errors_pending = int(s.get("type_errors_pending", 0))
     rt.recent = deque(((float(a), int(b)) for a, b in s["recent"]), maxlen=rt.recent.maxlen)
     rt.versions = deque(s["versions"], maxlen=rt.versions.maxlen)
     if "awaiting_since" in s and hasattr(rt, "awaiting_since"):

@@ -393,7 +393,7 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
 
     for i in sorted(v.why):
         code, reason = v.why[i]
-        q = Quarantined(int(lines[i]), code, reason, _raw_row(table, i))
+        q = Quarantined(int(lines[i]), code, reason, _raw_row(table, i), model=models[i] if known[i] else None)
         engine.quarantine(q, source)
         res.quarantined.append(q)
 

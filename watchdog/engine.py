@@ -77,6 +77,7 @@ class Batch:
 
 
 PREDICTION_KEY = "\0prediction"  # the chunk column of the prediction (no feature can be named so)
+TYPE_ERROR_CODES = ("wrong_type", "non_finite")  # quarantine reasons a type_error_rate detector counts
 TS_KEY = "\0ts"  # the chunk column of the records' timestamps, for the "time" kinds (staleness, volume)
 
 
@@ -101,6 +102,7 @@ class ModelRuntime:
         self.n_predictions = 0
         self.n_labels_joined = 0
         self.n_labels_unmatched = 0
+        self.type_errors_pending = 0  # records of this model quarantined for a type error since the last flush
         # Late labels wait at most ``label_window`` seconds of this model's data time (its latest
         # prediction's ts) as well as at most ``join_capacity`` predictions; None: count bound only.
         self.label_window: float | None = None
@@ -295,7 +297,7 @@ class ModelRuntime:
         out: dict[str, str] = {}
         for spec in self.specs.values():
             kind = rules.KINDS.get(spec.kind)
-            if kind is None or kind.input in ("classification", "regression"):
+            if kind is None or kind.input in ("classification", "regression", "records"):
                 continue
             if kind.input == "time":
                 out[TS_KEY] = "time"
@@ -337,6 +339,7 @@ class ModelRuntime:
             return 0
         self.seal()
         b, self.batch = self.batch, Batch()
+        fed_errors = self.type_errors_pending
         for name, spec in self.specs.items():
             det = self.detectors[name]
             kind = rules.KINDS[spec.kind]
@@ -346,6 +349,9 @@ class ModelRuntime:
                     p = np.concatenate([c[0] for c in b.pair_chunks]).astype(dtype, copy=False)
                     y = np.concatenate([c[1] for c in b.pair_chunks]).astype(dtype, copy=False)
                     det.update_many(p, y)
+                continue
+            if kind.input == "records":  # type errors: the good predictions against those quarantined
+                det.add_counts(ok=b.chunk_rows, errors=self.type_errors_pending)
                 continue
             if not b.chunk_rows:
                 continue
@@ -367,6 +373,7 @@ class ModelRuntime:
                 arr = arr[np.not_equal(arr, None)]
             if arr.size:
                 det.update_many(arr)
+        self.type_errors_pending -= fed_errors
         return b.chunk_rows
 
     def time_rules(self) -> list[str]:
@@ -526,6 +533,8 @@ class Engine:
 
     def quarantine(self, rec: Quarantined, source: str = "") -> Quarantined:
         """Count a rejected record (the caller writes it to the quarantine file)."""
+        if rec.model in self.runtimes and rec.reason_code in TYPE_ERROR_CODES:
+            self.runtimes[rec.model].type_errors_pending += 1  # fed to the model's type_error_rate detectors
         self.n_quarantined += 1
         self.quarantine_by_reason[rec.reason_code] = self.quarantine_by_reason.get(rec.reason_code, 0) + 1
         self.metrics.records_quarantined.labels(rec.reason_code).inc()

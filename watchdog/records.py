@@ -74,6 +74,7 @@ class Quarantined:
     reason_code: str
     reason: str
     raw: str = field(repr=False)
+    model: str | None = None  # the policy's model the record named, when it named a known one
 
     def to_json(self, source: str) -> bytes:
         return orjson.dumps(
@@ -160,15 +161,17 @@ class RecordParser:
             raise ValueError(f"max_line_bytes must be at least 64, got {max_line_bytes}")
         self.models = dict(models)
         self.max_line_bytes = max_line_bytes
+        self._model: str | None = None  # the known model of the line being parsed, for its quarantine entry
 
     def parse(self, raw: bytes, line: int) -> Prediction | Label | Quarantined:
+        self._model: str | None = None
         try:
             if len(raw) > self.max_line_bytes:
                 raise _Bad("too_large", f"the line has {len(raw)} bytes, more than the limit of {self.max_line_bytes}")
             return self._parse(_decode(raw), line)
         except _Bad as bad:
             text = raw[:2048].decode("utf-8", errors="replace")
-            return Quarantined(line=line, reason_code=bad.code, reason=bad.reason, raw=text)
+            return Quarantined(line=line, reason_code=bad.code, reason=bad.reason, raw=text, model=self._model)
 
     def _parse(self, obj: Any, line: int) -> Prediction | Label:
         if not isinstance(obj, dict):
@@ -180,6 +183,7 @@ class RecordParser:
         if schema is None:
             known = ", ".join(sorted(self.models)) or "none"
             raise _Bad("unknown_model", f"model {model[:64]!r} is not in the policy (known: {known})")
+        self._model = model
         if "id" not in obj:
             raise _Bad("missing_field", "missing field 'id'")
         rid = _text(obj["id"], "id")

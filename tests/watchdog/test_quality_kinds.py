@@ -78,3 +78,56 @@ def test_a_clean_feed_fires_nothing_and_counts_every_record_for_the_missing_rate
     rt = engine.runtimes["lending-risk"]
     assert rt.detectors["util_missing"].n_seen == 1500  # every prediction after the 1,000 of the reference
     assert rt.detectors["util_missing"].statistic == 0.0
+
+
+TYPE_POLICY = POLICY.replace(
+    "      - {name: util_missing, kind: missing_rate, window: 200}",
+    "      - {name: util_missing, kind: missing_rate, feature: utilization, window: 200}\n"
+    "      - {name: type_errors, kind: type_error_rate, window: 200}",
+) + """      - name: TypeErrors
+        model: lending-risk
+        condition: {detector: type_errors, statistic: statistic, op: ">", threshold: 0.05}
+        labels: {severity: routine}
+        annotations: {summary: "More than 5% of the model's records have a wrong type"}
+        actions: [alert]
+"""
+
+
+def test_type_errors_counted_from_the_quarantine_fire_on_the_line_and_columnar_paths(tmp_path):
+    from watchdog.sources import JsonlSource, feed
+
+    rng = np.random.default_rng(5)
+    lines, i = [], 0
+    for raw in generate_lines(n=2500, drift_at=None, malformed=False, label_delay=10):
+        rec = orjson.loads(raw)
+        if "features" in rec:
+            if i >= 1800 and rng.random() < 0.2:
+                rec["features"]["borrow_rate"] = "high"  # an upstream schema change: a string where a number was
+            i += 1
+        lines.append(orjson.dumps(rec))
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    policy = rules.load_policy_text(TYPE_POLICY, "quality.yaml")
+
+    by_line = Engine(policy)
+    for n, raw in enumerate(lines, 1):
+        by_line.process_line(raw, n)
+    by_line.finish()
+    columnar = Engine(policy)
+    for batch in JsonlSource(log).batches():
+        feed(columnar, batch)
+    columnar.finish()
+
+    for engine in (by_line, columnar):
+        fired = [(d.rule, d.kind) for d in engine.decisions if d.kind == "fire"]
+        assert fired == [("TypeErrors", "fire")]
+        det = engine.runtimes["lending-risk"].detectors["type_errors"]
+        assert 0.1 < det.statistic < 0.3
+    assert [d.record_index for d in by_line.decisions] == [d.record_index for d in columnar.decisions]
+
+
+def test_type_error_rate_takes_no_feature():
+    bad = TYPE_POLICY.replace("{name: type_errors, kind: type_error_rate, window: 200}",
+                              "{name: type_errors, kind: type_error_rate, feature: utilization}")
+    with pytest.raises(rules.PolicyError, match="model's records as a whole and take no feature"):
+        rules.load_policy_text(bad, "quality.yaml")
