@@ -54,7 +54,7 @@ import json
 import math
 import operator
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import replace, dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
@@ -78,6 +78,41 @@ _COMPARE: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
 )
 
 StateName = Literal["inactive", "pending", "firing"]
+
+
+def _correct(cond: Any, by_leaf: dict[int, Any]) -> None:
+    """Apply the multiple-testing corrections of compound conditions to their p-value comparisons, in place.
+
+    Bonferroni: each p-value against ``threshold / m`` (the reported threshold is the corrected one).
+    Benjamini-Hochberg: the p-values with data, sorted, p(1) <= ... ; the largest k with
+    p(k) <= k / m * threshold; the k smallest are true, the rest false (m counts every condition listed, those
+    without data too, which keeps it conservative).
+    """
+    children = getattr(cond, "children", ())
+    for child in children:
+        _correct(child, by_leaf)
+    correction = getattr(cond, "correction", "none")
+    if correction == "none":
+        return
+    m = len(children)
+    if correction == "bonferroni":
+        for leaf in children:
+            r = by_leaf[id(leaf)]
+            if r.fire is None:
+                continue
+            compare = _COMPARE[leaf.op]
+            by_leaf[id(leaf)] = replace(r, threshold=leaf.threshold / m, fire=compare(r.value, leaf.threshold / m),
+                                        hold=compare(r.value, leaf.hold_threshold / m))
+        return
+    for mode, level in (("fire", children[0].threshold), ("hold", children[0].hold_threshold)):
+        known = sorted((by_leaf[id(leaf)].value, id(leaf)) for leaf in children if by_leaf[id(leaf)].fire is not None)
+        k = 0
+        for rank, (p, _) in enumerate(known, 1):
+            if p <= rank / m * level:
+                k = rank
+        rejected = {key for _, key in known[:k]}
+        for _, key in known:
+            by_leaf[key] = replace(by_leaf[key], **{mode: key in rejected})
 
 
 class SnapshotError(ValueError):
@@ -369,6 +404,7 @@ class Evaluator:
         st = self._state[rule.name]
         leaves = rule.condition.leaves
         by_leaf = {id(leaf): self._leaf(rule, leaf, signals) for leaf in leaves}
+        _correct(rule.condition, by_leaf)
         results = tuple(by_leaf[id(leaf)] for leaf in leaves)
         st.last_value, st.last_n, st.last_at = results[0].value, results[0].n, now
 

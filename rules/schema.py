@@ -493,7 +493,36 @@ class Condition(_Spec):
 
 class _Compound(_Spec):
     """Shared by ``all``, ``any`` and ``k_of_n``: the first single condition stands for the whole one where a
-    single detector is expected (dashboards, metrics); the evaluator reports the decisive one."""
+    single detector is expected (dashboards, metrics); the evaluator reports the decisive one.
+
+    ``correction`` corrects for testing several features at once when the listed conditions are p-values
+    (``statistic: p_value``, ``op: "<"``): ``bonferroni`` compares each p-value with ``threshold / m``;
+    ``benjamini_hochberg`` counts as true the p-values the BH step-up procedure rejects at false-discovery
+    rate ``threshold`` (the same threshold on every condition), m being the number of conditions listed.
+    """
+
+    correction: Literal["none", "bonferroni", "benjamini_hochberg"] = "none"
+
+    @model_validator(mode="after")
+    def _correctable(self) -> _Compound:
+        if self.correction == "none":
+            return self
+        for child in self.children:
+            if isinstance(child, _Compound) or child.statistic != "p_value" or child.op not in ("<", "<="):
+                raise PydanticCustomError(
+                    "correction",
+                    f"correction {self.correction} applies to p-values: every condition it lists must be a single "
+                    "comparison 'statistic: p_value' with op '<' or '<='",
+                )
+        if self.correction == "benjamini_hochberg":
+            levels = {(c.threshold, c.clear_threshold) for c in self.children}
+            if len(levels) > 1:
+                raise PydanticCustomError(
+                    "correction",
+                    "benjamini_hochberg controls one false-discovery rate: give every condition it lists the "
+                    "same threshold (and the same clear_threshold, if any)",
+                )
+        return self
 
     @property
     def children(self) -> tuple[Any, ...]:
