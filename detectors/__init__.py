@@ -18,7 +18,13 @@ from detectors.errorstream import DDM, EDDM, HDDM_A, HDDM_W
 from detectors.evalue import EDetector
 from detectors.guardrails import ChangeFrequencyGuard, CumulativeChangeGuard, HardBoundsGuard, StepChangeGuard
 from detectors.multivariate import PCAReconstructionDrift
-from detectors.numeric import AndersonDarlingDrift, JensenShannonDrift, QuantileKSDrift, WassersteinDrift
+from detectors.numeric import (
+    AndersonDarlingDrift,
+    JensenShannonDrift,
+    QuantileKSDrift,
+    WassersteinDrift,
+    WindowedPSIDrift,
+)
 from detectors.performance import (
     RollingAccuracy,
     RollingBias,
@@ -63,6 +69,7 @@ __all__ = [
     "PageHinkley",
     "PairDetector",
     "QuantileKSDrift",
+    "WindowedPSIDrift",
     "RollingAccuracy",
     "RollingBias",
     "RollingBrier",
@@ -89,6 +96,7 @@ REGISTRY: dict[str, type[Detector]] = {
 REGISTRY.update(
     {cls.kind: cls for cls in (AndersonDarlingDrift, WassersteinDrift, JensenShannonDrift, QuantileKSDrift)}
 )
+REGISTRY[WindowedPSIDrift.kind] = WindowedPSIDrift  # Python API: tumbling and time windows need timestamps
 REGISTRY.update({cls.kind: cls for cls in (GTestDrift, CategoricalPSIDrift, UnseenCategoryRate)})
 REGISTRY.update(
     {

@@ -226,6 +226,11 @@ CASES.update(
             _numbers,
             [*_COMMON_BAD, *_NUMERIC_REF_BAD, *_WINDOW_BAD, ({"bins": 1}, "bins"), ({"threshold": 1.5}, "threshold")],
         ),
+        "psi_window": Case(
+            _numeric(detectors.WindowedPSIDrift, bins=5, tumbling=True),
+            _numbers,
+            [*_COMMON_BAD, *_NUMERIC_REF_BAD, *_WINDOW_BAD, ({"bins": 1}, "bins"), ({"eps": 0.0}, "eps")],
+        ),
         "ks_quantile": Case(
             _numeric(detectors.QuantileKSDrift, quantiles=64),
             _numbers,

@@ -281,3 +281,21 @@ def test_every_windowed_detector_batches_like_the_loop(kind: type[Detector], mod
         fired = fired or looped.drift_detected
         lo = hi
     assert fired  # the shift is found in either mode
+
+
+def test_windowed_psi_matches_psi_on_a_sliding_window_and_reports_whole_blocks_when_tumbling():
+    from detectors import PSIDrift, WindowedPSIDrift
+
+    rng = np.random.default_rng(21)
+    ref = rng.normal(size=3000)
+    stream = rng.normal(0.3, 1.2, size=1700)
+    sliding, plain = WindowedPSIDrift(ref, window=400), PSIDrift(ref, window=400)
+    sliding.update_many(stream)
+    plain.update_many(stream)
+    assert sliding.statistic == pytest.approx(plain.statistic, rel=1e-12)
+
+    tumbling = WindowedPSIDrift(ref, window=400, tumbling=True)
+    tumbling.update_many(stream)  # 4 whole blocks of 400 and 100 values of the fifth
+    last_block = PSIDrift(ref, window=400)
+    last_block.update_many(stream[1200:1600])
+    assert tumbling.statistic == pytest.approx(last_block.statistic, rel=1e-12)
