@@ -49,7 +49,7 @@ from detectors.base import (
     check_real,
     check_window,
 )
-from detectors.twosample import _numeric_reference, _NumericDetector, _QuantileBinned
+from detectors.twosample import _numeric_reference, _NumericDetector, _QuantileBinned, psi
 
 __all__ = ["AndersonDarlingDrift", "JensenShannonDrift", "QuantileKSDrift", "WassersteinDrift"]
 
@@ -602,9 +602,7 @@ class WindowedPSIDrift(_QuantileBinned, _WindowedNumeric):
 
     def _compute(self, name: str) -> float:
         counts = self._window_counts()
-        q = np.maximum(counts / counts.sum(), self.eps)
-        p = self._ref_props
-        return float(np.sum((q - p) * np.log(q / p)))
+        return psi(self._ref_props, counts / counts.sum(), self.eps)
 
 
 class QuantileKSDrift(_WindowedNumeric):

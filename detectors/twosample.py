@@ -199,6 +199,13 @@ class KSDrift(_NumericDetector):
         return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
+def psi(p: np.ndarray, q: np.ndarray, eps: float) -> float:
+    """Population stability index of proportions ``q`` against reference proportions ``p`` (both floored at eps)."""
+    q = np.maximum(q, eps)
+    p = np.maximum(p, eps)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
 class PSIDrift(_QuantileBinned):
     r"""Population Stability Index of the last ``window`` values against a reference.
 
@@ -281,6 +288,4 @@ class PSIDrift(_QuantileBinned):
 
     def _compute(self, name: str) -> float:
         assert self._counts is not None
-        q = np.maximum(self._counts / self._buffer._count, self.eps)
-        p = self._ref_props
-        return float(np.sum((q - p) * np.log(q / p)))
+        return psi(self._ref_props, self._counts / self._buffer._count, self.eps)

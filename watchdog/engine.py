@@ -206,23 +206,10 @@ class ModelRuntime:
     def _rule_threshold(self, detector: str) -> float | None:
         """A performance detector without its own threshold borrows the first rule's on its statistic."""
         for rule in self.rules:
-            c = rule.condition
-            if getattr(c, "detector", None) == detector and getattr(c, "statistic", None) == "statistic":
-                return float(c.threshold)
+            for leaf in rule.condition.leaves:
+                if leaf.detector == detector and leaf.statistic == "statistic":
+                    return float(leaf.threshold)
         return None
-
-    def _reference_values(self, rows: list[Prediction], spec: Any) -> Any:
-        kind = rules.KINDS[spec.kind]
-        if kind.input in ("classification", "regression"):
-            return None
-        if spec.feature is None:
-            col = [r.prediction for r in rows]
-        else:
-            col = [r.features[spec.feature] for r in rows]
-        if kind.input == "numeric":
-            arr = np.asarray([math.nan if v is None else v for v in col], dtype=float)
-            return arr[~np.isnan(arr)]
-        return np.asarray([v for v in col if v is not None], dtype=object)
 
     # records ----------------------------------------------------------------------------------
 
