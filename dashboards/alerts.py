@@ -86,13 +86,14 @@ def _policy_rules(policy: rules.Policy) -> list[tuple[str, Any]]:
     return [(g.name, r) for g in policy.groups for r in g.rules]
 
 
-def policy_rule(rule: Any, opts: AlertOptions) -> dict[str, Any]:
+def policy_rule(rule: Any, opts: AlertOptions, policy: rules.Policy) -> dict[str, Any]:
     c = rule.condition
+    min_samples = policy.min_samples_of(rule)  # the watchdog's own guard: the rule's, else the detector's window
     stat = f"watchdog_detector_statistic{_sel(job=opts.job, model=rule.model, detector=c.detector, statistic=c.statistic)}"
     expr = f"{stat} {c.op} {float(c.threshold)!r}"
-    if rule.min_samples:
+    if min_samples > 1:
         win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=c.detector)}"
-        expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(rule.min_samples)})"
+        expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(min_samples)})"
     annotations = {
         "summary": rule.annotations.summary,
         "description": (
@@ -200,7 +201,7 @@ def alert_rules(policy: rules.Policy, opts: AlertOptions | None = None) -> dict[
     opts = opts or AlertOptions()
     groups: dict[str, list[dict[str, Any]]] = {}
     for gname, r in _policy_rules(policy):
-        groups.setdefault(gname, []).append(policy_rule(r, opts))
+        groups.setdefault(gname, []).append(policy_rule(r, opts, policy))
     out = [{"name": f"watchdog-policy-{gname}", "rules": rs} for gname, rs in groups.items()]
     out.append({"name": "watchdog-self", "rules": self_rules(opts)})
     return {"groups": out}
@@ -244,8 +245,8 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
             "feature": spec.feature or "prediction",
         }
         stat_labels = {**det_labels, "statistic": c.statistic}
-        n = int(r.min_samples or 1)
-        expected = policy_rule(r, opts)
+        n = int(policy.min_samples_of(r))
+        expected = policy_rule(r, opts, policy)
         exp_labels = {**stat_labels, **expected["labels"]}
         exp_annotations = {
             k: v.replace("{{ $labels.instance }}", inst) for k, v in expected["annotations"].items()
@@ -274,10 +275,10 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
                     "alert_rule_test": [{"eval_time": f"{at}m", "alertname": r.name, "exp_alerts": alerts}],
                 }
             )
-        if r.min_samples and r.min_samples > 1:
+        if n > 1:
             tests.append(
                 {
-                    "name": f"{r.name} waits for {r.min_samples} samples",
+                    "name": f"{r.name} waits for {n} samples",
                     "interval": "1m",
                     "input_series": [
                         {
@@ -286,7 +287,7 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
                         },
                         {
                             "series": _series_name("watchdog_detector_window_samples", det_labels),
-                            "values": f"{r.min_samples - 1}x{at + 5}",
+                            "values": f"{n - 1}x{at + 5}",
                         },
                     ],
                     "alert_rule_test": [{"eval_time": f"{at}m", "alertname": r.name, "exp_alerts": []}],

@@ -460,15 +460,15 @@ class Evaluator:
         since = (now - st.last_action_at).total_seconds() if st.last_action_at is not None else None
         if cooldown > 0 and since is not None and since < cooldown:
             return ("alert",), "cooldown", onchain
-        module = self.policy.model(rule.model).module
         budget = self.policy.budget_of(rule.model)
-        ledger = self._spent.setdefault((module, dry_run), [])
-        if budget is not None:
+        if budget is not None:  # without a budget nothing is counted, so no ledger grows
+            module = self.policy.model(rule.model).module
+            ledger = self._spent.setdefault((module, dry_run), [])
             period = budget.period_seconds
             ledger[:] = [t for t in ledger if (now - t).total_seconds() < period]
             if len(ledger) + len(onchain) > budget.max_actions:
                 return ("alert",), "budget", onchain
-        ledger.extend([now] * len(onchain))
+            ledger.extend([now] * len(onchain))
         st.last_action_at = now
         return tuple(rule.actions), None, ()
 

@@ -251,6 +251,8 @@ def _signals(case: Case, policy: Policy) -> list[dict[str, Signal]]:
                 elif v is not None:
                     values[stat] = v
             if n_value is not None:
+                if not isinstance(n_value, (int, float)) or not float(n_value).is_integer():
+                    raise ValueError(f"series.{detector}.n must be a whole number, got {n_value!r}")
                 signals[detector] = Signal(values, n=int(n_value))
         steps.append(signals)
     return steps

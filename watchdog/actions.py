@@ -195,6 +195,8 @@ class Responder:
         else:
             data.update(info)
         self._emit(event, data)
+        if item.status not in OPEN_STATES:
+            del self._decisions[item.action_id]  # settled: nothing more will be reported for it
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         if self.metrics is not None and ("action" in data or event == "alert"):

@@ -295,17 +295,13 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
             raise HTTPException(404, f"No incident has id {incident_id[:80]!r}.")
         return inc
 
-    def _acks(incident_id: str) -> list[dict[str, Any]]:
-        return store.query("SELECT incident_id, who, note, at FROM incident_acks WHERE incident_id = ? "
-                           "ORDER BY at, who", (incident_id,))
-
     @app.get("/v1/incidents/{incident_id}", tags=["incidents"], dependencies=auth, response_model=IncidentDetail,
              responses={**problems, 404: {"model": Problem}})
     def incident(incident_id: str) -> dict[str, Any]:
         inc = _get(incident_id)
         actions = store.query("SELECT kind, module, status, tx_hash, block_number, error, created_at, updated_at "
                               "FROM actions WHERE incident_id = ? ORDER BY created_at", (incident_id,))
-        return {**_incident_out(inc), "evidence": inc.evidence_data, "acks": _acks(incident_id),
+        return {**_incident_out(inc), "evidence": inc.evidence_data, "acks": store.acks(incident_id),
                 "actions": actions}
 
     @app.post("/v1/incidents/{incident_id}/ack", tags=["incidents"], dependencies=auth, response_model=AckOut,
@@ -317,7 +313,7 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
             store.execute("INSERT INTO incident_acks (incident_id, at, who, note) VALUES (?,?,?,?) "
                           "ON CONFLICT DO NOTHING", (incident_id, at, body.who, body.note))
             if inc.state == "open":
-                store.execute("UPDATE incidents SET state = ? WHERE id = ?", ("acknowledged", incident_id))
+                store.set_incident_state(incident_id, "acknowledged")
             store.audit(at, "incident_acknowledged", {"who": body.who, "note": body.note}, model=inc.model,
                         rule=inc.rule, incident_id=incident_id, policy_hash=inc.policy_hash)
         return {"incident_id": incident_id, "who": body.who, "note": body.note, "at": at}
@@ -325,15 +321,17 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
     @app.get("/v1/status", tags=["status"], dependencies=auth, responses=problems)
     def status_() -> dict[str, Any]:
         out: dict[str, Any] = {"version": __version__}
-        if policy is not None:
-            out["policy"] = {"name": policy.name, "hash": policy.hash}
+        current = engine.policy if engine is not None else policy  # a SIGHUP reload swaps the engine's
+        if current is not None:
+            out["policy"] = {"name": current.name, "hash": current.hash}
         if engine is not None:
             out["models"] = {
                 m: {"ready": rt.ready, "predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
                     "labels_unmatched": rt.n_labels_unmatched, "awaiting_label": len(rt.awaiting_label)}
                 for m, rt in engine.runtimes.items()}
             out["quarantined"] = dict(engine.quarantine_by_reason)
-        out["incidents"] = {"open": len([i for i in store.incidents() if i.state == "open"])}
+        row = store.query_one("SELECT COUNT(*) AS n FROM incidents WHERE state = 'open'")
+        out["incidents"] = {"open": int(row["n"]) if row else 0}
         if status is not None:
             out.update(status())
         return out

@@ -239,7 +239,7 @@ def backtest(policy_path: str | Path, log_path: str | Path, truth: list[ChangePo
     policy = load_policy_or_refuse(policy_path)
     if not log_path.is_file():
         raise ConfigError(f"The log {log_path} does not exist or is not a file.")
-    engine = Engine(policy, base_dir=policy_path.parent, metrics=Metrics())
+    engine = Engine(policy, base_dir=policy_path.parent, metrics=Metrics(), keep_decisions=None)
     pending = sorted(truth or [], key=lambda c: (c.at_line or 0, c.at_ts or 0.0))
     counts: dict[str, int] = {m: 0 for m in policy.model_ids}
     firings: list[Firing] = []

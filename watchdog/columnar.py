@@ -422,7 +422,8 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
         st["ref_rows"] = rows[:n_ref]
         for r in rows[:n_ref]:
             events.append((int(r), 0, mid, "ref"))
-        due = rt.interval - rt.batch.n if rt.ready else rt.interval
+        # a batch carried over a reload or a restart may already hold an interval's worth: evaluate at once
+        due = max(1, rt.interval - rt.batch.n) if rt.ready else rt.interval
         for k in range(due - 1, post.size, rt.interval):
             events.append((int(post[k]), 1, mid, "eval"))
         for r in d["labels"]:

@@ -81,6 +81,14 @@ TYPE_ERROR_CODES = ("wrong_type", "non_finite")  # quarantine reasons a type_err
 TS_KEY = "\0ts"  # the chunk column of the records' timestamps, for the "time" kinds (staleness, volume)
 
 
+DEFAULT_INTERVAL = 100  # predictions between evaluations of a model no group names
+
+
+def evaluation_interval(policy: Policy, model_id: str) -> int:
+    """Predictions of a model between two evaluations: the shortest ``interval_records`` of its groups."""
+    return min((g.interval_records for g in policy.groups_for(model_id)), default=DEFAULT_INTERVAL)
+
+
 def detector_class(kind: str) -> type:
     return detectors.REGISTRY.get(kind) or detectors.TIME_REGISTRY[kind]
 
@@ -443,6 +451,7 @@ class Engine:
 
     def __init__(self, policy: Policy, *, base_dir: Path | None = None, metrics: Metrics | None = None,
                  on_decision: DecisionHandler | None = None, join_capacity: int = DEFAULT_JOIN_CAPACITY,
+                 keep_decisions: int | None = 10_000,
                  label_window: float | None = DEFAULT_LABEL_WINDOW, clock: Callable[[], float] | None = None,
                  max_future_skew: float = DEFAULT_FUTURE_SKEW, min_ts: float = DEFAULT_MIN_TS):
         """``clock`` (seconds since the epoch) enables the ``future_timestamp`` check: a record whose
@@ -455,17 +464,13 @@ class Engine:
         self.last_evaluation_wall: float | None = None
         self.n_quarantined = 0
         self.quarantine_by_reason: dict[str, int] = {}
-        self.decisions: list[Decision] = []
+        self.decisions: list[Decision] = []  # the latest, at most keep_decisions (None: all, as a backtest wants)
+        self.keep_decisions = keep_decisions
         self.observers: list[EvaluationObserver] = []
         self.tick_hooks: list[Callable[[Engine, datetime], None]] = []  # called by tick(now)
         base = base_dir or Path.cwd()
-        intervals: dict[str, int] = {}
-        for g in policy.groups:
-            for r in g.rules:
-                intervals[r.model] = min(intervals.get(r.model, g.interval_records), g.interval_records)
         self.runtimes = {
-            m.id: ModelRuntime(m, intervals.get(m.id, 100), join_capacity, base,
-                               [r for r in self.policy_rules() if r.model == m.id])
+            m.id: ModelRuntime(m, evaluation_interval(policy, m.id), join_capacity, base, list(policy.rules_for(m.id)))
             for m in policy.models
         }
         for rt in self.runtimes.values():
@@ -479,10 +484,6 @@ class Engine:
         """Switch to ``policy`` between records, keeping unchanged detectors and rule states (watchdog.reload)."""
         from .reload import swap_policy
         return swap_policy(self, policy)
-
-    def policy_rules(self) -> Iterable[Any]:
-        for g in self.policy.groups:
-            yield from g.rules
 
     def process_line(self, raw: bytes, line: int, source: str = "") -> Prediction | Label | Quarantined:
         rec = self.parser.parse(raw, line)
@@ -586,6 +587,8 @@ class Engine:
             observe(self, rt, signals, now, line)
         for d in decisions:
             self.decisions.append(d)
+            if self.keep_decisions is not None and len(self.decisions) > self.keep_decisions:
+                del self.decisions[0]  # a service runs for months: keep the recent ones, not all
             self.metrics.rule_transitions.labels(d.model, d.rule, d.tier, d.kind).inc()
             if self.on_decision is not None:
                 self.on_decision(self, rt, d)

@@ -132,7 +132,7 @@ class EngineCollector(Collector):
                         stat.add_metric([m, name, spec.kind, feature, s], float(v))
                 fired.add_metric([m, name, spec.kind, feature], 1.0 if det.drift_detected else 0.0)
                 win.add_metric([m, name, spec.kind, feature], float(det.n))
-        for rule in e.policy_rules():
+        for rule in e.policy.rules:
             c = rule.condition
             thr.add_metric([rule.model, rule.name, c.detector, c.statistic], float(c.threshold))
             current = e.evaluator.state(rule.name).state

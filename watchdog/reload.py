@@ -50,24 +50,15 @@ def _model_key(model: Any) -> str:
     return repr(sorted(data.items()))
 
 
-def _intervals(policy: Policy) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for g in policy.groups:
-        for r in g.rules:
-            out[r.model] = min(out.get(r.model, g.interval_records), g.interval_records)
-    return out
-
-
 def swap_policy(engine: Engine, policy: Policy) -> dict[str, list[str]]:
     """Make ``engine`` run ``policy`` from the next record on; returns what was kept and what started fresh.
 
     Everything new is built before anything is replaced, so an error (e.g. an unreadable reference file)
     leaves the engine untouched.
     """
-    from .engine import ModelRuntime
+    from .engine import ModelRuntime, evaluation_interval
 
     base = Path(policy.source).parent if policy.source else Path.cwd()
-    intervals = _intervals(policy)
     kept_detectors: list[str] = []
     fresh: list[str] = []
     runtimes: dict[str, ModelRuntime] = {}
@@ -76,7 +67,7 @@ def swap_policy(engine: Engine, policy: Policy) -> dict[str, list[str]]:
         old = engine.runtimes.get(m.id)
         join_capacity = old.join_capacity if old is not None else (template.join_capacity if template else 100_000)
         model_rules = [r for r in policy.rules if r.model == m.id]
-        rt = ModelRuntime(m, intervals.get(m.id, 100), join_capacity, base, model_rules)
+        rt = ModelRuntime(m, evaluation_interval(policy, m.id), join_capacity, base, model_rules)
         if old is None or _model_key(old.model) != _model_key(m):
             if template is not None and hasattr(template, "label_window"):
                 rt.label_window = template.label_window

@@ -171,6 +171,11 @@ class Store:
     def set_incident_state(self, incident_id: str, state: str) -> None:
         self.execute("UPDATE incidents SET state = ? WHERE id = ?", (state, incident_id))
 
+    def acks(self, incident_id: str) -> list[dict[str, Any]]:
+        """Stewards' acknowledgements of an incident (``incident_id, who, note, at``), oldest first."""
+        return self.query("SELECT incident_id, who, note, at FROM incident_acks WHERE incident_id = ? "
+                          "ORDER BY at, who", (incident_id,))
+
     # actions (the outbox) ----------------------------------------------------------------------
 
     def add_action(self, incident_id: str, kind: str, module: str, now: float) -> Action:
@@ -226,7 +231,6 @@ class Store:
         yield from self.query("SELECT * FROM audit ORDER BY id")
 
 
-_statements = statements  # the migration splitter (kept for callers of the old name)
 
 
 def _incident(row: dict[str, Any]) -> Incident:

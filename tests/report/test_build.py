@@ -21,7 +21,6 @@ from watchdog.report import (
     write_report,
 )
 from watchdog.report.anchor import file_hash
-from watchdog.report.build import _acks_table
 from watchdog.service import RunOptions, run
 from watchdog.store import Store
 
@@ -133,14 +132,8 @@ def test_data_is_html_escaped_and_acks_are_shown(tmp_path, demo_policy):
     evil = '<script>alert("x")</script>'
     with Store(db) as store:
         inc = store.incidents("lending-risk")[0]
-        table = _acks_table(store)  # migration NNNN_acks.sql, owned by the stewards' API
-        if table is not None:
-            try:
-                store.execute(f"INSERT INTO {table} (incident_id, who, note, at) VALUES (?,?,?,?)",
-                              (inc.id, "steward-ana", evil, 1_790_000_000.0))
-            except Exception:  # noqa: BLE001  (the column may be named "by", as first planned)
-                store.execute(f'INSERT INTO {table} (incident_id, "by", note, at) VALUES (?,?,?,?)',
-                              (inc.id, "steward-ana", evil, 1_790_000_000.0))
+        store.execute("INSERT INTO incident_acks (incident_id, who, note, at) VALUES (?,?,?,?)",
+                      (inc.id, "steward-ana", evil, 1_790_000_000.0))
         store.execute("UPDATE incidents SET rule = ? WHERE id = ?", (evil, inc.id))
         files = write_report(store, "lending-risk", parse_week("2026-W47"), tmp_path / "out", now=AFTER)
     html = files.html_path.read_text()
@@ -148,11 +141,8 @@ def test_data_is_html_escaped_and_acks_are_shown(tmp_path, demo_policy):
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     rep = json.loads(files.json_path.read_bytes())
     acked = next(i for i in rep["incidents"] if i["id"] == inc.id)["acknowledgements"]
-    if table is not None:
-        assert acked == [{"by": "steward-ana", "note": evil, "at": 1_790_000_000.0}]
-        assert "steward-ana" in html
-    else:
-        assert acked == []
+    assert acked == [{"by": "steward-ana", "note": evil, "at": 1_790_000_000.0}]
+    assert "steward-ana" in html
 
 
 def test_weekly_job_writes_last_weeks_report_for_every_model(tmp_path, demo_policy):

@@ -99,3 +99,19 @@ def test_a_correction_needs_p_values_and_one_level():
                        '{detector: ks_d, statistic: p_value, op: "<", threshold: 0.01}', 1)
     with pytest.raises(PolicyError, match="same threshold"):
         load_policy_text(bad, "c.yaml")
+
+
+def test_without_a_budget_no_spending_ledger_grows():
+    from importlib import resources
+
+    from rules import load_policy
+
+    policy = load_policy(resources.files("watchdog").joinpath("data", "demo_policy.yaml"))
+    assert policy.budget_of("lending-risk") is None
+    ev = Evaluator(policy)
+    for i in range(200):  # fire and clear again and again: every firing of the pause rule acts
+        p = 1e-12 if (i // 4) % 2 == 0 else 0.5
+        ev.evaluate("lending-risk", {"ks_volatility": Signal(values={"statistic": 0.5, "p_value": p}, n=500)},
+                    datetime.fromtimestamp(1_795_000_000 + 60 * i, tz=UTC), i)
+    assert ev.state("VolatilityRegimeShift").state in ("firing", "inactive", "pending")
+    assert not any(ev._spent.values())  # nothing to count against: nothing kept

@@ -112,4 +112,18 @@ def test_csv_cell_that_is_not_utf8_rejects_its_row_only(tmp_path):
     bad = [(q.line, q.reason_code) for r in got for q in r.quarantined]
     assert bad == [(1, "bad_utf8"), (2, "wrong_type")]
     assert "column 'id' is not valid UTF-8" in got[0].quarantined[0].reason and "a\ufffd" in got[0].quarantined[0].raw
-    assert sum(r.predictions for r in got) == 1 and eng.runtimes["lending-risk"].recent.maxlen
+    assert sum(r.predictions for r in got) == 1 and eng.runtimes["lending-risk"].n_predictions == 1
+
+
+def test_csv_row_with_the_wrong_field_count_is_quarantined_and_the_file_reads_on(tmp_path):
+    p = tmp_path / "short.csv"
+    p.write_bytes(b"model,version,ts,id,prediction,features.utilization\n"
+                  b"lending-risk,1,2026-11-16T00:00:00Z,a,0.1,0.5\n"
+                  b"lending-risk,1,2026-11-16T00:00:01Z\n"
+                  b"lending-risk,1,2026-11-16T00:00:02Z,c,0.1,0.5\n")
+    eng = engine()
+    got = [feed(eng, b) for b in TableSource(p).batches()]
+    bad = [(q.line, q.reason_code) for r in got for q in r.quarantined]
+    assert bad == [(3, "missing_field")]
+    assert "has 3 field(s), the header has 6" in got[0].quarantined[0].reason
+    assert sum(r.predictions for r in got) == 2 and eng.runtimes["lending-risk"].n_predictions == 2

@@ -19,7 +19,7 @@ from typing import Any
 import rules
 
 from ..errors import ConfigError
-from ..store import MIGRATIONS, Store
+from ..store import Store
 
 __all__ = ["FORMAT", "Week", "build_report", "parse_week", "previous_week"]
 
@@ -80,23 +80,8 @@ def _breached(value: float | None, n: int, rule: dict[str, Any]) -> bool:
     return value is not None and n >= rule["min_samples"] and _OPS[rule["op"]](value, rule["threshold"])
 
 
-def _acks_table(store: Store) -> str | None:
-    """The stewards' acknowledgements table, when its migration (``NNNN_acks.sql``) is applied."""
-    for name, sql in MIGRATIONS:
-        if name.endswith("_acks"):
-            m = re.search(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", sql, re.IGNORECASE)
-            applied = store.query("SELECT name FROM schema_migrations WHERE name = ?", (name,))
-            return m.group(1) if m and applied else None
-    return None
-
-
 def _acks(store: Store, incident_id: str) -> list[dict[str, Any]]:
-    table = _acks_table(store)
-    if table is None:
-        return []
-    rows = store.query(f"SELECT * FROM {table} WHERE incident_id = ?", (incident_id,))
-    acks = [{"by": r.get("by", r.get("who")), "note": r.get("note"), "at": r.get("at")} for r in rows]
-    return sorted(acks, key=lambda a: (a["at"] if isinstance(a["at"], (int, float)) else 0, str(a["by"])))
+    return [{"by": r["who"], "note": r["note"], "at": r["at"]} for r in store.acks(incident_id)]
 
 
 def build_report(store: Store, model: str, week: Week, *, policy: rules.Policy | None = None,
@@ -317,5 +302,3 @@ def _verdict(report: dict[str, Any]) -> dict[str, Any]:
         f"{vol['evaluations']} evaluations; {q['total']} record(s) quarantined.")]}
 
 
-def is_finite_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ class TableSource:
         self.format = fmt
         self.batch_rows = batch_rows
         self.name = name or self.path.name
+        self._malformed: list[Quarantined] = []  # CSV rows with the wrong number of fields, since the last batch
 
     def batches(self, start: Position | None = None) -> Iterator[RawBatch]:
         skip = start.offset if start is not None else 0
@@ -62,6 +64,8 @@ class TableSource:
                 first = done + 1
                 done += part.num_rows
                 part, numbers, bad = _text_columns(part, first) if self.format == "csv" else (part, [], [])
+                if self._malformed:
+                    bad, self._malformed = self._malformed + bad, []
                 yield RawBatch(source=self.name, position=Position(done, done, str(self.path)), table=part,
                                first_line=first, line_numbers=numbers, pre_quarantined=bad)
 
@@ -78,10 +82,21 @@ class TableSource:
         # read as bytes: a cell that is not UTF-8 then rejects its row (bad_utf8), not the whole file
         opts = pacsv.ConvertOptions(column_types={h: pa.binary() for h in header}, strings_can_be_null=True,
                                     null_values=[""])
-        reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=16 << 20),
+        reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=16 << 20, use_threads=False),  # row numbers
+                                parse_options=pacsv.ParseOptions(invalid_row_handler=self._invalid_row),
                                 convert_options=opts)
         for rb in reader:
             yield pa.Table.from_batches([rb])
+
+
+    def _invalid_row(self, row: Any) -> str:
+        """A row whose field count is off is quarantined (``missing_field``) and skipped; the file reads on."""
+        line = int(row.number) if row.number is not None else 0
+        self._malformed.append(Quarantined(
+            line, "missing_field",
+            f"CSV row {line} has {row.actual_columns} field(s), the header has {row.expected_columns}",
+            (row.text or "")[:2048]))
+        return "skip"
 
 
 def _text_columns(tbl: pa.Table, first: int) -> tuple[pa.Table, list[int], list[Quarantined]]:
