@@ -54,3 +54,5 @@ def test_sequential_detector_alarm_fires_a_rule(tmp_path: Path) -> None:
     )
     fired = [i for i in res.incidents if i.rule == "VolatilityChangePoint"]
     assert fired
+    # every firing came after the change (prediction 3,000), none from a false alarm before it
+    assert all(i.evidence_data["counts"]["predictions"] > 3000 for i in fired)
