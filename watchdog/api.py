@@ -54,6 +54,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from . import __version__
 from .errors import ConfigError
@@ -225,6 +226,26 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    def _process(lines: list[bytes]) -> tuple[list[Rejected], int, int]:
+        from .records import Label, Prediction
+        rejected: list[Rejected] = []
+        n_pred = n_lab = 0
+        with lock:
+            for i, raw in enumerate(lines):
+                rec = engine.process_line(raw, i + 1, source_name)
+                if isinstance(rec, Quarantined):
+                    rejected.append(Rejected(index=i, field=field_of(rec), reason_code=rec.reason_code,
+                                             reason=rec.reason))
+                    if quarantine is not None:
+                        quarantine.write(rec.to_json(source_name) + b"\n")
+                elif isinstance(rec, Prediction):
+                    n_pred += 1
+                elif isinstance(rec, Label):
+                    n_lab += 1
+            if quarantine is not None and rejected:
+                quarantine.flush()
+        return rejected, n_pred, n_lab
+
     @app.post("/v1/records", tags=["ingest"], dependencies=auth, response_model=IngestReply,
               responses={**problems, 400: {"model": Problem}, 413: {"model": Problem}, 415: {"model": Problem},
                          503: {"model": Problem}},
@@ -252,23 +273,9 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
             raise HTTPException(400, "The body holds no records.")
         if engine is None:
             raise HTTPException(503, "This watchdog has no engine to take records.")
-        from .records import Label, Prediction
-        rejected: list[Rejected] = []
-        n_pred = n_lab = 0
-        with lock:
-            for i, raw in enumerate(lines):
-                rec = engine.process_line(raw, i + 1, source_name)
-                if isinstance(rec, Quarantined):
-                    rejected.append(Rejected(index=i, field=field_of(rec), reason_code=rec.reason_code,
-                                             reason=rec.reason))
-                    if quarantine is not None:
-                        quarantine.write(rec.to_json(source_name) + b"\n")
-                elif isinstance(rec, Prediction):
-                    n_pred += 1
-                elif isinstance(rec, Label):
-                    n_lab += 1
-            if quarantine is not None and rejected:
-                quarantine.flush()
+        # The engine lock may be held for a whole batch or a checkpoint: wait for it on a worker thread, so
+        # /healthz, /readyz and /metrics keep answering meanwhile.
+        rejected, n_pred, n_lab = await run_in_threadpool(_process, lines)
         reply = IngestReply(accepted=len(lines) - len(rejected), rejected=rejected, predictions=n_pred,
                             labels=n_lab)
         if rejected and len(rejected) == len(lines):
