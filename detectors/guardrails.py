@@ -43,7 +43,6 @@ class _Guardrail(Detector):
         self._n_fed = 0
         self._n_seen = 0
         self._prev = math.nan
-        self._first = math.nan
         self._last_ts = -math.inf
         self._last_stat = math.nan
         self._breaches = 0
@@ -97,8 +96,6 @@ class _Guardrail(Detector):
                 "ts": None if math.isnan(stamps[i]) else float(stamps[i]),
                 "statistic": float(stat[i]),
             }
-        if math.isnan(self._first):
-            self._first = float(x[0])
         self._prev = float(x[-1])
         if not math.isnan(stamps[-1]):
             self._last_ts = float(stamps[-1])
@@ -164,7 +161,6 @@ class _Guardrail(Detector):
             "n_fed": self._n_fed,
             "n_seen": self._n_seen,
             "prev": num(self._prev),
-            "first": num(self._first),
             "last_ts": num(self._last_ts),
             "last_stat": None if math.isnan(self._last_stat) else self._last_stat,
             "breaches": self._breaches,
@@ -178,7 +174,7 @@ class _Guardrail(Detector):
 
         self._reset()
         self._n_fed, self._n_seen = int(state["n_fed"]), int(state["n_seen"])
-        self._prev, self._first = num(state["prev"]), num(state["first"])
+        self._prev = num(state["prev"])
         self._last_ts = num(state["last_ts"], -math.inf)
         self._last_stat = num(state["last_stat"])
         self._breaches = int(state["breaches"])
@@ -397,7 +393,6 @@ class CumulativeChangeGuard(_Guardrail):
     def _reset_history(self) -> None:
         self._hist_ts = RingBuffer(self.window, np.float64)
         self._hist_x = RingBuffer(self.window, np.float64)
-        self._evicted = False
 
     def _measure(self, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         old_ts = self._hist_ts.values()
@@ -408,16 +403,14 @@ class CumulativeChangeGuard(_Guardrail):
         # them stands in for base when base has fallen out (it is the first output otherwise).
         oldest = np.maximum(0, old_ts.shape[0] + np.arange(x.shape[0]) - self.window)
         base = values[np.maximum(j, oldest)]
-        self._evicted = self._evicted or old_ts.shape[0] + x.shape[0] > self.window
         self._hist_ts.extend(ts)
         self._hist_x.extend(x)
         change = x - base
         return _relative(change, base) if self.relative else np.abs(change)
 
     def _history_state(self) -> dict[str, Any]:
-        return {"ts": self._hist_ts.state(), "x": self._hist_x.state(), "evicted": self._evicted}
+        return {"ts": self._hist_ts.state(), "x": self._hist_x.state()}
 
     def _load_history(self, state: Mapping[str, Any]) -> None:
         self._hist_ts = RingBuffer.from_state(self.window, state["ts"], np.float64)
         self._hist_x = RingBuffer.from_state(self.window, state["x"], np.float64)
-        self._evicted = bool(state["evicted"])
