@@ -86,18 +86,53 @@ def _policy_rules(policy: rules.Policy) -> list[tuple[str, Any]]:
     return [(g.name, r) for g in policy.groups for r in g.rules]
 
 
+def _compound_expr(cond: Any, rule: Any, opts: AlertOptions, policy: rules.Policy) -> str:
+    """A compound condition as PromQL: each comparison is 0/1 per (job, instance, model), a node is true when
+    at least k of its children are (all: k = n, any: k = 1). Bonferroni divides the level by n; Benjamini-
+    Hochberg, which Prometheus cannot rank, is approximated by Bonferroni (it then fires no more often than
+    the watchdog)."""
+    children = cond.children
+    m = len(children)
+    correction = getattr(cond, "correction", "none")
+    parts = []
+    for child in children:
+        if isinstance(child, rules.Condition):
+            level = float(child.threshold) / (m if correction != "none" else 1)
+            stat = (f"watchdog_detector_statistic"
+                    f"{_sel(job=opts.job, model=rule.model, detector=child.detector, statistic=child.statistic)}")
+            leaf = f"({stat} {child.op} bool {level!r})"
+            n = policy.min_samples_of(rule, child)
+            if n > 1:
+                win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=child.detector)}"
+                leaf = f"({leaf} * on (job, instance, model, detector) ({win} >= bool {int(n)}))"
+            parts.append(f"max by (job, instance, model) {leaf}")
+        else:
+            parts.append(f"({_compound_expr(child, rule, opts, policy)})")
+    need = {"AllOf": m, "AnyOf": 1}.get(type(cond).__name__) or cond.k_of_n.k
+    return f"({' + '.join(parts)}) >= bool {need}"
+
+
+def _seen(c: Any) -> str:
+    if len(c.leaves) > 1:
+        return c.describe()
+    return f"{c.detector}.{c.statistic} {c.op} {float(c.threshold):g}"
+
+
 def policy_rule(rule: Any, opts: AlertOptions, policy: rules.Policy) -> dict[str, Any]:
     c = rule.condition
-    min_samples = policy.min_samples_of(rule)  # the watchdog's own guard: the rule's, else the detector's window
-    stat = f"watchdog_detector_statistic{_sel(job=opts.job, model=rule.model, detector=c.detector, statistic=c.statistic)}"
-    expr = f"{stat} {c.op} {float(c.threshold)!r}"
-    if min_samples > 1:
-        win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=c.detector)}"
-        expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(min_samples)})"
+    if len(c.leaves) > 1:
+        expr = _compound_expr(c, rule, opts, policy) + " == 1"
+    else:
+        min_samples = policy.min_samples_of(rule)  # the watchdog's own guard: the rule's, else the detector's window
+        stat = f"watchdog_detector_statistic{_sel(job=opts.job, model=rule.model, detector=c.detector, statistic=c.statistic)}"
+        expr = f"{stat} {c.op} {float(c.threshold)!r}"
+        if min_samples > 1:
+            win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=c.detector)}"
+            expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(min_samples)})"
     annotations = {
         "summary": rule.annotations.summary,
         "description": (
-            f"Prometheus sees {c.detector}.{c.statistic} {c.op} {float(c.threshold):g} for model "
+            f"Prometheus sees {_seen(c)} for model "
             f"{rule.model} on {{{{ $labels.instance }}}}, independently of the watchdog's own rule."
         ),
     }
@@ -236,6 +271,8 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
     tests: list[dict[str, Any]] = []
     for _, r in _policy_rules(policy):
         c = r.condition
+        if len(c.leaves) > 1:
+            continue  # compound rules: tested in tests/observability against promtool with their own series
         spec = policy.model(r.model).detector(c.detector)
         det_labels = {
             **base,
