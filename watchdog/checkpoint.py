@@ -1,9 +1,8 @@
 """Restart without forgetting: the engine's whole state and the sources' positions, saved together.
 
 A checkpoint holds, per model: every detector's snapshot (reference summary and window), the
-reference rows gathered so far while ``first_n`` is not yet reached, the label join (predictions
-awaiting their labels, with their data times), the recent request ids (duplicate check), the pending
-micro-batch, the counters and the recent window bounds used in evidence; and for the engine: the rule
+reference rows gathered so far while ``first_n`` is not yet reached, the window of recent predictions
+by request id (the duplicate check and the label join, with their data times), the pending micro-batch, the counters and the recent window bounds used in evidence; and for the engine: the rule
 evaluator's snapshot and the quarantine counts. :func:`save` writes it in ONE transaction with the
 position of every source (``source_offsets``), so the state and the offsets always agree: after a
 SIGKILL the watchdog restores the state and re-reads every record after the saved positions (none is
@@ -23,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("watchdog.checkpoint")
 
-FORMAT = 1
+FORMAT = 2  # 2: one window of recent predictions by id (duplicates and the label join)
 DEFAULT_INSTANCE = "default"
 
 
@@ -94,7 +93,7 @@ def snapshot_runtime(rt: ModelRuntime) -> dict[str, Any]:
         "detectors": {name: det.snapshot() for name, det in rt.detectors.items()},
         "reference_rows": [_pred(p) for p in rt.reference_rows],
         "reference_bounds": list(rt.reference_bounds) if rt.reference_bounds else None,
-        "awaiting_label": list(rt.awaiting_label.items()),
+        "by_id": rt.by_id.snapshot(),
         "batch": {"predictions": [_pred(p) for p in b.predictions], "pairs_pred": list(b.pairs_pred),
                   "pairs_label": list(b.pairs_label),
                   # column chunks of the columnar path (Parquet / CSV), in arrival order before the rows
@@ -108,13 +107,7 @@ def snapshot_runtime(rt: ModelRuntime) -> dict[str, Any]:
         "recent": [list(x) for x in rt.recent],
         "versions": list(rt.versions),
     }
-    # state added to the runtime by later features, saved when present
-    if hasattr(rt, "awaiting_since"):
-        out["awaiting_since"] = [list(x) for x in rt.awaiting_since]
-    if hasattr(rt, "clock_ts"):
-        out["clock_ts"] = _num(rt.clock_ts)
-    if hasattr(rt, "seen_ids"):
-        out["seen_ids"] = list(rt.seen_ids)
+    out["clock_ts"] = _num(rt.clock_ts)
     if getattr(rt, "reference_used", None):  # rows the detectors were built on (a policy reload rebuilds)
         out["reference_used"] = [_pred(p) for p in rt.reference_used]
     return out
@@ -131,7 +124,7 @@ def restore_runtime(rt: ModelRuntime, s: Mapping[str, Any]) -> None:
     rt.ready = bool(s["ready"])
     rt.reference_rows = [_unpred(r) for r in s["reference_rows"]]
     rt.reference_bounds = tuple(s["reference_bounds"]) if s["reference_bounds"] else None  # type: ignore[assignment]
-    rt.awaiting_label = OrderedDict((k, v) for k, v in s["awaiting_label"])
+    rt.by_id.restore(s["by_id"])
     bs = s["batch"]
     rt.batch = Batch(predictions=[_unpred(r) for r in bs["predictions"]], pairs_pred=list(bs["pairs_pred"]),
                      pairs_label=list(bs["pairs_label"]))
@@ -145,12 +138,7 @@ def restore_runtime(rt: ModelRuntime, s: Mapping[str, Any]) -> None:
     rt.type_errors_pending = int(s.get("type_errors_pending", 0))
     rt.recent = deque(((float(a), int(b)) for a, b in s["recent"]), maxlen=rt.recent.maxlen)
     rt.versions = deque(s["versions"], maxlen=rt.versions.maxlen)
-    if "awaiting_since" in s and hasattr(rt, "awaiting_since"):
-        rt.awaiting_since = deque(((float(a), b) for a, b in s["awaiting_since"]), maxlen=rt.awaiting_since.maxlen)
-    if "clock_ts" in s and hasattr(rt, "clock_ts"):
-        rt.clock_ts = -math.inf if s["clock_ts"] is None else float(s["clock_ts"])
-    if "seen_ids" in s and hasattr(rt, "seen_ids"):
-        rt.seen_ids = OrderedDict((k, None) for k in s["seen_ids"])
+    rt.clock_ts = -math.inf if s["clock_ts"] is None else float(s["clock_ts"])
     if "reference_used" in s:
         rt.reference_used = [_unpred(r) for r in s["reference_used"]]
 

@@ -367,26 +367,17 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
         rows = np.flatnonzero(good)
         if rows.size:
             ids = id_col.take(pa.array(rows))
-            dup = np.zeros(rows.size, dtype=bool)
-            seen = rt.seen_ids
-            if seen and len(seen) <= len(ids):  # whichever is smaller goes through Python
-                dup |= _np(pc.is_in(ids, value_set=pa.array(list(seen), pa.string())))
-            elif seen:
-                dup |= np.fromiter((r in seen for r in ids.to_pylist()), dtype=bool, count=len(ids))
-            codes = _np(pc.dictionary_encode(ids).indices).astype(np.int64)
-            _, first = np.unique(codes, return_index=True)
-            repeat = np.ones(rows.size, dtype=bool)
-            repeat[first] = False
-            dup |= repeat
+            dup = rt.by_id.contains_many(ids)  # ids of the model's recent predictions, then repeats in this table
+            if pc.count_distinct(ids).as_py() != len(ids):
+                codes = _np(pc.dictionary_encode(ids).indices).astype(np.int64)
+                repeat = np.ones(rows.size, dtype=bool)
+                repeat[np.unique(codes, return_index=True)[1]] = False
+                dup |= repeat
             if dup.any():
                 v.mark(np.isin(np.arange(n), rows[dup]), "duplicate_id",
                        lambda i, mid=mid: f"id {id_col[i].as_py()[:64]!r} repeats a recent prediction of model "
                                           f"{mid!r}")
                 rows = rows[~dup]
-                ids = id_col.take(pa.array(rows))
-            rt.seen_ids.update(dict.fromkeys(ids.slice(max(0, len(ids) - rt.join_capacity)).to_pylist()))
-            for _ in range(len(rt.seen_ids) - rt.join_capacity):
-                rt.seen_ids.popitem(last=False)
         per_model[mid] = {"rows": rows, "labels": np.flatnonzero(is_label & ~v.bad), "ts": ts, "cols": cols,
                           "prediction": prediction, "label": label, "label_null": label_null,
                           "versions": versions}
@@ -410,7 +401,7 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
         rt = engine.runtimes[mid]
         rows = d["rows"]
         n_ref = 0
-        st = state[mid] = {"post": rows, "at": 0, "unlabelled": []}
+        st = state[mid] = {"post": rows, "at": 0, "pending": []}
         target = rt.reference_target
         if (not rt.ready and not rt.reference_rows and target is not None and rows.size >= target
                 and not (d["labels"].size and d["labels"][0] < rows[target - 1])):
@@ -448,10 +439,10 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
             _add_chunk(rt, d, post[st["at"]:upto], lines, st)
             st["at"] = upto
         if what == "eval":
-            _commit_awaiting(rt, d, id_col, st)
+            _commit_ids(rt, d, id_col, st)
             engine.evaluate(rt, float(d["ts"][row]), int(lines[row]))
         else:
-            _commit_awaiting(rt, d, id_col, st)
+            _commit_ids(rt, d, id_col, st)
             lab = Label(mid, id_col[row].as_py(), d["label"][row].item() if isinstance(d["label"][row], np.floating)
                         else d["label"][row], int(lines[row]))
             if not rt.add_label(lab):
@@ -461,7 +452,7 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
         post = st["post"]
         if post.size > st["at"]:
             _add_chunk(rt, d, post[st["at"]:], lines, st)
-        _commit_awaiting(rt, d, id_col, st)
+        _commit_ids(rt, d, id_col, st)
 
 
 def _reference_from_columns(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, st: dict[str, Any]) -> None:
@@ -471,9 +462,7 @@ def _reference_from_columns(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarra
     rt.n_predictions += int(rows.size)
     top = float(ts.max())
     rt.clock_ts = max(rt.clock_ts, top)
-    unlabelled = d["label_null"][rows]
-    if unlabelled.any():
-        st["unlabelled"].append(rows[unlabelled])
+    st["pending"].append(rows)
     rt._build([], f"first {rows.size} records", columns=columns, bounds=(float(ts[0]), float(ts[-1])))
 
 
@@ -520,24 +509,18 @@ def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.
     tail = rows[-w:]
     rt.recent.extend(zip(d["ts"][tail].tolist(), lines[tail].tolist()))
     rt.versions.extend(d["versions"][tail].tolist())
-    if not labelled.all():
-        st["unlabelled"].append(rows[~labelled])
+    st["pending"].append(rows)
 
 
-def _commit_awaiting(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[str, Any]) -> None:
-    """Put the unlabelled predictions added since the last commit into the label join (the newest ones only)."""
-    if not st["unlabelled"]:
+def _commit_ids(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[str, Any]) -> None:
+    """Add the predictions fed since the last commit to the model's recent ids and label join."""
+    if not st["pending"]:
         return
-    rows = np.concatenate(st["unlabelled"])[-rt.join_capacity:]
-    st["unlabelled"] = []
-    ids = id_col.take(pa.array(rows)).to_pylist()
-    preds = d["prediction"][rows].tolist()
-    aw = rt.awaiting_label
-    aw.update(zip(ids, preds))
-    while len(aw) > rt.join_capacity:
-        aw.popitem(last=False)
-    if rt.label_window is not None:
-        rt.awaiting_since.extend(zip(d["ts"][rows].tolist(), ids))
+    rows = np.concatenate(st["pending"]) if len(st["pending"]) > 1 else st["pending"][0]
+    st["pending"] = []
+    tail = rows[-rt.join_capacity:]  # the earlier ones would leave the join at once
+    rt.by_id.add_many(id_col.take(pa.array(tail)), d["prediction"][tail], d["ts"][tail], d["label_null"][tail],
+                      before=rows.size - tail.size)
 
 
 def _column_of(d: dict[str, Any], key: str) -> Any:

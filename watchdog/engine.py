@@ -13,8 +13,8 @@ import inspect
 import logging
 import math
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +28,7 @@ from rules import Decision, Evaluator, Policy, Signal
 
 from .errors import StartupError
 from .metrics import Metrics
+from .recent import RecentPredictions
 from .records import Label, ModelSchema, Prediction, Quarantined, RecordParser
 
 log = logging.getLogger("watchdog.engine")
@@ -105,19 +106,17 @@ class ModelRuntime:
         self.rules = model_rules
         self.detectors: dict[str, detectors.Detector] = {}
         self.join_capacity = join_capacity
-        self.awaiting_label: OrderedDict[str, float | str] = OrderedDict()
         self.batch = Batch()
         self.n_predictions = 0
         self.n_labels_joined = 0
         self.n_labels_unmatched = 0
         self.type_errors_pending = 0  # records of this model quarantined for a type error since the last flush
-        # Late labels wait at most ``label_window`` seconds of this model's data time (its latest
-        # prediction's ts) as well as at most ``join_capacity`` predictions; None: count bound only.
+        # The last ``join_capacity`` predictions by request id: duplicate ids are refused, and a late label
+        # joins its prediction there if made at most ``label_window`` seconds of this model's data time
+        # (its latest prediction's ts) ago; None: the count bound only.
+        self.by_id = RecentPredictions(join_capacity, numeric=self.schema.prediction_type == "numeric")
         self.label_window: float | None = None
-        self.awaiting_since: deque[tuple[float, str]] = deque(maxlen=join_capacity)
         self.clock_ts = -math.inf
-        # Request ids of recent predictions, to quarantine duplicates (bounded like the join).
-        self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.max_window = max((int(getattr(d, "window", 0) or 0) for d in model.detectors), default=0) or 1
         self.recent: deque[tuple[float, int]] = deque(maxlen=self.max_window)  # (ts, line) of recent predictions
         self.versions: deque[str] = deque(maxlen=self.max_window)
@@ -226,12 +225,12 @@ class ModelRuntime:
         self.n_predictions += 1
         if p.ts > self.clock_ts:
             self.clock_ts = p.ts
+        self.by_id.add(p.id, p.prediction, p.ts, awaiting=p.label is None)
         if not self.ready:
             self.reference_rows.append(p)
             if self.reference_target is not None and len(self.reference_rows) >= self.reference_target:
                 rows, self.reference_rows = self.reference_rows, []
                 self._build(rows, f"first {len(rows)} records")
-            self._remember(p)
             return False
         self.batch.predictions.append(p)
         self.recent.append((p.ts, p.line))
@@ -239,46 +238,24 @@ class ModelRuntime:
         if p.label is not None:
             self.batch.pairs_pred.append(p.prediction)
             self.batch.pairs_label.append(p.label)
-        else:
-            self._remember(p)
         return self.batch.n >= self.interval
 
-    def _remember(self, p: Prediction) -> None:
-        if p.label is not None:
-            return
-        self.awaiting_label[p.id] = p.prediction
-        if len(self.awaiting_label) > self.join_capacity:
-            self.awaiting_label.popitem(last=False)
-        if self.label_window is not None:
-            self.awaiting_since.append((p.ts, p.id))
+    def label_horizon(self) -> float | None:
+        """Predictions made before this data time no longer take labels (None: no time bound)."""
+        return None if self.label_window is None else self.clock_ts - self.label_window
 
-    def expire_awaiting(self) -> int:
-        """Forget predictions older than the label window (in data time); returns how many."""
-        if self.label_window is None:
-            return 0
-        horizon = self.clock_ts - self.label_window
-        since, n = self.awaiting_since, 0
-        while since and since[0][0] < horizon:
-            if self.awaiting_label.pop(since.popleft()[1], None) is not None:
-                n += 1
-        return n
+    def awaiting_labels(self) -> int:
+        """Predictions in the join that may still take their label."""
+        return self.by_id.awaiting(self.label_horizon())
 
     def seen(self, rid: str) -> bool:
-        """True when ``rid`` is among this model's recent prediction ids; otherwise remembers it."""
-        ids = self.seen_ids
-        if rid in ids:
-            return True
-        ids[rid] = None
-        if len(ids) > self.join_capacity:
-            ids.popitem(last=False)
-        return False
+        """True when ``rid`` is among this model's recent prediction ids (a duplicate)."""
+        return rid in self.by_id
 
     def add_label(self, lab: Label) -> bool:
         """Join a late label to its prediction; returns False when the prediction is unknown."""
-        if self.label_window is not None:
-            self.expire_awaiting()
-        pred = self.awaiting_label.pop(lab.id, None)
-        if pred is None:
+        found, pred = self.by_id.take(lab.id, self.label_horizon())
+        if not found:
             self.n_labels_unmatched += 1
             return False
         self.n_labels_joined += 1
@@ -397,10 +374,11 @@ class ModelRuntime:
         return self._signals()
 
     def read_statistics(self) -> dict[str, tuple[str, ...]]:
-        """Per detector, the statistics an evaluation reads: its primary one and those the rules compare.
+        """Per detector, the statistics an evaluation offers: its primary one and those the rules compare.
 
-        Statistics are computed when read, so the costly ones (an exact KS p-value) are paid only where a
-        rule needs them; /metrics and incident evidence still read every statistic."""
+        Each is computed when first read (see :class:`_Statistics`): the rules read the ones they compare,
+        an observer such as the weekly report's recorder reads all of them; /metrics and incident
+        evidence read every statistic of the detector."""
         if getattr(self, "_read_cache", None) is None or self._read_cache[0] is not self.rules:
             wanted: dict[str, set[str]] = {name: {"statistic"} for name in self.specs}
             for rule in self.rules:
@@ -412,11 +390,8 @@ class ModelRuntime:
 
     def _signals(self) -> dict[str, Signal]:
         wanted = self.read_statistics()
-        return {
-            name: Signal(values={s: float(det.read(s)) for s in det.statistics if s in wanted.get(name, ())},
-                         n=int(det.n))
-            for name, det in self.detectors.items()
-        }
+        return {name: Signal(values=_Statistics(det, wanted.get(name, ())), n=int(det.n))
+                for name, det in self.detectors.items()}
 
     def window_bounds(self, n: int) -> dict[str, Any]:
         """The records spanned by the last ``n`` predictions (for the evidence)."""
@@ -427,6 +402,27 @@ class ModelRuntime:
         last_ts, last_line = self.recent[-1]
         return {"first_ts": _iso(first_ts), "last_ts": _iso(last_ts), "first_line": first_line,
                 "last_line": last_line, "records": n}
+
+
+class _Statistics(Mapping[str, float]):
+    """A detector's statistics at one evaluation, computed on first read (the detector caches them until
+    its next update, and nothing updates it while the evaluation's rules and observers read them)."""
+
+    __slots__ = ("_det", "_names")
+
+    def __init__(self, det: detectors.Detector, names: tuple[str, ...]):
+        self._det, self._names = det, tuple(s for s in det.statistics if s in names)
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self._names:
+            raise KeyError(name)
+        return float(self._det.read(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def _iso(ts: float) -> str:

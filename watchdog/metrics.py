@@ -122,7 +122,7 @@ class EngineCollector(Collector):
             ready.add_metric([m], 1.0 if rt.ready else 0.0)
             if rt.versions:
                 version.add_metric([m, rt.versions[-1]], 1.0)
-            backlog.add_metric([m], float(len(rt.awaiting_label)))
+            backlog.add_metric([m], float(rt.awaiting_labels()))
             for name, det in rt.detectors.items():
                 spec = rt.specs[name]
                 feature = spec.feature or "prediction"

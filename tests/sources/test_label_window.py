@@ -30,7 +30,11 @@ def test_a_label_later_than_the_window_in_data_time_does_not_join_and_is_counted
     eng.process_line(label(2), 11)      # predicted at 90 s: joins
     eng.process_line(label(99), 12)     # never predicted
     assert (rt.n_labels_joined, rt.n_labels_unmatched) == (1, 2) and unmatched(eng) == 2
-    assert "p-0" not in rt.awaiting_label and "p-1" not in rt.awaiting_label and "p-3" in rt.awaiting_label
+    assert rt.awaiting_labels() == 1    # p-0, p-1 older than 60 s, p-2 joined: p-3 only
+    eng.process_line(label(1), 13)      # predicted at 30 s: too late too
+    eng.process_line(label(3), 14)
+    eng.process_line(label(2), 15)      # a second label for p-2 finds nothing
+    assert (rt.n_labels_joined, rt.n_labels_unmatched) == (2, 4) and rt.awaiting_labels() == 0
 
 
 def test_the_count_bound_holds_too_and_the_columnar_path_applies_the_same_window():

@@ -37,7 +37,7 @@ def fingerprint(e: Engine) -> dict:
         out[mid] = {
             "n_seen": {k: d.n_seen for k, d in rt.detectors.items()},
             "signals": {k: v.values for k, v in rt.signals().items()},
-            "counts": (rt.n_predictions, rt.n_labels_joined, rt.n_labels_unmatched, len(rt.awaiting_label)),
+            "counts": (rt.n_predictions, rt.n_labels_joined, rt.n_labels_unmatched, rt.awaiting_labels()),
         }
     return out
 
@@ -79,7 +79,7 @@ def test_snapshot_holds_the_pending_batch_and_the_unfinished_reference():
         n += 1
     s = e.snapshot()["models"]["lending-risk"]
     assert s["ready"] and s["reference_rows"] == [] and len(s["batch"]["predictions"]) == 50
-    assert len(s["awaiting_label"]) == len(rt.awaiting_label) > 0
+    assert sum(s["by_id"]["awaiting"]) == rt.awaiting_labels() > 0
 
 
 def test_a_changed_model_starts_fresh_and_says_so(tmp_path):
