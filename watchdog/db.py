@@ -31,7 +31,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,19 @@ def statements(sql: str) -> list[str]:
 # backends --------------------------------------------------------------------------------------
 
 
+def _retry_busy(step: Callable[[], Any], seconds: float = 30.0) -> Any:
+    """Run ``step``, retrying while SQLite says the database is locked: switching a fresh file to WAL
+    takes an exclusive lock and may fail at once, busy handler or not, when replicas open it together."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SQLiteBackend:
     kind = "sqlite"
     IntegrityError: type[Exception] = sqlite3.IntegrityError
@@ -132,7 +145,7 @@ class SQLiteBackend:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        _retry_busy(lambda: self.conn.execute("PRAGMA journal_mode=WAL"))
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
 

@@ -35,7 +35,7 @@ class TableSource:
         Rows per batch at most (Parquet row groups are read whole, then sliced).
     """
 
-    def __init__(self, path: str | Path, *, format: str | None = None, batch_rows: int = 1 << 20,
+    def __init__(self, path: str | Path, *, format: str | None = None, batch_rows: int = 1 << 17,
                  name: str | None = None):
         self.path = Path(path)
         fmt = format or self.path.suffix.lstrip(".").lower()
@@ -51,7 +51,11 @@ class TableSource:
     def batches(self, start: Position | None = None) -> Iterator[RawBatch]:
         skip = start.offset if start is not None else 0
         done = 0
-        for tbl in self._tables():
+        if self.format == "parquet":
+            done, tables = self._parquet(skip)
+        else:
+            tables = self._csv_tables()
+        for tbl in tables:
             n = tbl.num_rows
             if done + n <= skip:
                 done += n
@@ -69,12 +73,21 @@ class TableSource:
                 yield RawBatch(source=self.name, position=Position(done, done, str(self.path)), table=part,
                                first_line=first, line_numbers=numbers, pre_quarantined=bad)
 
-    def _tables(self) -> Iterator[pa.Table]:
-        if self.format == "parquet":
-            f = pq.ParquetFile(self.path)
-            for g in range(f.num_row_groups):
-                yield f.read_row_group(g)
-            return
+    def _parquet(self, skip: int) -> tuple[int, Iterator[pa.Table]]:
+        """Rows in the row groups wholly before ``skip`` (not read), and tables of the rest, read in
+        batches of ``batch_rows`` so memory stays flat whatever the size of the row groups."""
+        f = pq.ParquetFile(self.path)
+        skipped, groups = 0, []
+        for g in range(f.num_row_groups):
+            n = f.metadata.row_group(g).num_rows
+            if not groups and skipped + n <= skip:
+                skipped += n
+            else:
+                groups.append(g)
+        batches = f.iter_batches(batch_size=self.batch_rows, row_groups=groups) if groups else iter(())
+        return skipped, (pa.Table.from_batches([rb]) for rb in batches)
+
+    def _csv_tables(self) -> Iterator[pa.Table]:
         with open(self.path, newline="", encoding="utf-8", errors="replace") as fh:
             header = next(csv.reader(fh), [])
         if not header:
