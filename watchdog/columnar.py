@@ -206,34 +206,47 @@ def _timestamps(a: pa.Array, scope: np.ndarray, v: _Verdicts, cache: dict[str, A
 
 
 def process_jsonl(engine: Engine, lines: list[bytes], numbers: list[int], source: str = "",
-                  block: int = 4096) -> ColumnsResult:
-    """JSON lines through the columnar path: pyarrow parses blocks of lines; a block it cannot read as
-    one table (bad JSON, bad UTF-8, NaN, a field whose type changes between lines) goes line by line
-    through :meth:`Engine.process_line` instead, so every record gets the same verdict either way."""
+                  block: int = 32768) -> ColumnsResult:
+    """JSON lines through the columnar path: pyarrow parses blocks of lines. A block it cannot read as one
+    table (bad JSON, bad UTF-8, NaN, a field whose type changes between lines) is split in halves and
+    tried again, down to blocks of ``_LINE_BY_LINE`` lines that go line by line through
+    :meth:`Engine.process_line`: every record gets the same verdict either way, and a bad line costs a
+    few re-parses of its neighbours rather than a whole block read line by line."""
     res = ColumnsResult()
     for at in range(0, len(lines), block):
-        part, nums = lines[at:at + block], numbers[at:at + block]
-        table = _read_json(part)
-        if table is None:
-            for raw, n in zip(part, nums):
-                rec = engine.process_line(raw, n, source)
-                if isinstance(rec, Quarantined):
-                    res.quarantined.append(rec)
-                elif isinstance(rec, Label):
-                    res.labels += 1
-                else:
-                    res.predictions += 1
-            continue
-        r = process_table(engine, table, source=source, lines=np.asarray(nums, dtype=np.int64))
-        first = nums[0]
-        index = {n: i for i, n in enumerate(nums)} if nums[-1] - first != len(nums) - 1 else None
-        for q in r.quarantined:  # the quarantine keeps the line as it was read
-            i = (q.line - first) if index is None else index[q.line]
-            q.raw = part[i][:2048].decode("utf-8", "replace")
-        res.predictions += r.predictions
-        res.labels += r.labels
-        res.quarantined += r.quarantined
+        _process_block(engine, lines[at:at + block], numbers[at:at + block], source, res)
     return res
+
+
+_LINE_BY_LINE = 64
+
+
+def _process_block(engine: Engine, part: list[bytes], nums: list[int], source: str, res: ColumnsResult) -> None:
+    table = _read_json(part)
+    if table is None and len(part) > _LINE_BY_LINE:
+        half = len(part) // 2
+        _process_block(engine, part[:half], nums[:half], source, res)
+        _process_block(engine, part[half:], nums[half:], source, res)
+        return
+    if table is None:
+        for raw, n in zip(part, nums):
+            rec = engine.process_line(raw, n, source)
+            if isinstance(rec, Quarantined):
+                res.quarantined.append(rec)
+            elif isinstance(rec, Label):
+                res.labels += 1
+            else:
+                res.predictions += 1
+        return
+    r = process_table(engine, table, source=source, lines=np.asarray(nums, dtype=np.int64))
+    first = nums[0]
+    index = {n: i for i, n in enumerate(nums)} if nums[-1] - first != len(nums) - 1 else None
+    for q in r.quarantined:  # the quarantine keeps the line as it was read
+        i = (q.line - first) if index is None else index[q.line]
+        q.raw = part[i][:2048].decode("utf-8", "replace")
+    res.predictions += r.predictions
+    res.labels += r.labels
+    res.quarantined += r.quarantined
 
 
 _TS_FIELD = pa.schema([("ts", pa.string())])
@@ -243,6 +256,10 @@ def _read_json(lines: list[bytes]) -> pa.Table | None:
     import pyarrow.json as pajson
 
     body = b"\n".join(lines)
+    try:
+        body.decode("utf-8")  # pyarrow would take bad UTF-8 into string columns; the line path names it
+    except UnicodeDecodeError:
+        return None
     try:
         table = pajson.read_json(pa.BufferReader(body), read_options=pajson.ReadOptions(block_size=len(body) + 1),
                                  parse_options=pajson.ParseOptions(explicit_schema=_TS_FIELD,

@@ -56,3 +56,21 @@ def test_block_verdicts_match_the_line_parser(name):
     kinds = [c for _, c in want]
     assert res.predictions == kinds.count("Prediction") and res.labels == kinds.count("Label")
     assert by_block.runtimes["lending-risk"].n_predictions == by_line.runtimes["lending-risk"].n_predictions
+
+
+def test_a_bad_line_in_a_large_block_costs_its_neighbours_nothing():
+    """One line of bad UTF-8 inside a string (pyarrow would read it) and one of bad JSON among 1,000 good
+    ones: each bad one is quarantined with the line parser's reason, every good one counted, and the good
+    ones still go the columnar way (the halves without a bad line are read as tables)."""
+    lines = [rec(i % 60, id=f"g-{i}") for i in range(1000)]
+    lines[137] = lines[137].replace(b'"version":"1.4.0"', b'"version":"1.4.\xff"')
+    lines[801] = lines[801][:-5]
+    numbers = list(range(1, 1001))
+    eng = engine()
+    calls = []
+    original = eng.process_line
+    eng.process_line = lambda raw, n, s="": calls.append(n) or original(raw, n, s)  # count the line-path lines
+    res = process_jsonl(eng, lines, numbers, "s", block=1000)
+    assert sorted((q.line, q.reason_code) for q in res.quarantined) == [(138, "bad_utf8"), (802, "bad_json")]
+    assert res.predictions == 998 and eng.runtimes["lending-risk"].n_predictions == 998
+    assert 138 in calls and 802 in calls and len(calls) <= 2 * 64  # two small blocks went line by line
