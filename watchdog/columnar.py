@@ -67,6 +67,8 @@ def _np(a: pa.Array | pa.ChunkedArray, **kw: Any) -> np.ndarray:
 
 
 def _nulls(a: pa.Array) -> np.ndarray:
+    if a.null_count == 0 and not pa.types.is_null(a.type):
+        return np.zeros(len(a), dtype=bool)
     return _np(a.is_null())
 
 
@@ -323,6 +325,8 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
     now = engine.clock() if engine.clock is not None else None
 
     whole_features = _column(table, "features")
+    id_codes = pc.dictionary_encode(id_col)
+    ids_distinct = len(id_codes.dictionary) == n  # then no model repeats an id within the table
     converted: dict[str, Any] = {}  # conversions of columns several models read
     per_model: dict[str, dict[str, Any]] = {}
     for mid, rt in engine.runtimes.items():
@@ -385,8 +389,8 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
         if rows.size:
             ids = id_col.take(pa.array(rows))
             dup = rt.by_id.contains_many(ids)  # ids of the model's recent predictions, then repeats in this table
-            if pc.count_distinct(ids).as_py() != len(ids):
-                codes = _np(pc.dictionary_encode(ids).indices).astype(np.int64)
+            if not ids_distinct:
+                codes = _np(pc.fill_null(id_codes.indices, -1))[rows]
                 repeat = np.ones(rows.size, dtype=bool)
                 repeat[np.unique(codes, return_index=True)[1]] = False
                 dup |= repeat
