@@ -70,23 +70,29 @@ class RingBuffer:
             self._count += 1
         return evicted
 
-    def extend(self, values: ArrayLike) -> np.ndarray:
+    def extend(self, values: ArrayLike, skipped: int = 0) -> np.ndarray:
         """Push many values in order; return the evicted values, oldest first.
 
         Batches longer than the capacity are allowed: their own first values are evicted too.
+        ``skipped`` values that are not given are taken as pushed before ``values`` and evicted
+        by them (so ``values`` must fill the buffer): the storage ends as if they had been pushed,
+        position for position, and they are not among the values returned.
         """
         new = np.asarray(values, dtype=self._data.dtype).reshape(-1)
         k, cap = new.shape[0], self.capacity
+        if skipped < 0 or (skipped and k < cap):
+            raise ValueError(f"skipped values must be evicted by those pushed: {skipped} skipped, {k} pushed")
         if k == 0:
             return new
         overflow = max(0, k - cap)  # values of the batch that never survive it
-        n_old_out = min(self._count, max(0, self._count + k - cap))
+        n_old_out = min(self._count, max(0, self._count + skipped + k - cap))
         start = (self._pos - self._count) % cap
         old_out = self._data[(start + np.arange(n_old_out)) % cap]  # fancy indexing copies
         kept = new[overflow:]
-        self._data[(self._pos + overflow + np.arange(kept.shape[0])) % cap] = kept
-        self._pos = (self._pos + k) % cap
-        self._count = min(cap, self._count + k)
+        pos = self._pos + skipped
+        self._data[(pos + overflow + np.arange(kept.shape[0])) % cap] = kept
+        self._pos = (pos + k) % cap
+        self._count = min(cap, self._count + skipped + k)
         return np.concatenate([old_out, new[:overflow]])
 
     def values(self) -> np.ndarray:

@@ -4,7 +4,9 @@ A detector is fed with ``update(x)`` (one value) or ``update_many(values)`` (a b
 final state as the loop), keeps the last ``window`` values in a ring buffer, and is read through
 properties (``statistic``, ``threshold``, ``drift_detected``, ``n``, ``n_seen``) and
 ``read(name)`` for the names in its ``statistics``. Statistics are computed when first read and
-cached until the next update, so updating is cheap and evaluation pays once.
+cached until the next update, so updating is cheap and evaluation pays once. A pure sliding window
+does not even encode the values of a batch that fall out of the window before the batch ends: it
+only counts them in ``n_seen``.
 
 Missing values (None, NaN; for pairs a missing label, or for numeric pairs a NaN prediction) are
 skipped: they enter neither the window nor ``n_seen``. Counting them is the job of a data-quality
@@ -88,6 +90,10 @@ class Detector(abc.ABC):
     _n_codes: int = 0
     # False for detectors built without a reference sample (sequential change detectors).
     needs_reference: ClassVar[bool] = True
+    # True for a pure sliding window, whose whole state is the window, n_seen and counts of the
+    # window: update_many then encodes only the values of a batch that can still be in the window
+    # after it and counts the others in n_seen (the state is the same as without skipping).
+    _slides: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -127,16 +133,33 @@ class Detector(abc.ABC):
         self._n_seen += 1
         self._cache.clear()
 
-    def _push_many(self, codes: np.ndarray) -> None:
+    def _push_many(self, codes: np.ndarray, skipped: int = 0) -> None:
+        """Push ``codes``, after ``skipped`` values that were not encoded because ``codes`` evict them."""
         if codes.shape[0] == 0:
             return
-        evicted = self._buffer.extend(codes)
+        # The skipped values come in and go out within the batch: they change no count.
+        evicted = self._buffer.extend(codes, skipped)
         if self._counts is not None:
             self._counts += np.bincount(codes, minlength=self._n_codes)
             if evicted.shape[0]:
                 self._counts -= np.bincount(evicted, minlength=self._n_codes)
-        self._n_seen += int(codes.shape[0])
+        self._n_seen += int(codes.shape[0]) + skipped
         self._cache.clear()
+
+    def _survivors(self, keep: np.ndarray) -> tuple[int, int]:
+        """Where the values of a batch that can outlive it start, and how many kept values precede them.
+
+        ``keep`` marks the values of the batch that enter the window (the others are missing).
+        Only the last ``window`` of those can be in the window once the batch is in: the result
+        is the index of the first of them (0 when the batch holds no more than ``window``) and
+        the number of kept values before it, which a pure sliding window need not encode.
+        """
+        n_kept = int(np.count_nonzero(keep))
+        skipped = n_kept - self.window
+        if skipped <= 0:
+            return 0, 0
+        start = skipped if n_kept == keep.shape[0] else int(np.flatnonzero(keep)[skipped])
+        return start, skipped
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -178,7 +201,7 @@ class Detector(abc.ABC):
     @property
     def drift_detected(self) -> bool:
         """Whether ``statistic`` is beyond ``threshold`` with at least ``min_samples`` in the window."""
-        if self._buffer._count < self.min_samples:
+        if self.n < self.min_samples:
             return False
         value = self.statistic
         if math.isnan(value):
@@ -262,7 +285,11 @@ class Detector(abc.ABC):
 
 
 class UnivariateDetector(Detector):
-    """A detector fed one value at a time: numbers or categories."""
+    """A detector fed one value at a time: numbers or categories.
+
+    One that sets ``_slides`` (a pure sliding window) implements ``_kept``, which ``update_many``
+    uses to find the values it need not encode.
+    """
 
     def update(self, x: Any) -> None:
         """Add one value to the window (missing values are skipped)."""
@@ -272,7 +299,25 @@ class UnivariateDetector(Detector):
 
     def update_many(self, values: ArrayLike) -> None:
         """Add a batch of values, in order; same final state as calling :meth:`update` on each."""
-        self._push_many(self._encode_many(_one_dimensional(values, "values")))
+        array, skipped = _one_dimensional(values, "values"), 0
+        if self._slides:
+            array, skipped = self._trim(array)
+        self._push_many(self._encode_many(array), skipped)
+
+    def _trim(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+        """The batch from its first value that can outlive it on, and how many kept values precede it."""
+        if values.shape[0] <= self.window:
+            return values, 0
+        array, keep = self._kept(values)
+        start, skipped = self._survivors(keep)
+        return array[start:], skipped
+
+    def _kept(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``values`` as :meth:`_encode_many` reads them, and which of them it keeps (``_slides`` only).
+
+        The first may be a converted copy: ``_encode_many`` must give the same codes for it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} sets _slides but has no _kept")
 
     @abc.abstractmethod
     def _encode_one(self, x: Any) -> Any:
@@ -284,7 +329,7 @@ class UnivariateDetector(Detector):
 
 
 class PairDetector(Detector):
-    """A detector fed (prediction, label) pairs."""
+    """A detector fed (prediction, label) pairs; ``_slides`` and ``_kept`` as for :class:`UnivariateDetector`."""
 
     def update(self, pair: tuple[Any, Any]) -> None:
         """Add one ``(prediction, label)`` pair to the window (pairs with a missing label are skipped)."""
@@ -295,7 +340,16 @@ class PairDetector(Detector):
 
     def update_many(self, predictions: ArrayLike, labels: ArrayLike) -> None:
         """Add a batch of pairs given as two arrays of equal length; same final state as the loop."""
-        self._push_many(self._encode_many(*_pair_arrays(predictions, labels)))
+        p, y = _pair_arrays(predictions, labels)
+        skipped = 0
+        if self._slides and p.shape[0] > self.window:
+            start, skipped = self._survivors(self._kept(p, y))
+            p, y = p[start:], y[start:]
+        self._push_many(self._encode_many(p, y), skipped)
+
+    def _kept(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Which pairs :meth:`_encode_many` keeps (``_slides`` only)."""
+        raise NotImplementedError(f"{type(self).__name__} sets _slides but has no _kept")
 
     @abc.abstractmethod
     def _encode_one(self, prediction: Any, label: Any) -> Any:
@@ -344,12 +398,12 @@ def is_missing(value: Any) -> bool:
 
 
 def _missing_mask(values: np.ndarray) -> np.ndarray:
-    """Which entries of a one-dimensional array :func:`is_missing` holds true of."""
+    """Which entries of a one-dimensional array :func:`is_missing` holds true of (as ``tolist`` gives them)."""
     if values.dtype.kind == "f":
         return np.isnan(values)
-    if values.dtype.kind == "O":
-        return np.fromiter((is_missing(v) for v in values), dtype=bool, count=values.shape[0])
-    return np.zeros(values.shape[0], dtype=bool)
+    if values.dtype.kind in "biuUS":
+        return np.zeros(values.shape[0], dtype=bool)
+    return np.fromiter((is_missing(v) for v in values.tolist()), dtype=bool, count=values.shape[0])
 
 
 def check_window(window: Any) -> int:

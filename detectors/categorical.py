@@ -12,6 +12,7 @@ from scipy import stats
 from detectors.base import (
     DEFAULT_ALPHA,
     UnivariateDetector,
+    _missing_mask,
     check_min_samples,
     check_real,
     check_window,
@@ -85,6 +86,7 @@ class ChiSquareDrift(UnivariateDetector):
     statistics = ("statistic", "p_value", "unseen_ratio")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "p_value": "<", "unseen_ratio": ">"}
     _dtype = np.int64
+    _slides = True
 
     def __init__(
         self,
@@ -133,6 +135,9 @@ class ChiSquareDrift(UnivariateDetector):
         if is_missing(x):
             return None
         return self._codes.get(_category(x), self._unseen)
+
+    def _kept(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return values, ~_missing_mask(values)  # _encode_one skips exactly these, as tolist() gives them
 
     def _encode_many(self, values: np.ndarray) -> np.ndarray:
         if values.dtype.kind in "US":
@@ -206,8 +211,9 @@ class CategoricalPSIDrift(ChiSquareDrift):
 
     .. math:: PSI = \sum_i (q_i - p_i) \ln(q_i / p_i)
 
-    over the reference's categories plus the unseen bucket, with :math:`p_i` the reference and
-    :math:`q_i` the window proportions, both floored at ``eps``.
+    over the reference's categories plus the unseen bucket, with :math:`q_i` the window proportions
+    floored at ``eps`` and :math:`p_i` the reference proportions floored at ``eps`` and renormalised
+    (the expected proportions of :class:`ChiSquareDrift`).
 
     Parameters
     ----------
@@ -260,6 +266,8 @@ class CategoricalPSIDrift(ChiSquareDrift):
         if name != "statistic":
             return super()._compute(name)
         assert self._counts is not None
+        # Not twosample.psi(): it would floor p at eps again, and the renormalised floor of the
+        # unseen bucket lies below eps, so the statistic would move (by up to ~1e-5).
         q = np.maximum(self._counts / self._buffer._count, self.eps)
         p = self._expected_props
         return float(np.sum((q - p) * np.log(q / p)))

@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from detectors.base import PairDetector, _missing_mask, _pair_arrays, check_int, check_real, is_missing
+from detectors.base import PairDetector, _pair_arrays, check_int, check_real
+from detectors.performance import _correct_many, _correct_one
 from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, SequentialDetector
 
 __all__ = ["DDM", "EDDM", "HDDM_A", "HDDM_W"]
@@ -120,24 +121,11 @@ class _ErrorStreamDetector(SequentialDetector, PairDetector):
         self._feed(self._encode_many(*_pair_arrays(predictions, labels)).astype(np.float64))
 
     def _encode_one(self, prediction: Any, label: Any) -> Any:
-        if is_missing(label):
-            return None
-        return 0 if bool(prediction == label) and not is_missing(prediction) else 1
+        correct = _correct_one(prediction, label)
+        return None if correct is None else int(not correct)
 
     def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        keep = ~_missing_mask(labels)
-        p, y = predictions[keep], labels[keep]
-        if (p.dtype.kind in "biuf" and y.dtype.kind in "biuf") or (
-            p.dtype.kind in "U" and y.dtype.kind in "U"
-        ):
-            correct = p == y
-        else:  # mixed or object dtypes: compare element by element, as update() does
-            correct = np.fromiter(
-                (bool(a == b) and not is_missing(a) for a, b in zip(p.tolist(), y.tolist())),
-                dtype=bool,
-                count=p.shape[0],
-            )
-        return (~correct).astype(np.int64)
+        return (~_correct_many(predictions, labels)).astype(np.int64)
 
     # -- running ----------------------------------------------------------------------------------
 

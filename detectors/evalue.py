@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from detectors.base import check_int, check_real
-from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, _Standardised
+from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, _check_choice, _Standardised
 
 __all__ = ["EDetector"]
 
@@ -111,9 +111,7 @@ class EDetector(_Standardised):
         if not shift_list:
             raise ValueError("shifts must hold at least one shift")
         self.shifts = tuple(shift_list)
-        if mode not in ("both", "up", "down"):
-            raise ValueError(f"mode must be one of 'both', 'up', 'down', got {mode!r}")
-        self.mode = mode
+        self.mode = _check_choice("mode", mode, ("both", "up", "down"))
         self.warmup = check_int("warmup", warmup, 2)
         signed = [*(self.shifts if mode != "down" else ()), *(-s for s in self.shifts if mode != "up")]
         self._deltas = np.asarray(signed, dtype=np.float64)

@@ -82,6 +82,7 @@ class PCAReconstructionDrift(Detector):
 
     kind = "pca_reconstruction"
     input_kind = "numeric"
+    _slides = True
     statistics = ("statistic", "error_ratio")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "error_ratio": ">"}
 
@@ -146,7 +147,7 @@ class PCAReconstructionDrift(Detector):
         return (residual * residual).sum(axis=1)
 
     def _encode(self, rows: np.ndarray) -> np.ndarray:
-        rows = rows[~np.isnan(rows).any(axis=1)]
+        rows = rows[self._kept_rows(rows)]
         z = (rows[:, self._used] - self._mean[self._used]) / self._scale
         return self._errors_of(z)
 
@@ -162,7 +163,14 @@ class PCAReconstructionDrift(Detector):
             raise ValueError(f"values must be a 2-D array of numbers: {exc}") from None
         if rows.ndim != 2 or rows.shape[1] != self.n_features:
             raise ValueError(f"values must have shape (k, {self.n_features}), got {rows.shape}")
-        self._push_many(self._encode(rows))
+        start, skipped = 0, 0
+        if self._slides and rows.shape[0] > self.window:
+            start, skipped = self._survivors(self._kept_rows(rows))
+        self._push_many(self._encode(rows[start:]), skipped)
+
+    @staticmethod
+    def _kept_rows(rows: np.ndarray) -> np.ndarray:
+        return ~np.isnan(rows).any(axis=1)
 
     def _compute(self, name: str) -> float:
         mean = float(np.mean(self._buffer.values()))

@@ -62,6 +62,7 @@ class _WindowedNumeric(_NumericDetector):
 
     tumbling: bool
     horizon: float | None
+    _slides = True  # when the window is neither tumbling nor by time
 
     def _init_window(self, window: Any, tumbling: Any, horizon: Any, min_samples: Any) -> None:
         self.window = check_window(window)
@@ -101,12 +102,15 @@ class _WindowedNumeric(_NumericDetector):
         array = _one_dimensional(values, "values")
         stamps = self._check_ts_many(ts, array.shape[0])
         if stamps is not None:
-            keep = ~_missing(array)
+            array, keep = self._kept(array)
             codes = self._encode_many(array[keep])
             assert self._ts is not None
             self._ts.extend(stamps[keep])
             self._push_many(codes)
             return
+        skipped = 0
+        if self._slides and not self.tumbling:  # a pure sliding window
+            array, skipped = self._trim(array)
         codes = self._encode_many(array)
         k = codes.shape[0]
         if self.tumbling and k:
@@ -121,7 +125,7 @@ class _WindowedNumeric(_NumericDetector):
                 self._close_block(seq[seq.shape[0] - rest - self.window : seq.shape[0] - rest])
                 self._n_seen += k - rest
                 codes = codes[k - rest :]
-        self._push_many(codes)
+        self._push_many(codes, skipped)
 
     def _close_block(self, block: np.ndarray) -> None:
         self._last_block = np.array(block, dtype=self._dtype)
@@ -197,16 +201,6 @@ class _WindowedNumeric(_NumericDetector):
         """Number of values in the window (inside the horizon for a time window)."""
         return self._active()
 
-    @property
-    def drift_detected(self) -> bool:
-        """Whether ``statistic`` is beyond ``threshold`` with at least ``min_samples`` in the window."""
-        if self.n < self.min_samples:
-            return False
-        value = self.statistic
-        if math.isnan(value):
-            return False
-        return value > self.threshold if self.fires_when["statistic"] == ">" else value < self.threshold
-
     # -- persistence -----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
@@ -231,16 +225,6 @@ class _WindowedNumeric(_NumericDetector):
                 )
             self._last_block = block
             self._last_block.flags.writeable = False
-
-
-def _missing(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    return np.fromiter(
-        (v is None or (isinstance(v, float | np.floating) and math.isnan(v)) for v in values.tolist()),
-        dtype=bool,
-        count=values.shape[0],
-    )
 
 
 # -- Anderson-Darling ----------------------------------------------------------------------------

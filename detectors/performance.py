@@ -80,6 +80,7 @@ class RollingAccuracy(PairDetector):
     statistics = ("statistic",)
     fires_when: ClassVar[dict[str, str]] = {"statistic": "<"}
     _dtype = np.int64
+    _slides = True
 
     def __init__(self, *, window: int = 500, threshold: float = 0.5, min_samples: int | None = None) -> None:
         self.window = check_window(window)
@@ -89,26 +90,39 @@ class RollingAccuracy(PairDetector):
         self._reset()
 
     def _encode_one(self, prediction: Any, label: Any) -> Any:
-        if is_missing(label):
-            return None
-        return int(bool(prediction == label))
+        correct = _correct_one(prediction, label)
+        return None if correct is None else int(correct)
+
+    def _kept(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return ~_missing_mask(labels)
 
     def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        keep = ~_missing_mask(labels)
-        p, y = predictions[keep], labels[keep]
-        if (p.dtype.kind in "biuf" and y.dtype.kind in "biuf") or (
-            p.dtype.kind in "U" and y.dtype.kind in "U"
-        ):
-            correct = p == y
-        else:  # mixed or object dtypes: compare element by element, as update() does
-            correct = np.fromiter(
-                (bool(a == b) for a, b in zip(p.tolist(), y.tolist())), dtype=bool, count=p.shape[0]
-            )
-        return correct.astype(np.int64)
+        return _correct_many(predictions, labels).astype(np.int64)
 
     def _compute(self, name: str) -> float:
         assert self._counts is not None
         return float(self._counts[1] / self._buffer._count)
+
+
+def _correct_one(prediction: Any, label: Any) -> bool | None:
+    """Whether ``prediction`` is right (a missing one never is); None when the label is missing."""
+    if is_missing(label):
+        return None
+    return bool(prediction == label) and not is_missing(prediction)
+
+
+def _correct_many(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """:func:`_correct_one` of each pair whose label is not missing, as a boolean array."""
+    keep = ~_missing_mask(labels)
+    p, y = predictions[keep], labels[keep]
+    if (p.dtype.kind in "biuf" and y.dtype.kind in "biuf") or (p.dtype.kind in "U" and y.dtype.kind in "U"):
+        return p == y  # NaN equals nothing
+    # Mixed or object dtypes: compare element by element, as update() does.
+    return np.fromiter(
+        (bool(a == b) and not is_missing(a) for a, b in zip(p.tolist(), y.tolist())),
+        dtype=bool,
+        count=p.shape[0],
+    )
 
 
 class _ErrorDetector(PairDetector):
@@ -237,6 +251,7 @@ class RollingPrecision(PairDetector):
     statistics = ("statistic", "recall", "f1")
     fires_when: ClassVar[dict[str, str]] = {"statistic": "<", "recall": "<", "f1": "<"}
     _dtype = np.int64
+    _slides = True
     _TP, _FP, _FN, _TN = 0, 1, 2, 3
 
     def __init__(
@@ -262,8 +277,11 @@ class RollingPrecision(PairDetector):
         predicted, actual = bool(prediction == self.positive), bool(label == self.positive)
         return (0 if actual else 1) if predicted else (2 if actual else 3)
 
+    def _kept(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return ~_missing_mask(labels)
+
     def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        keep = ~_missing_mask(labels)
+        keep = self._kept(predictions, labels)
         p, y = predictions[keep], labels[keep]
         predicted, actual = _equals(p, self.positive), _equals(y, self.positive)
         return np.where(predicted, np.where(actual, 0, 1), np.where(actual, 2, 3)).astype(np.int64)

@@ -26,6 +26,7 @@ from detectors._window import RingBuffer
 from detectors.base import (
     Detector,
     UnivariateDetector,
+    _missing_mask,
     _one_dimensional,
     check_int,
     check_min_samples,
@@ -36,14 +37,6 @@ from detectors.base import (
 from detectors.twosample import _numeric_reference
 
 __all__ = ["MissingRate", "OutOfRangeRate", "Staleness", "TypeErrorRate", "VolumeDrift"]
-
-
-def _missing_mask(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind in "biuUS":
-        return np.zeros(values.shape[0], dtype=bool)
-    return np.fromiter((is_missing(v) for v in values.tolist()), dtype=bool, count=values.shape[0])
 
 
 class _FlagRate(UnivariateDetector):
@@ -94,6 +87,7 @@ class MissingRate(_FlagRate):
     """
 
     kind = "missing_rate"
+    _slides = True
 
     def __init__(self, *, window: int = 500, threshold: float = 0.05, min_samples: int | None = None) -> None:
         self.window = check_window(window)
@@ -103,6 +97,9 @@ class MissingRate(_FlagRate):
 
     def _encode_one(self, x: Any) -> Any:
         return int(is_missing(x))
+
+    def _kept(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return values, np.ones(values.shape[0], dtype=bool)  # missing values are what it counts
 
     def _encode_many(self, values: np.ndarray) -> np.ndarray:
         return _missing_mask(values).astype(np.int64)
@@ -155,6 +152,7 @@ class OutOfRangeRate(UnivariateDetector):
     statistics = ("statistic", "below", "above")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "below": ">", "above": ">"}
     _dtype = np.int64
+    _slides = True
 
     def __init__(
         self,
@@ -192,9 +190,13 @@ class OutOfRangeRate(UnivariateDetector):
             return None
         return 1 if value < self._low else 2 if value > self._high else 0
 
-    def _encode_many(self, values: np.ndarray) -> np.ndarray:
+    def _kept(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         array = np.asarray(values, dtype=np.float64)
-        array = array[~np.isnan(array)]
+        return array, ~np.isnan(array)
+
+    def _encode_many(self, values: np.ndarray) -> np.ndarray:
+        array, keep = self._kept(values)
+        array = array[keep]
         return np.where(array < self._low, 1, np.where(array > self._high, 2, 0)).astype(np.int64)
 
     def _compute(self, name: str) -> float:
@@ -237,6 +239,7 @@ class TypeErrorRate(_FlagRate):
     """
 
     kind = "type_error_rate"
+    _slides = True
 
     def __init__(self, *, window: int = 500, threshold: float = 0.01, min_samples: int | None = None) -> None:
         self.window = check_window(window)
@@ -252,6 +255,9 @@ class TypeErrorRate(_FlagRate):
 
     def _encode_one(self, x: Any) -> Any:
         return None if is_missing(x) else int(bool(x))
+
+    def _kept(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return values, ~_missing_mask(values)  # _encode_one skips exactly these, as tolist() gives them
 
     def _encode_many(self, values: np.ndarray) -> np.ndarray:
         if values.dtype.kind in "biu":

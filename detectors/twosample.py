@@ -54,9 +54,13 @@ class _NumericDetector(UnivariateDetector):
         x = float(x)
         return None if math.isnan(x) else x
 
-    def _encode_many(self, values: np.ndarray) -> np.ndarray:
+    def _kept(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         array = np.asarray(values, dtype=np.float64)
-        return array[~np.isnan(array)]
+        return array, ~np.isnan(array)
+
+    def _encode_many(self, values: np.ndarray) -> np.ndarray:
+        array, keep = self._kept(values)
+        return array[keep]
 
 
 class _QuantileBinned(_NumericDetector):
@@ -144,6 +148,7 @@ class KSDrift(_NumericDetector):
     kind = "ks"
     statistics = ("statistic", "p_value")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "p_value": "<"}
+    _slides = True
 
     def __init__(
         self,
@@ -261,6 +266,7 @@ class PSIDrift(_QuantileBinned):
     statistics = ("statistic",)
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
     _dtype = np.int64
+    _slides = True
 
     def __init__(
         self,
