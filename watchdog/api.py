@@ -13,6 +13,9 @@
         status=lambda: {...},             # extra fields for /v1/status (offsets, scheduler jobs, ...)
         quarantine=qfile,                 # binary file rejected records are appended to, or None
         clock=time.time,                  # the time acknowledgements are stamped with
+        spool=Spool(state_dir / "spool"), # write-ahead spool of ingested records, or None
+        on_batch=record_position,         # (batch, FeedResult) under the engine lock, after each batch
+        on_batch_failed=stop_service,     # (exception) when the engine failed midway through a batch
     )
     uvicorn.run(app, host="127.0.0.1", port=8080)
 
@@ -26,12 +29,21 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
                                        (``application/x-ndjson``) of records; 200 with the counts and
                                        the rejected records (index, field, reason) -- the good ones of
                                        a partly bad batch are kept; 400 when no record is good; 413 when
-                                       the body or the batch is over its limit; 415 for another type
+                                       the body or the batch is over its limit; 415 for another type;
+                                       503 when the spool cannot be written (nothing was processed)
 ``GET /v1/incidents``                  incidents, filtered by ``model`` and ``state``
 ``GET /v1/incidents/{id}``             one incident with its evidence and acknowledgements
 ``POST /v1/incidents/{id}/ack``        a steward acknowledges: ``{"who": ..., "note": ...}``
 ``GET /v1/status``                     policy, models, counts, and the caller's ``status()`` fields
 =====================================  ===================================================================
+
+With a ``spool`` (:class:`watchdog.sources.spool.Spool`), a batch's record lines are appended to it and
+fsynced before the engine sees them and before the reply; they are processed with the spool's line
+numbers (the quarantine names a spool line), and ``on_batch(batch, result)`` receives the batch with
+the spool's position after it, under the engine lock, for the caller to save with its checkpoints.
+Batches are spooled and processed one at a time, in the same order, so a replay of the spool from a
+checkpointed position gives the engine what it had. A spool that cannot be written answers 503 and
+processes nothing.
 
 Tokens are compared with :func:`hmac.compare_digest` against every configured token (no early exit
 on the first match), so the answer time does not reveal how much of a token was right.
@@ -59,6 +71,8 @@ from starlette.concurrency import run_in_threadpool
 from . import __version__
 from .errors import ConfigError
 from .records import Quarantined
+from .sources.base import FeedResult, Position, RawBatch, feed
+from .sources.spool import Spool, SpoolError
 
 TOKENS_ENV = "WATCHDOG_API_TOKENS"
 DEFAULT_MAX_BODY_BYTES = 8 << 20
@@ -176,7 +190,9 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
                checks: Mapping[str, Callable[[], bool]] | None = None,
                status: Callable[[], Mapping[str, Any]] | None = None, quarantine: IO[bytes] | None = None,
                clock: Callable[[], float] = time.time, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS, source_name: str = "http") -> FastAPI:
+               max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS, source_name: str = "http",
+               spool: Spool | None = None, on_batch: Callable[[RawBatch, FeedResult], None] | None = None,
+               on_batch_failed: Callable[[BaseException], None] | None = None) -> FastAPI:
     """The watchdog's HTTP API around the caller's engine, store and metrics (see the module docstring)."""
     token_bytes = [t.encode() for t in tokens]
     if not token_bytes:
@@ -187,6 +203,9 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
     if max_batch_records < 1:
         raise ValueError(f"max_batch_records must be at least 1, got {max_batch_records}")
     lock = engine_lock or threading.Lock()
+    in_order = threading.Lock()  # spool order == processing order
+    if spool is not None:
+        source_name = spool.name
     policy = policy if policy is not None else getattr(engine, "policy", None)
     checks = dict(checks or {})
     bearer = HTTPBearer(auto_error=False)
@@ -226,25 +245,24 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    def _process(lines: list[bytes]) -> tuple[list[Rejected], int, int]:
-        from .records import Label, Prediction
-        rejected: list[Rejected] = []
-        n_pred = n_lab = 0
-        with lock:
-            for i, raw in enumerate(lines):
-                rec = engine.process_line(raw, i + 1, source_name)
-                if isinstance(rec, Quarantined):
-                    rejected.append(Rejected(index=i, field=field_of(rec), reason_code=rec.reason_code,
-                                             reason=rec.reason))
-                    if quarantine is not None:
-                        quarantine.write(rec.to_json(source_name) + b"\n")
-                elif isinstance(rec, Prediction):
-                    n_pred += 1
-                elif isinstance(rec, Label):
-                    n_lab += 1
-            if quarantine is not None and rejected:
-                quarantine.flush()
-        return rejected, n_pred, n_lab
+    def _process(lines: list[bytes]) -> tuple[int, FeedResult]:
+        """The batch's first line number and what feeding it did."""
+        with in_order:
+            if spool is not None:
+                batch = spool.append(lines)  # on disk before the engine sees it (SpoolError: nothing done)
+            else:
+                batch = RawBatch(source=source_name, position=Position(0), lines=lines,
+                                 line_numbers=list(range(1, len(lines) + 1)))
+            with lock:
+                try:
+                    res = feed(engine, batch, quarantine, columnar=False)
+                except BaseException as e:
+                    if on_batch_failed is not None:
+                        on_batch_failed(e)
+                    raise
+                if on_batch is not None:
+                    on_batch(batch, res)
+        return batch.line_numbers[0], res
 
     @app.post("/v1/records", tags=["ingest"], dependencies=auth, response_model=IngestReply,
               responses={**problems, 400: {"model": Problem}, 413: {"model": Problem}, 415: {"model": Problem},
@@ -275,9 +293,14 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
             raise HTTPException(503, "This watchdog has no engine to take records.")
         # The engine lock may be held for a whole batch or a checkpoint: wait for it on a worker thread, so
         # /healthz, /readyz and /metrics keep answering meanwhile.
-        rejected, n_pred, n_lab = await run_in_threadpool(_process, lines)
-        reply = IngestReply(accepted=len(lines) - len(rejected), rejected=rejected, predictions=n_pred,
-                            labels=n_lab)
+        try:
+            first, res = await run_in_threadpool(_process, lines)
+        except SpoolError as e:
+            raise HTTPException(503, str(e)) from None
+        rejected = [Rejected(index=q.line - first, field=field_of(q), reason_code=q.reason_code, reason=q.reason)
+                    for q in sorted(res.quarantined, key=lambda q: q.line)]
+        reply = IngestReply(accepted=len(lines) - len(rejected), rejected=rejected, predictions=res.predictions,
+                            labels=res.labels)
         if rejected and len(rejected) == len(lines):
             first = rejected[0]
             where = f" field {first.field}" if first.field else ""
@@ -334,7 +357,7 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
         if engine is not None:
             out["models"] = {
                 m: {"ready": rt.ready, "predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
-                    "labels_unmatched": rt.n_labels_unmatched, "awaiting_label": len(rt.awaiting_label)}
+                    "labels_unmatched": rt.n_labels_unmatched, "awaiting_label": rt.awaiting_labels()}
                 for m, rt in engine.runtimes.items()}
             out["quarantined"] = dict(engine.quarantine_by_reason)
         row = store.query_one("SELECT COUNT(*) AS n FROM incidents WHERE state = 'open'")

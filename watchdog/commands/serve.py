@@ -11,12 +11,18 @@ never skipped. Checkpoints are taken every ``--checkpoint-interval`` seconds (wh
 changed), when a replayed file ends, and at exit.
 SIGTERM (or Ctrl-C) stops reading after the current batch, takes a checkpoint and exits 0. After a
 SIGKILL, starting again is enough.
+
+Records taken by ``POST /v1/records`` are written (fsync) to a spool in ``--spool-dir`` before they
+are processed or answered (:mod:`watchdog.sources.spool`); the spool's position is saved with every
+checkpoint like a file's offset, at start the records after it are processed again before the API
+takes new ones, and the segments before it are deleted once the checkpoint is committed.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import threading
 import time
@@ -27,6 +33,7 @@ from typing import Any
 import orjson
 
 from .. import checkpoint, notify
+from ..sources.spool import DEFAULT_SEGMENT_BYTES
 from ..reload import PolicyReloader
 from ..errors import ConfigError, StartupError
 
@@ -35,6 +42,7 @@ log = logging.getLogger("watchdog.serve")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 TABLE_SUFFIXES = (".parquet", ".csv")
 TABLE_BATCH_ROWS = 65_536  # rows per batch: the engine lock is free for checkpoints between batches
+HTTP_SOURCE = "http"  # the spool's name among the checkpointed positions
 
 
 def _addr(text: str) -> tuple[str, int] | None:
@@ -54,6 +62,23 @@ def _positive(text: str) -> float:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return v
+
+
+def _segment_bytes(text: str) -> int:
+    if not text.isdigit() or int(text) < 1024:
+        raise argparse.ArgumentTypeError(f"--spool-segment-bytes must be a whole number of at least 1024, got {text!r}")
+    return int(text)
+
+
+def spool_dir(args: argparse.Namespace) -> Path:
+    """``--spool-dir``, or by default ``spool/<instance>`` next to a SQLite store (in the working
+    directory for a PostgreSQL store)."""
+    if args.spool_dir:
+        return Path(args.spool_dir)
+    from ..db import is_postgres_url
+
+    base = Path(".") if is_postgres_url(args.store) else Path(args.store).parent
+    return base / "spool" / re.sub(r"[^A-Za-z0-9._-]", "_", args.instance)
 
 
 def register(sub: Any) -> None:
@@ -83,6 +108,11 @@ def register(sub: Any) -> None:
     p.add_argument("--http", type=_addr, default=_addr("127.0.0.1:8080"),
                    help="host:port of the HTTP API (and /metrics), or 'off' (default: 127.0.0.1:8080)")
     p.add_argument("--api-token-file", help="bearer tokens for /v1/, one a line (or WATCHDOG_API_TOKENS)")
+    p.add_argument("--spool-dir", help="where records taken by POST /v1/records are written before they are "
+                                        "processed (default: spool/INSTANCE next to a SQLite store, or in the "
+                                        "working directory)")
+    p.add_argument("--spool-segment-bytes", type=_segment_bytes, default=DEFAULT_SEGMENT_BYTES,
+                   help="the spool starts a new segment file after this many bytes (default: %(default)s)")
     p.add_argument("--checkpoint-interval", type=_positive, default=30.0, help="seconds (default: %(default)s)")
     p.add_argument("--tick-interval", type=_positive, default=10.0,
                    help="seconds between evaluations of time-based conditions (default: %(default)s)")
@@ -183,6 +213,7 @@ class Service:
         self.store: Any = None
         self.monitor: Any = None
         self.quarantine: Any = None
+        self.spool: Any = None
         self.restored = False
         self.poisoned = False
         self.recorder: Any = None
@@ -245,10 +276,11 @@ class Service:
             self.records = cp.records
         Path(a.quarantine).parent.mkdir(parents=True, exist_ok=True)
         self.quarantine = open(a.quarantine, "ab")
+        replayed = self._open_spool()
         self.store.audit(self.clock(), "serve_started", {
             "instance": a.instance, "sources": [s.name for s in self.sources], "dry_run": a.dry_run,
-            "resumed": cp is not None, "records": self.records, "positions": self.positions},
-            policy_hash=self.policy.hash)
+            "resumed": cp is not None, "records": self.records, "positions": self.positions,
+            "spool_replayed": replayed}, policy_hash=self.policy.hash)
         log.info("serve_started", extra={"instance": a.instance, "resumed": cp is not None, "records": self.records})
         self._start_scheduler()
         if a.http is not None:
@@ -257,6 +289,53 @@ class Service:
             t = threading.Thread(target=self._pump, args=(src,), name=f"source-{src.name}", daemon=True)
             t.start()
             self.threads.append(t)
+
+    def _open_spool(self) -> int:
+        """Open the HTTP ingest spool and process what it holds after the checkpoint; returns how many records.
+
+        The spool is opened when the API is on or a spool exists (records answered 200 before a restart
+        with ``--http off`` are processed all the same). This runs before the API and the sources start.
+        """
+        from ..sources import Position, feed
+        from ..sources.spool import Spool, SpoolError
+
+        where = spool_dir(self.args)
+        if self.args.http is None and not where.is_dir():
+            return 0
+        saved = self.positions.get(HTTP_SOURCE)
+        start = Position.from_json(saved) if saved else None
+        try:
+            self.spool = Spool(where, segment_bytes=self.args.spool_segment_bytes, name=HTTP_SOURCE, start=start)
+        except SpoolError as e:
+            raise StartupError(str(e)) from None
+        replayed = 0
+        for batch in self.spool.replay(start):
+            with self.engine_lock:
+                try:
+                    res = feed(self.engine, batch, self.quarantine, columnar=False)  # as the API processed them
+                except BaseException:
+                    self.poisoned = True  # the exit must not checkpoint half a batch
+                    raise
+                self._ingested(batch, res)
+            replayed += res.records
+        if replayed:
+            log.info("spool_replayed", extra={"records": replayed, "from": saved,
+                                              "to": self.positions.get(HTTP_SOURCE)})
+        return replayed
+
+    def _ingested(self, batch: Any, res: Any) -> None:
+        """An HTTP batch was processed (called under the engine lock): its spool position goes in the next checkpoint."""
+        self.positions[batch.source] = batch.position.to_json()
+        self.records += res.records
+        self.dirty = True
+
+    def _ingest_failed(self, e: BaseException) -> None:
+        # as for a source: the engine may hold part of the batch, so no checkpoint from here on; the
+        # restart processes the batch again from the spool
+        self.poisoned = True
+        log.error("http_batch_failed", exc_info=e)
+        self.failed.append(e)
+        self.stop.set()
 
     def _sources(self) -> list[Any]:
         from ..sources import JsonlSource
@@ -324,7 +403,8 @@ class Service:
                          tokens=load_tokens(self.args.api_token_file), engine=self.engine,
                          engine_lock=self.engine_lock, policy=self.policy,
                          checks={"store": self._store_ok, "rpc": self._rpc_ok}, status=self.status,
-                         quarantine=self.quarantine, clock=self.clock)
+                         quarantine=self.quarantine, clock=self.clock, spool=self.spool,
+                         on_batch=self._ingested, on_batch_failed=self._ingest_failed)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                 access_log=False)
         self.server = uvicorn.Server(config)
@@ -383,7 +463,15 @@ class Service:
             size = checkpoint.save(self.store, self.engine, self.positions, now, instance=self.args.instance,
                                    records=self.records)
             self.dirty = False
+            spooled = self.positions.get(HTTP_SOURCE) if self.spool is not None else None
         log.info("checkpoint_saved", extra={"records": self.records, "bytes": size})
+        if spooled is not None:  # committed: the spool before this position is not needed again
+            from ..sources import Position
+
+            try:
+                self.spool.prune(Position.from_json(spooled))
+            except OSError:
+                log.warning("spool_prune_failed", exc_info=True)
         return f"{size} bytes"
 
     def process_outbox(self, now: float) -> str:
@@ -460,6 +548,8 @@ class Service:
             self.reloader.uninstall()
         if self.quarantine is not None:
             self.quarantine.close()
+        if self.spool is not None:
+            self.spool.close()
         if self.store is not None:
             with self.engine_lock:
                 self.store.close()
