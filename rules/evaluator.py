@@ -54,7 +54,7 @@ import json
 import math
 import operator
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal

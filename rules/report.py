@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rules.kinds import KINDS
-from rules.schema import DEFAULT_VETO_WINDOW, TIER_ACTIONS, TIERS, Policy, Rule
+from rules.schema import TIER_ACTIONS, TIERS, Policy, Rule
 
 __all__ = ["format_summary"]
 
@@ -87,7 +87,7 @@ def format_summary(policy: Policy) -> str:
     for tier in TIERS:
         veto = policy.veto_seconds(tier)
         if tier == "medium":
-            window = policy.tiers.medium.veto_window or DEFAULT_VETO_WINDOW
+            window = policy.tiers.veto_window(tier)
             when = f"on-chain actions wait {window} for a steward's veto" if veto > 0 else "acts at once (no veto)"
         else:
             when = timing[tier]

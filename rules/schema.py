@@ -405,11 +405,17 @@ class Tiers(_Spec):
             )
         return self
 
+    def veto_window(self, tier: str) -> str | None:
+        """The veto window in force for ``tier`` as written (``medium``: the default 15m when unset;
+        other tiers: None, they never wait)."""
+        if tier != "medium":
+            return None
+        return self.medium.veto_window or DEFAULT_VETO_WINDOW
+
     def veto_seconds(self, tier: str) -> float:
         """Seconds an action of ``tier`` waits for a veto before it is sent (0: at once)."""
-        if tier != "medium":
-            return 0.0
-        return duration_seconds(self.medium.veto_window or DEFAULT_VETO_WINDOW)
+        window = self.veto_window(tier)
+        return 0.0 if window is None else duration_seconds(window)
 
 
 class ModelSpec(_Spec):

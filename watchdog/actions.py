@@ -26,6 +26,7 @@ from rules import Decision, module_id_bytes32
 from .chain import MonitorClient, TxResult, chain_metrics
 from .engine import Engine, ModelRuntime
 from .errors import ChainError
+from .fmt import finite, iso_utc
 from .metrics import Metrics
 from .outbox import OPEN_STATES, Outbox, OutboxItem, fault
 from .store import Incident, Store
@@ -39,10 +40,6 @@ def canonical_json(obj: Any) -> bytes:
 
 def evidence_hash(evidence_json: bytes) -> str:
     return "0x" + keccak(evidence_json).hex()
-
-
-def _finite(v: float) -> float | None:
-    return None if v != v or v in (float("inf"), float("-inf")) else v
 
 
 class Responder:
@@ -84,7 +81,7 @@ class Responder:
 
     def __call__(self, engine: Engine, rt: ModelRuntime, d: Decision) -> None:
         if d.kind == "resolve":
-            self.store.audit(self.clock(), "rule_resolved", {"at": d.at.isoformat(), "line": d.record_index},
+            self.store.audit(self.clock(), "rule_resolved", {"at": iso_utc(d.at), "line": d.record_index},
                              model=d.model, rule=d.rule, policy_hash=d.policy_hash)
             log.info("rule_resolved", extra={"model": d.model, "rule": d.rule, "line": d.record_index})
             self._emit("rule_resolved", {"decision": d})
@@ -101,14 +98,14 @@ class Responder:
             "rule": d.rule,
             "tier": d.tier,
             "policy_hash": d.policy_hash,
-            "decided_at": d.at.isoformat().replace("+00:00", "Z"),
+            "decided_at": iso_utc(d.at),
             "decisive_line": d.record_index,
             "condition": {"detector": d.detector, "statistic": d.statistic, "op": d.op,
-                          "threshold": d.threshold, "observed": _finite(d.value)},
+                          "threshold": d.threshold, "observed": finite(d.value)},
             "consecutive_evaluations": d.consecutive,
             "detector": {"kind": rt.specs[d.detector].kind, "feature": rt.specs[d.detector].feature,
                          "window_samples": int(det.n), "samples_seen": int(det.n_seen),
-                         "statistics": {s: _finite(float(det.read(s))) for s in det.statistics}},
+                         "statistics": {s: finite(float(det.read(s))) for s in det.statistics}},
             "window": rt.window_bounds(int(det.n)),
             "versions_in_window": sorted(set(rt.versions)),
             "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,

@@ -123,17 +123,13 @@ class Outbox:
             raise ConfigError("an on-chain action needs a non-zero evidence hash")
         now = self.clock()
         with self.store.transaction() as st:
-            st.execute("INSERT INTO actions (incident_id, kind, module, status, created_at, updated_at)"
-                       " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                       (incident_id, kind, module, "intent", now, now))
-            row = st.query_one("SELECT id FROM actions WHERE incident_id = ? AND kind = ?", (incident_id, kind))
-            assert row is not None
+            action = st.add_action(incident_id, kind, module, now)
             st.execute("INSERT INTO outbox (action_id, incident_id, kind, module, module_id, evidence_hash,"
                        " target_version, not_before, intent_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                       (row["id"], incident_id, kind, module, mid, evidence_hash, target_version,
+                       (action.id, incident_id, kind, module, mid, evidence_hash, target_version,
                         float(not_before), now))
-        self._t_intent.setdefault(row["id"], time.monotonic())
-        item = self.item(row["id"])
+        self._t_intent.setdefault(action.id, time.monotonic())
+        item = self.item(action.id)
         assert item is not None
         return item
 

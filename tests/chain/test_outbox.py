@@ -140,8 +140,23 @@ def test_failover_from_dead_and_erroring_endpoints_to_a_live_one(node, tmp_path)
         assert reg.get_sample_value("watchdog_rpc_errors_total",
                                     {"endpoint": f"127.0.0.1:{server.server_port}", "kind": "rpc_error"}) == 1
         # once an endpoint answers it stays current: the dead ones are not retried on every call
-        assert w3.provider.labels[w3.provider.current] == f"127.0.0.1:{node.port}"
-        # a revert is an answer, not endpoint trouble: it is not failed over nor counted
+        live = f"127.0.0.1:{node.port}"
+        assert w3.provider.labels[w3.provider.current] == live
+        # a revert is an answer, not endpoint trouble: it is not failed over nor counted, and the action
+        # fails at the simulation, before any signature, and stays failed (no retry, no second attempt)
+        with Store(tmp_path / "w.db") as store:
+            outbox = Outbox(store, client, confirmations=1)
+            bad = _enqueue(outbox, _incident(store, 9), module=keccak(text="no-such-module"))
+            failed = outbox.step(bad.action_id)
+            assert failed.status == "failed" and "ModuleNotRegistered" in failed.error
+            assert outbox.step(bad.action_id) == failed  # terminal: a second step changes nothing
+            assert outbox.attempts(bad.action_id) == [] and failed.attempts == 0 and failed.tx_hash is None
+            assert store.action(failed.incident_id, "pause").status == "failed"
+        assert w3.provider.labels[w3.provider.current] == live
+        assert reg.get_sample_value("watchdog_rpc_errors_total", {"endpoint": live, "kind": "rpc_error"}) is None
+        assert reg.get_sample_value("watchdog_rpc_errors_total", {"endpoint": "127.0.0.1:9", "kind": "connection"}) == 1
+        assert reg.get_sample_value("watchdog_rpc_errors_total",
+                                    {"endpoint": f"127.0.0.1:{server.server_port}", "kind": "rpc_error"}) == 1
         with pytest.raises(ChainError, match="Every RPC endpoint failed"):
             connect([dead], timeout=1)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 
 import pytest
 
@@ -18,7 +19,7 @@ from watchdog.alerting import (
 from watchdog.errors import ConfigError
 from watchdog.metrics import Metrics
 
-from .conftest import event, free_port, volatility_alert_labels
+from .conftest import event, free_port, get_json, start_alertmanager, volatility_alert_labels
 from .recorder import recording_server
 
 FAST = Backoff(attempts=4, base=0.01, factor=2.0, cap=0.05)
@@ -150,14 +151,24 @@ def test_bad_settings_are_refused_with_the_option_named():
 @pytest.mark.e2e
 def test_watchdog_run_sends_its_alerts_before_exiting(tmp_path, demo_policy_path, drifted_log):
     from watchdog.cli import main
+    from watchdog.store import Store
 
-    with recording_server() as am, recording_server() as hook:
+    with start_alertmanager(tmp_path) as am, recording_server() as hook:
         rc = main(["run", "--policy", str(demo_policy_path), "--source", str(drifted_log),
                    "--store", str(tmp_path / "wd.db"), "--quarantine", str(tmp_path / "q.jsonl"),
                    "--metrics-addr", "off", "--no-progress", "--alertmanager-url", am.url,
                    "--webhook-url", hook.url + "/watchdog", "--evidence-url", "https://w.example/i/{incident}"])
-    assert rc == 0
-    assert {r.path for r in am.requests} == {"/api/v2/alerts"}
-    rules_alerted = {r.json[0]["labels"]["rule"] for r in am.requests}
+        assert rc == 0
+        # read at once, no polling: the run returned only after Alertmanager had accepted every alert
+        listed = get_json(am.url + "/api/v2/alerts?filter=source%3D%22watchdog%22")
+        received = sum(float(line.rsplit(" ", 1)[1]) for line in
+                       urllib.request.urlopen(am.url + "/metrics", timeout=5).read().decode().splitlines()
+                       if line.startswith("alertmanager_alerts_received_total{"))
+    rules_alerted = {a["labels"]["rule"] for a in listed}
     assert rules_alerted == {"VolatilityRegimeShift", "UtilizationDrift", "CollateralMixShift", "RiskScoreError"}
-    assert len(hook.requests) == len(am.requests) and hook.requests[0].path == "/watchdog"
+    with Store(tmp_path / "wd.db") as store:
+        incidents = {i.rule: i for i in store.incidents()}
+    vol = next(a for a in listed if a["labels"]["rule"] == "VolatilityRegimeShift")
+    assert vol["labels"] == volatility_alert_labels(incidents["VolatilityRegimeShift"].id)
+    assert vol["annotations"]["evidence_url"] == f"https://w.example/i/{incidents['VolatilityRegimeShift'].id}"
+    assert received == len(hook.requests) >= len(rules_alerted) and hook.requests[0].path == "/watchdog"

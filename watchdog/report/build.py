@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import operator
 import re
 from collections import defaultdict
@@ -19,6 +18,7 @@ from typing import Any
 import rules
 
 from ..errors import ConfigError
+from ..fmt import iso_utc
 from ..store import Store
 
 __all__ = ["FORMAT", "Week", "build_report", "parse_week", "previous_week"]
@@ -63,12 +63,6 @@ def previous_week(now: datetime) -> Week:
     return Week(year, number)
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
 def _section(kind: str, feature: str | None) -> str:
     spec = rules.KINDS.get(kind)
     if spec is not None and spec.is_performance:
@@ -110,7 +104,7 @@ def build_report(store: Store, model: str, week: Week, *, policy: rules.Policy |
         "format": FORMAT,
         "model": model,
         "week": week.label,
-        "period": {"start": iso(start), "end": iso(end), "as_of": iso(as_of)},
+        "period": {"start": iso_utc(start), "end": iso_utc(end), "as_of": iso_utc(as_of)},
         "policy": {
             "hashes_in_force": hashes,
             "given": None if policy is None else {"name": policy.name, "hash": policy.hash,
@@ -131,7 +125,7 @@ def _volume(evals: list[dict[str, Any]], start: float, as_of: float) -> dict[str
     labels = sum(e["labels"] for e in evals)
     daily: dict[str, int] = defaultdict(int)
     for e in evals:
-        daily[iso(e["at"])[:10]] += e["predictions"]  # type: ignore[index]
+        daily[iso_utc(e["at"])[:10]] += e["predictions"]  # type: ignore[index]
     times = [e["at"] for e in evals]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     return {
@@ -140,8 +134,8 @@ def _volume(evals: list[dict[str, Any]], start: float, as_of: float) -> dict[str
         "labels_joined": labels,
         "labels_unmatched": sum(e["labels_unmatched"] for e in evals),
         "label_coverage": (labels / preds) if preds else None,
-        "first_data_at": iso(times[0]) if times else None,
-        "last_data_at": iso(times[-1]) if times else None,
+        "first_data_at": iso_utc(times[0]) if times else None,
+        "last_data_at": iso_utc(times[-1]) if times else None,
         "longest_gap_seconds": max(gaps) if gaps else None,
         "staleness_seconds": (as_of - times[-1]) if times else as_of - start,
         "daily_predictions": [{"date": d, "predictions": n} for d, n in sorted(daily.items())],
@@ -211,12 +205,12 @@ def _incident(store: Store, inc: Any, policy: rules.Policy | None) -> dict[str, 
     if window.get("first_ts"):
         timeline.append({"at": window["first_ts"], "clock": "data", "event": "evidence_window_start",
                          "detail": f"first record of the evidence window (line {window.get('first_line')})"})
-    timeline.append({"at": iso(inc.opened_at), "clock": "data", "event": "rule_fired",
+    timeline.append({"at": iso_utc(inc.opened_at), "clock": "data", "event": "rule_fired",
                      "detail": f"{inc.rule} fired at line {inc.record_index} after "
                                f"{ev.get('consecutive_evaluations')} consecutive evaluation(s)"})
     for row in store.query("SELECT * FROM audit WHERE incident_id = ? ORDER BY id", (inc.id,)):
         detail = json.loads(row["detail"])
-        timeline.append({"at": iso(row["at"]), "clock": "recorded", "event": row["event"],
+        timeline.append({"at": iso_utc(row["at"]), "clock": "recorded", "event": row["event"],
                          "detail": ", ".join(f"{k}: {v}" for k, v in sorted(detail.items()))})
     for row in store.query("SELECT * FROM audit WHERE event = 'rule_resolved' AND model = ? AND rule = ? ORDER BY id",
                            (inc.model, inc.rule)):
@@ -228,7 +222,7 @@ def _incident(store: Store, inc: Any, policy: rules.Policy | None) -> dict[str, 
     acks = _acks(store, inc.id)
     for a in acks:
         if isinstance(a["at"], (int, float)):
-            timeline.append({"at": iso(a["at"]), "clock": "recorded", "event": "acknowledged",
+            timeline.append({"at": iso_utc(a["at"]), "clock": "recorded", "event": "acknowledged",
                              "detail": f"by {a['by']}" + (f": {a['note']}" if a["note"] else "")})
     summary = None
     if policy is not None:
@@ -241,7 +235,7 @@ def _incident(store: Store, inc: Any, policy: rules.Policy | None) -> dict[str, 
         "rule": inc.rule,
         "tier": inc.tier,
         "summary": summary,
-        "opened_at": iso(inc.opened_at),
+        "opened_at": iso_utc(inc.opened_at),
         "decisive_line": inc.record_index,
         "policy_hash": inc.policy_hash,
         "dry_run": inc.dry_run,
@@ -250,7 +244,7 @@ def _incident(store: Store, inc: Any, policy: rules.Policy | None) -> dict[str, 
         "evidence": ev,
         "actions": [{"kind": a.kind, "module": a.module, "status": a.status, "tx_hash": a.tx_hash,
                      "block_number": a.block_number, "error": a.error,
-                     "recorded_at": iso(a.updated_at)} for a in actions],
+                     "recorded_at": iso_utc(a.updated_at)} for a in actions],
         "timeline": timeline,
         "acknowledgements": acks,
     }

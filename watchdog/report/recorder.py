@@ -13,19 +13,15 @@ whole source, written with whichever model evaluates next: a report sums them ov
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 from typing import Any
 
 from rules import Signal
 
+from ..fmt import finite
 from ..store import Store
 
 __all__ = ["EvaluationRecorder"]
-
-
-def _finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
 
 
 class EvaluationRecorder:
@@ -121,7 +117,7 @@ class EvaluationRecorder:
                     s.execute(
                         "INSERT INTO evaluation_stats (model, at, line, policy_hash, detector, kind, feature,"
                         " statistic, value, thresholds, n) VALUES (?,?,?,?,?,?,?,?,?,?,?) " + on_conflict,
-                        (*key, name, spec.kind, spec.feature, stat, _finite(float(value)),
+                        (*key, name, spec.kind, spec.feature, stat, finite(float(value)),
                          self._rules_on(engine.policy, rt, name, stat), int(sig.n)),
                     )
 
