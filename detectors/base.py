@@ -225,13 +225,16 @@ class Detector(abc.ABC):
         params = inspect.signature(cls.__init__).parameters
         return [name for name in params if name != "self"]
 
-    def snapshot(self) -> dict[str, Any]:
-        """The detector's full state as a dict that the standard ``json`` module can serialise."""
+    def snapshot(self, omit: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The detector's full state as a dict that the standard ``json`` module can serialise.
+
+        ``omit`` leaves constructor parameters out (a caller that keeps the reference sample elsewhere
+        puts it back into ``params`` before :meth:`restore`)."""
         return {
             "class": type(self).__name__,
             "kind": self.kind,
             "version": SNAPSHOT_VERSION,
-            "params": {name: _jsonable(getattr(self, name)) for name in self._param_names()},
+            "params": {name: _jsonable(getattr(self, name)) for name in self._param_names() if name not in omit},
             "state": self._snapshot_state(),
         }
 

@@ -81,18 +81,39 @@ def _unarray(d: Mapping[str, Any]) -> Any:
     return np.asarray([math.nan if v is None else v for v in d["values"]], dtype=float)
 
 
+def _columns_json(columns: Mapping[str, Any]) -> bytes:
+    return orjson.dumps({k: _array(v) for k, v in columns.items()}, option=orjson.OPT_SORT_KEYS)
+
+
+def columns_digest(columns: Mapping[str, Any]) -> str:
+    """The SHA-256 of a reference's columns as JSON: the name it is stored under."""
+    return hashlib.sha256(_columns_json(columns)).hexdigest()
+
+
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
 
-def snapshot_runtime(rt: ModelRuntime) -> dict[str, Any]:
+def snapshot_runtime(rt: ModelRuntime, references: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The runtime's state; its reference's columns inline, or, when ``references`` is given, only the
+    reference's digest, with the runtime left in ``references[digest]`` for the caller to store."""
     b = rt.batch
+    reference: dict[str, Any] | None = None
+    if rt.reference_columns is not None:
+        reference = {"digest": rt.reference_digest}
+        if references is None:
+            reference["columns"] = {k: _array(v) for k, v in rt.reference_columns.items()}
+        else:
+            references[rt.reference_digest] = rt
     out: dict[str, Any] = {
         "fingerprint": model_fingerprint(rt.model),
         "ready": rt.ready,
-        "detectors": {name: det.snapshot() for name, det in rt.detectors.items()},
+        # a detector constructed with the reference sample is saved without it: it comes from "reference"
+        "detectors": {name: det.snapshot(omit=("reference",) if name in rt.built_on else ())
+                      for name, det in rt.detectors.items()},
+        "built_on": dict(rt.built_on),
         "reference_rows": [_pred(p) for p in rt.reference_rows],
-        "reference_bounds": list(rt.reference_bounds) if rt.reference_bounds else None,
+        "reference": reference,
         "by_id": rt.by_id.snapshot(),
         "batch": {"predictions": [_pred(p) for p in b.predictions], "pairs_pred": list(b.pairs_pred),
                   "pairs_label": list(b.pairs_label),
@@ -108,22 +129,30 @@ def snapshot_runtime(rt: ModelRuntime) -> dict[str, Any]:
         "versions": list(rt.versions),
     }
     out["clock_ts"] = _num(rt.clock_ts)
-    if getattr(rt, "reference_used", None):  # rows the detectors were built on (a policy reload rebuilds)
-        out["reference_used"] = [_pred(p) for p in rt.reference_used]
     return out
 
 
 def restore_runtime(rt: ModelRuntime, s: Mapping[str, Any]) -> None:
     from .engine import Batch
 
-    dets = {name: detectors.Detector.restore(snap) for name, snap in s["detectors"].items()}
+    ref = s["reference"]
+    if ref is not None:
+        if "columns" not in ref:
+            raise CheckpointError(f"the reference {ref['digest']} of model {rt.model_id!r} is not in the store")
+        rt.reference_columns = {k: _unarray(v) for k, v in ref["columns"].items()}
+        rt.reference_digest = ref["digest"]
+    rt.built_on = dict(s["built_on"])
+    dets = {}
+    for name, snap in s["detectors"].items():
+        if name in rt.built_on:
+            snap = {**snap, "params": {**snap["params"], "reference": rt.reference_values(rt.specs[name])}}
+        dets[name] = detectors.Detector.restore(snap)
     if s["ready"] and set(dets) != set(rt.specs):
         raise CheckpointError(f"the checkpoint of model {rt.model_id!r} has detectors {sorted(dets)}, "
                               f"the policy {sorted(rt.specs)}")
     rt.detectors = dets
     rt.ready = bool(s["ready"])
     rt.reference_rows = [_unpred(r) for r in s["reference_rows"]]
-    rt.reference_bounds = tuple(s["reference_bounds"]) if s["reference_bounds"] else None  # type: ignore[assignment]
     rt.by_id.restore(s["by_id"])
     bs = s["batch"]
     rt.batch = Batch(predictions=[_unpred(r) for r in bs["predictions"]], pairs_pred=list(bs["pairs_pred"]),
@@ -139,17 +168,16 @@ def restore_runtime(rt: ModelRuntime, s: Mapping[str, Any]) -> None:
     rt.recent = deque(((float(a), int(b)) for a, b in s["recent"]), maxlen=rt.recent.maxlen)
     rt.versions = deque(s["versions"], maxlen=rt.versions.maxlen)
     rt.clock_ts = -math.inf if s["clock_ts"] is None else float(s["clock_ts"])
-    if "reference_used" in s:
-        rt.reference_used = [_unpred(r) for r in s["reference_used"]]
 
 
-def snapshot_engine(engine: Engine) -> dict[str, Any]:
-    """Everything the engine needs to continue exactly where it was (plain JSON data)."""
+def snapshot_engine(engine: Engine, references: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the engine needs to continue exactly where it was (plain JSON data); see
+    :func:`snapshot_runtime` for ``references``."""
     return {
         "format": FORMAT,
         "policy_hash": engine.policy.hash,
         "evaluator": engine.evaluator.snapshot(),
-        "models": {mid: snapshot_runtime(rt) for mid, rt in engine.runtimes.items()},
+        "models": {mid: snapshot_runtime(rt, references) for mid, rt in engine.runtimes.items()},
         "n_quarantined": engine.n_quarantined,
         "quarantine_by_reason": dict(engine.quarantine_by_reason),
     }
@@ -212,9 +240,17 @@ class Checkpoint:
 
 def save(store: Store, engine: Engine, positions: Mapping[str, str], now: float, *,
          instance: str = DEFAULT_INSTANCE, records: int = 0) -> int:
-    """Write the engine's state and every source's position in one transaction; returns the state's size."""
-    text = dumps(snapshot_engine(engine))
+    """Write the engine's state and every source's position in one transaction; returns the state's size.
+
+    Reference samples go to ``reference_samples`` once, by digest; the state names them."""
+    references: dict[str, Any] = {}
+    text = dumps(snapshot_engine(engine, references))
     with store.transaction():
+        for digest, rt in references.items():
+            if store.query_one("SELECT 1 AS x FROM reference_samples WHERE digest = ?", (digest,)) is None:
+                store.execute("INSERT INTO reference_samples (digest, model, created_at, data) VALUES (?,?,?,?)"
+                              " ON CONFLICT DO NOTHING",
+                              (digest, rt.model_id, now, _columns_json(rt.reference_columns).decode()))
         store.execute(
             "INSERT INTO checkpoints (instance, policy_hash, taken_at, records, state) VALUES (?,?,?,?,?)"
             " ON CONFLICT (instance) DO UPDATE SET policy_hash = excluded.policy_hash,"
@@ -244,6 +280,12 @@ def load(store: Store, instance: str = DEFAULT_INSTANCE) -> Checkpoint | None:
         return None
     try:
         state = orjson.loads(row["state"])
+        for s in state.get("models", {}).values():  # put each reference's columns back in its place
+            ref = s.get("reference") if isinstance(s, dict) else None
+            if ref and "columns" not in ref:
+                got = store.query_one("SELECT data FROM reference_samples WHERE digest = ?", (ref["digest"],))
+                if got is not None:
+                    ref["columns"] = orjson.loads(got["data"])
     except orjson.JSONDecodeError as e:
         raise CheckpointError(f"the checkpoint of instance {instance!r} is not valid JSON: {e}") from None
     return Checkpoint(instance, row["policy_hash"], float(row["taken_at"]), int(row["records"]), state,

@@ -478,13 +478,11 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
 
 def _reference_from_columns(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, st: dict[str, Any]) -> None:
     """The model's whole reference lies in this table: build its detectors from column slices."""
-    columns = {key: _column_of(d, key)[rows] for key in rt.column_keys()}
-    ts = d["ts"][rows]
+    columns = {key: _column_of(d, key)[rows] for key in rt.reference_keys()}
     rt.n_predictions += int(rows.size)
-    top = float(ts.max())
-    rt.clock_ts = max(rt.clock_ts, top)
+    rt.clock_ts = max(rt.clock_ts, float(columns[TS_KEY].max()))
     st["pending"].append(rows)
-    rt._build([], f"first {rows.size} records", columns=columns, bounds=(float(ts[0]), float(ts[-1])))
+    rt._build(f"first {rows.size} records", columns)
 
 
 def _predictions(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, rows: np.ndarray,

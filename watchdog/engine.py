@@ -124,7 +124,11 @@ class ModelRuntime:
         self.reference_rows: list[Prediction] = []
         self.reference_target: int | None = getattr(ref, "first_n", None)
         self.ready = False
-        self.reference_bounds: tuple[float, float] | None = None
+        # The reference the detectors were built on, as columns of every feature, the prediction and ts,
+        # so a policy reload can build changed detectors; its digest names it in the store's checkpoints.
+        self.reference_columns: dict[str, np.ndarray] | None = None
+        self.reference_digest: str | None = None
+        self.built_on: dict[str, str] = {}
         if getattr(ref, "file", None):
             path = Path(ref.file)
             if not path.is_absolute():
@@ -157,17 +161,17 @@ class ModelRuntime:
                 f"The reference file {path} of model {self.model_id!r} has {len(bad)} invalid line(s); "
                 f"the first is line {first.line}: {first.reason}. A reference must be clean."
             )
-        self._build(rows, str(path))
+        self._build(str(path), self.rows_to_columns(rows, self.reference_keys()))
 
-    def _build(self, rows: list[Prediction], origin: str, columns: dict[str, np.ndarray] | None = None,
-               bounds: tuple[float, float] | None = None) -> None:
-        """Build the detectors on the reference ``rows``, or on ``columns`` (keys as in ``column_keys``,
-        missing values as NaN / None) spanning ``bounds`` when the columnar path collected it."""
-        if not rows and (columns is None or bounds is None):
+    def _build(self, origin: str, columns: dict[str, np.ndarray]) -> None:
+        """Build the detectors on the reference ``columns`` (keys as in :meth:`reference_keys`, missing
+        values as NaN / None)."""
+        if not len(columns[TS_KEY]):
             raise StartupError(f"The reference of model {self.model_id!r} ({origin}) holds no predictions.")
-        self.reference_used = rows  # kept so a policy reload can build changed detectors (watchdog.reload)
-        if columns is None:
-            columns = self.rows_to_columns(rows)
+        from .checkpoint import columns_digest
+        self.reference_columns = columns
+        self.reference_digest = columns_digest(columns)
+        self.built_on: dict[str, str] = {}  # detector -> the reference column it was constructed with
         for name, spec in self.specs.items():
             cls = detector_class(spec.kind)
             params = detector_params(spec)
@@ -197,18 +201,22 @@ class ModelRuntime:
                         params["threshold"] = math.inf if cls.fires_when["statistic"] == ">" else -math.inf
                 self.detectors[name] = cls(**params)
                 continue
-            values = columns[spec.feature or PREDICTION_KEY]
-            values = (values[~np.isnan(values)] if rules.KINDS[spec.kind].input == "numeric"
-                      else values[np.not_equal(values, None)])
+            values = self.reference_values(spec)
             if len(values) < 2:
                 raise StartupError(
                     f"The reference of model {self.model_id!r} ({origin}) has {len(values)} usable value(s) "
                     f"for detector {name!r}; at least 2 are needed."
                 )
             self.detectors[name] = cls(values, **params)
-        self.reference_bounds = bounds or (rows[0].ts, rows[-1].ts)
+            self.built_on[name] = spec.feature or PREDICTION_KEY
         self.ready = True
         log.info("reference_ready", extra={"model": self.model_id, "origin": origin})
+
+    def reference_values(self, spec: Any) -> np.ndarray:
+        """The reference sample detector ``spec`` is constructed with: its column without missing values."""
+        values = self.reference_columns[spec.feature or PREDICTION_KEY]
+        return (values[~np.isnan(values)] if rules.KINDS[spec.kind].input == "numeric"
+                else values[np.not_equal(values, None)])
 
     def _rule_threshold(self, detector: str) -> float | None:
         """A performance detector without its own threshold borrows the first rule's on its statistic."""
@@ -230,7 +238,7 @@ class ModelRuntime:
             self.reference_rows.append(p)
             if self.reference_target is not None and len(self.reference_rows) >= self.reference_target:
                 rows, self.reference_rows = self.reference_rows, []
-                self._build(rows, f"first {len(rows)} records")
+                self._build(f"first {len(rows)} records", self.rows_to_columns(rows, self.reference_keys()))
             return False
         self.batch.predictions.append(p)
         self.recent.append((p.ts, p.line))
@@ -277,10 +285,17 @@ class ModelRuntime:
             out[spec.feature or PREDICTION_KEY] = "numeric" if kind.input == "numeric" else "categorical"
         return out
 
-    def rows_to_columns(self, preds: list[Prediction]) -> dict[str, np.ndarray]:
-        """The columns the detectors read, from prediction rows (NaN / None where missing)."""
+    def reference_keys(self) -> dict[str, str]:
+        """Every column of the model's records a detector may read (a reload may add detectors)."""
+        out = {f: "numeric" for f in self.schema.numeric} | {f: "categorical" for f in self.schema.categorical}
+        out[PREDICTION_KEY] = "numeric" if self.schema.prediction_type == "numeric" else "categorical"
+        out[TS_KEY] = "time"
+        return out
+
+    def rows_to_columns(self, preds: list[Prediction], keys: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+        """The columns the detectors read (or ``keys``), from prediction rows (NaN / None where missing)."""
         chunk: dict[str, np.ndarray] = {}
-        for key, typ in self.column_keys().items():
+        for key, typ in (keys or self.column_keys()).items():
             if key == TS_KEY:
                 chunk[key] = np.asarray([p.ts for p in preds], dtype=float)
                 continue

@@ -75,9 +75,9 @@ def swap_policy(engine: Engine, policy: Policy) -> dict[str, list[str]]:
             runtimes[m.id] = rt
             continue
         changed = [name for name in rt.specs if old.specs.get(name) != rt.specs[name] or name not in old.detectors]
-        if old.ready and changed and not rt.ready and not getattr(old, "reference_used", None):
-            # a reference restored from a checkpoint is summarised inside the detectors; new detectors
-            # need the rows, so this model collects its reference again
+        if old.ready and changed and not rt.ready and old.reference_columns is None:
+            # ready without its reference columns (not the case since checkpoints keep them): new
+            # detectors need the reference, so this model collects it again
             fresh.append(f"model {m.id} (its reference rows are not in memory to build {', '.join(changed)})")
             runtimes[m.id] = rt
             continue
@@ -113,7 +113,7 @@ def _carry(old: ModelRuntime, rt: ModelRuntime, build: bool) -> None:
     rt.versions = deque(old.versions, maxlen=rt.versions.maxlen)
     if old.ready and not was_ready and build:
         rt.ready = False
-        rt._build(old.reference_used, "the reference kept across a policy reload")
+        rt._build("the reference kept across a policy reload", old.reference_columns)
     rt.ready = old.ready or was_ready
 
 

@@ -10,9 +10,10 @@ import orjson
 import pytest
 
 import rules
+from detectors import KSDrift
 from watchdog import checkpoint
 from watchdog.checkpoint import CheckpointError
-from watchdog.engine import Engine
+from watchdog.engine import TS_KEY, Engine
 from watchdog.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
@@ -152,3 +153,30 @@ def test_column_chunks_of_the_columnar_path_survive_a_checkpoint():
     feed(e, cut, len(LINES))
     feed(second, cut, len(LINES))
     assert fingerprint(second) == fingerprint(e)
+
+
+def test_a_reference_is_stored_once_by_digest_and_comes_back_for_a_reload(store_url, tmp_path):
+    e = engine()
+    feed(e, 0, 4000)
+    rt = e.runtimes["lending-risk"]
+    assert rt.ready and len(rt.reference_columns[TS_KEY]) == 2000
+    with Store(store_url) as s:
+        checkpoint.save(s, e, {}, now=1.0)
+        feed(e, 4000, 4300)
+        checkpoint.save(s, e, {}, now=2.0)
+        rows = s.query("SELECT digest, model FROM reference_samples")
+        assert rows == [{"digest": rt.reference_digest, "model": "lending-risk"}]  # stored once
+        cp = checkpoint.load(s)
+        raw = s.query_one("SELECT state FROM checkpoints WHERE instance = 'default'")["state"]
+    assert len(raw) < 200_000 and '"columns"' not in raw  # the state names the reference, not its rows
+    # a new process with a policy that adds a detector builds it from the stored reference
+    added = POLICY.read_text().replace("    detectors:\n", "    detectors:\n      - {name: ks_extra, kind: ks, "
+                                       "feature: utilization, window: 300}\n", 1)
+    assert added != POLICY.read_text()
+    second = engine()
+    assert second.restore(cp.state) == []
+    assert second.swap_policy(rules.load_policy_text(added, base_dir=DATA))["fresh"] == [
+        "detector lending-risk/ks_extra"]
+    extra = second.runtimes["lending-risk"].detectors["ks_extra"]
+    same = KSDrift(rt.reference_columns["utilization"], window=300)
+    assert extra.snapshot()["params"]["reference"] == same.snapshot()["params"]["reference"]
