@@ -86,8 +86,14 @@ def _columns_json(columns: Mapping[str, Any]) -> bytes:
 
 
 def columns_digest(columns: Mapping[str, Any]) -> str:
-    """The SHA-256 of a reference's columns as JSON: the name it is stored under."""
-    return hashlib.sha256(_columns_json(columns)).hexdigest()
+    """The SHA-256 of a reference's columns (names, then float bytes or the categories as JSON): the name it
+    is stored under. Columns read back from their JSON give the same digest."""
+    h = hashlib.sha256()
+    for key in sorted(columns):
+        a = columns[key]
+        h.update(orjson.dumps(key))
+        h.update(orjson.dumps(a.tolist()) if a.dtype == object else a.astype("<f8").tobytes())
+    return h.hexdigest()
 
 
 def _num(x: float) -> float | None:

@@ -133,7 +133,7 @@ class RecentPredictions:
         n = len(ids)
         if n == 0 or not len(self):
             return np.zeros(n, dtype=bool)
-        if 8 * n < len(self):  # few ids: the dict (each id enters it once), else a hash set of the window in C++
+        if 16 * n < len(self):  # few ids: the dict (each id enters it once), else a hash set of the window in C++
             self._catch_up()
             index, head = self._index, self.head
             return np.fromiter(((s := index.get(r)) is not None and s >= head for r in ids.to_pylist()),

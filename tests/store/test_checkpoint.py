@@ -180,3 +180,14 @@ def test_a_reference_is_stored_once_by_digest_and_comes_back_for_a_reload(store_
     extra = second.runtimes["lending-risk"].detectors["ks_extra"]
     same = KSDrift(rt.reference_columns["utilization"], window=300)
     assert extra.snapshot()["params"]["reference"] == same.snapshot()["params"]["reference"]
+
+
+def test_a_reference_read_back_from_its_json_has_the_same_digest():
+    import numpy as np
+
+    cols = {"a": np.array([0.1, np.nan, 3.0]), "b": np.array(["x", None, "y"], dtype=object),
+            "\0ts": np.array([1.5, 2.5, 3.5])}
+    back = {k: checkpoint._unarray(v) for k, v in orjson.loads(checkpoint._columns_json(cols)).items()}
+    assert checkpoint.columns_digest(back) == checkpoint.columns_digest(cols)
+    changed = dict(cols, a=np.array([0.1, np.nan, 3.0000000001]))
+    assert checkpoint.columns_digest(changed) != checkpoint.columns_digest(cols)

@@ -47,7 +47,7 @@ class JsonlSource:
     """
 
     def __init__(self, path: str | Path, *, follow: bool = False, poll_interval: float = 0.5,
-                 stop: threading.Event | None = None, read_bytes: int = 4 << 20,
+                 stop: threading.Event | None = None, read_bytes: int = 16 << 20,
                  max_line_bytes: int = MAX_LINE_BYTES, name: str | None = None):
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
@@ -153,10 +153,10 @@ class JsonlSource:
         data = f.read(self.read_bytes)  # type: ignore[attr-defined]
         if not data:
             return None
-        lines, numbers, pre = self._split(data, self._line)
+        lines, numbers, pre, complete = self._split(data, self._line)
         n = len(data)
         consumed = data.rfind(b"\n") + 1
-        line = self._line + data.count(b"\n", 0, consumed)
+        line = self._line + complete
         if consumed == 0:
             # no newline in a whole read: a line over the limit (skip it without holding it), or the
             # incomplete last line
@@ -182,14 +182,15 @@ class JsonlSource:
         return RawBatch(source=self.name, position=self.position, lines=lines, line_numbers=numbers,
                         first_line=numbers[0] if numbers else line, pre_quarantined=pre)
 
-    def _split(self, data: bytes, line: int) -> tuple[list[bytes], list[int], list[Quarantined]]:
+    def _split(self, data: bytes, line: int) -> tuple[list[bytes], list[int], list[Quarantined], int]:
         """The complete lines of ``data`` (the first is line ``line + 1``) without their ``\\r\\n``, with
-        their numbers; blank lines are dropped and lines over the limit quarantined. Found with numpy
-        over the buffer, so a line costs one slice, not a loop of Python steps."""
+        their numbers, the quarantined ones (over the limit) and how many complete lines there were (blank
+        ones are dropped). Found with numpy over the buffer, so a line costs one slice, not a loop of
+        Python steps."""
         buf = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(buf == 10)
         if not ends.size:
-            return [], [], []
+            return [], [], [], 0
         starts = np.empty_like(ends)
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
@@ -198,7 +199,7 @@ class JsonlSource:
         odd = (size == 0) | (size > self.max_line_bytes) | (buf[np.minimum(starts, len(data) - 1)] != 123)
         numbers = np.arange(line + 1, line + 1 + ends.size)
         if not odd.any():
-            return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist())], numbers.tolist(), []
+            return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist())], numbers.tolist(), [], ends.size
         lines, kept, pre = [], [], []
         for a, b, num, strange in zip(starts.tolist(), ends.tolist(), numbers.tolist(), odd.tolist()):
             raw = data[a:b]
@@ -210,7 +211,7 @@ class JsonlSource:
                     continue
             lines.append(raw)
             kept.append(num)
-        return lines, kept, pre
+        return lines, kept, pre, ends.size
 
     def _too_large(self, line: int, size: int, head: bytes) -> Quarantined:
         return Quarantined(line, "too_large", f"the line has {size} bytes, more than the limit of "
