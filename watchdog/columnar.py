@@ -131,28 +131,66 @@ def _numeric(a: pa.Array, what: str) -> tuple[np.ndarray, Marks]:
     return np.full(len(a), np.nan), [(~nulls, "wrong_type", f"{what} must be a number, got {_type_word(t)}")]
 
 
+class Coded:
+    """A string column as dictionary codes: ``words[codes]`` without making the object array until indexed."""
+
+    __slots__ = ("codes", "words")
+
+    def __init__(self, words: np.ndarray, codes: np.ndarray):
+        self.words, self.codes = words, codes  # words ends with None, the word of code -1 (missing)
+
+    def __getitem__(self, rows: Any) -> Any:
+        return self.words[self.codes[rows]]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def equals(self, word: str) -> np.ndarray:
+        """Which rows hold ``word``."""
+        at = np.flatnonzero(self.words[:-1] == word)
+        return self.codes == at[0] if at.size else np.zeros(len(self.codes), dtype=bool)
+
+
 def category_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts, *, kind: str = "a category (string)"
                     ) -> np.ndarray:
     """Object array of strings with None where missing; bad rows in ``scope`` are marked."""
+    return coded_column(a, what, scope, v, kind=kind)[:]
+
+
+def coded_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts, *, kind: str = "a category (string)",
+                 cache: dict[str, Any] | None = None) -> Coded:
+    """:func:`category_column` as codes; ``cache`` keeps the encoding for the next model that reads it."""
+    if cache is not None and what in cache:
+        coded, marks = cache[what]
+    else:
+        coded, marks = _coded(a, what, kind)
+        if cache is not None:
+            cache[what] = (coded, marks)
+    for mask, code, sentence in marks:
+        v.mark(scope & mask, code, sentence)
+    return coded
+
+
+def _coded(a: pa.Array, what: str, kind: str) -> tuple[Coded, Marks]:
     t = a.type
     n = len(a)
+    nothing = Coded(np.array([None], dtype=object), np.full(n, -1, dtype=np.int64))
     if pa.types.is_null(t):
-        return np.full(n, None, dtype=object)
+        return nothing, []
     nulls = _nulls(a)
+    marks: Marks = []
     if pa.types.is_integer(t):
         a = pc.cast(a, pa.string())
     elif pa.types.is_floating(t):
         vals = _np(a).astype(float)
         whole = np.isfinite(vals) & (np.floor(vals) == vals)
-        v.mark(scope & ~nulls & ~whole, "wrong_type", f"{what} must be {kind}, got a number")
+        marks.append((~nulls & ~whole, "wrong_type", f"{what} must be {kind}, got a number"))
         a = pc.cast(pc.cast(pc.if_else(pa.array(whole & ~nulls), a, pa.scalar(None, t)), pa.int64()), pa.string())
     elif not _is_text(t):
-        v.mark(scope & ~nulls, "wrong_type", f"{what} must be {kind}, got {_type_word(t)}")
-        return np.full(n, None, dtype=object)
+        return nothing, [(~nulls, "wrong_type", f"{what} must be {kind}, got {_type_word(t)}")]
     enc = pc.dictionary_encode(a)
     words = np.append(_np(enc.dictionary), None).astype(object)
-    idx = _np(pc.fill_null(enc.indices, -1)).astype(np.int64)
-    return words[idx]
+    return Coded(words, _np(pc.fill_null(enc.indices, -1)).astype(np.int64)), marks
 
 
 def _column(table: pa.Table, name: str) -> pa.Array | None:
@@ -293,13 +331,14 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
     model_col = _column(table, "model")
     if model_col is None:
         v.mark(everything, "missing_field", "missing field 'model'")
-        models = np.full(n, None, dtype=object)
+        models = Coded(np.array([None], dtype=object), np.full(n, -1, dtype=np.int64))
     else:
         v.mark(_nulls(model_col), "missing_field", "missing field 'model'")
-        models = category_column(model_col, "model", everything, v, kind="a non-empty string")
+        models = coded_column(model_col, "model", everything, v, kind="a non-empty string")
+    mine_of = {mid: models.equals(mid) for mid in engine.runtimes}
     known = np.zeros(n, dtype=bool)
-    for mid in engine.runtimes:
-        known |= models == mid
+    for m in mine_of.values():
+        known |= m
     known_list = ", ".join(sorted(engine.runtimes)) or "none"
     v.mark(~known, "unknown_model", lambda i: f"model {str(models[i])[:64]!r} is not in the policy "
                                               f"(known: {known_list})")
@@ -330,7 +369,7 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
     converted: dict[str, Any] = {}  # conversions of columns several models read
     per_model: dict[str, dict[str, Any]] = {}
     for mid, rt in engine.runtimes.items():
-        mine = (models == mid) & ~v.bad
+        mine = mine_of[mid] & ~v.bad
         if not mine.any():
             continue
         schema = rt.schema
@@ -346,8 +385,8 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
         for name, col in (("version", version_col), ("ts", ts_col)):
             v.mark(preds & (np.ones(n, dtype=bool) if col is None else _nulls(col)), "missing_field",
                    f"missing field {name!r}")
-        versions = category_column(version_col if version_col is not None else pa.nulls(n, pa.string()),
-                                   "version", preds & ~v.bad, v, kind="a non-empty string")
+        versions = coded_column(version_col if version_col is not None else pa.nulls(n, pa.string()),
+                                "version", preds & ~v.bad, v, kind="a non-empty string", cache=converted)
         ts = _timestamps(ts_col if ts_col is not None else pa.nulls(n, pa.string()), preds & ~v.bad, v, converted)
         if whole_features is not None:  # "features" that is not an object (an object was flattened)
             v.mark(preds & ~_nulls(whole_features), "wrong_type",
