@@ -31,6 +31,7 @@ import orjson
 
 import detectors
 
+from .fmt import finite
 from .records import Prediction
 
 if TYPE_CHECKING:
@@ -96,10 +97,6 @@ def columns_digest(columns: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _num(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else x
-
-
 def snapshot_runtime(rt: ModelRuntime, references: dict[str, Any] | None = None) -> dict[str, Any]:
     """The runtime's state; its reference's columns inline, or, when ``references`` is given, only the
     reference's digest, with the runtime left in ``references[digest]`` for the caller to store."""
@@ -134,7 +131,7 @@ def snapshot_runtime(rt: ModelRuntime, references: dict[str, Any] | None = None)
         "recent": [list(x) for x in rt.recent],
         "versions": list(rt.versions),
     }
-    out["clock_ts"] = _num(rt.clock_ts)
+    out["clock_ts"] = finite(rt.clock_ts)
     return out
 
 

@@ -28,7 +28,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .engine import MAX_TS, PREDICTION_KEY, TS_KEY, _iso, iso_or_seconds
+from .engine import MAX_TS, PREDICTION_KEY, TS_KEY, iso_or_seconds
+from .fmt import iso_utc
 from .records import Label, Prediction, Quarantined, _Bad, parse_ts
 
 if TYPE_CHECKING:
@@ -415,14 +416,14 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
         label = target(label_col, "label", mine & ~label_null & ~v.bad)
         good = preds & ~v.bad
         v.mark(good & (ts < engine.min_ts), "past_timestamp",
-               lambda i, ts=ts: f"ts {iso_or_seconds(ts[i])} is before {_iso(engine.min_ts)}, the earliest time accepted")
+               lambda i, ts=ts: f"ts {iso_or_seconds(ts[i])} is before {iso_utc(engine.min_ts)}, the earliest time accepted")
         if now is not None:
             v.mark(good & (ts > now + engine.max_future_skew), "future_timestamp",
                    lambda i, ts=ts: f"ts {iso_or_seconds(ts[i])} is more than {engine.max_future_skew:g} s ahead of the "
                              "watchdog's clock")
         else:
             v.mark(good & (ts > MAX_TS), "future_timestamp", lambda i, ts=ts: f"ts {iso_or_seconds(ts[i])} is after "
-                                                                      f"{_iso(MAX_TS)}")
+                                                                      f"{iso_utc(MAX_TS)}")
         good = preds & ~v.bad
         rows = np.flatnonzero(good)
         if rows.size:

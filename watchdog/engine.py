@@ -14,9 +14,9 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import rules
 from rules import Decision, Evaluator, Policy, Signal
 
 from .errors import StartupError
+from .fmt import iso_utc
 from .metrics import Metrics
 from .recent import RecentPredictions
 from .records import Label, ModelSchema, Prediction, Quarantined, RecordParser
@@ -231,8 +232,7 @@ class ModelRuntime:
     def add_prediction(self, p: Prediction) -> bool:
         """Take one prediction; returns True when a batch is due for evaluation."""
         self.n_predictions += 1
-        if p.ts > self.clock_ts:
-            self.clock_ts = p.ts
+        self.clock_ts = max(self.clock_ts, p.ts)
         self.by_id.add(p.id, p.prediction, p.ts, awaiting=p.label is None)
         if not self.ready:
             self.reference_rows.append(p)
@@ -415,7 +415,7 @@ class ModelRuntime:
         n = max(1, min(n, len(self.recent)))
         first_ts, first_line = self.recent[-n]
         last_ts, last_line = self.recent[-1]
-        return {"first_ts": _iso(first_ts), "last_ts": _iso(last_ts), "first_line": first_line,
+        return {"first_ts": iso_utc(first_ts), "last_ts": iso_utc(last_ts), "first_line": first_line,
                 "last_line": last_line, "records": n}
 
 
@@ -440,14 +440,10 @@ class _Statistics(Mapping[str, float]):
         return len(self._names)
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def iso_or_seconds(ts: float) -> str:
     """RFC 3339 when the time has a year in 1..9999 UTC, else seconds since the epoch (for messages)."""
     try:
-        return _iso(ts)
+        return iso_utc(ts)
     except (ValueError, OverflowError, OSError):
         return f"{ts:.0f} s since the epoch"
 
@@ -519,10 +515,10 @@ class Engine:
     def admit(self, rt: ModelRuntime, ts: float, rid: str) -> tuple[str, str] | None:
         """The checks that need a clock or state: (reason code, sentence) when the prediction is refused."""
         if ts < self.min_ts:
-            return "past_timestamp", f"ts {iso_or_seconds(ts)} is before {_iso(self.min_ts)}, the earliest time accepted"
+            return "past_timestamp", f"ts {iso_or_seconds(ts)} is before {iso_utc(self.min_ts)}, the earliest time accepted"
         if self.clock is None:
             if ts > MAX_TS:  # without a clock, still refuse what no datetime can hold
-                return "future_timestamp", f"ts {iso_or_seconds(ts)} is after {_iso(MAX_TS)}"
+                return "future_timestamp", f"ts {iso_or_seconds(ts)} is after {iso_utc(MAX_TS)}"
         elif ts > self.clock() + self.max_future_skew:
             return "future_timestamp", (f"ts {iso_or_seconds(ts)} is more than {self.max_future_skew:g} s ahead of the "
                                         "watchdog's clock")
@@ -584,7 +580,7 @@ class Engine:
         rt.flush()
         if not rt.ready:
             return []
-        now = datetime.fromtimestamp(ts, tz=timezone.utc)
+        now = datetime.fromtimestamp(ts, tz=UTC)
         rt.observe_time(ts)
         signals = rt.signals()
         return self._decide(rt, signals, now, line)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
