@@ -147,7 +147,7 @@ def restore_runtime(rt: ModelRuntime, s: Mapping[str, Any]) -> None:
     rt.built_on = dict(s["built_on"])
     dets = {}
     for name, snap in s["detectors"].items():
-        if name in rt.built_on:
+        if name in rt.built_on and name in rt.specs:
             snap = {**snap, "params": {**snap["params"], "reference": rt.reference_values(rt.specs[name])}}
         dets[name] = detectors.Detector.restore(snap)
     if s["ready"] and set(dets) != set(rt.specs):
@@ -248,6 +248,7 @@ def save(store: Store, engine: Engine, positions: Mapping[str, str], now: float,
     Reference samples go to ``reference_samples`` once, by digest; the state names them."""
     references: dict[str, Any] = {}
     text = dumps(snapshot_engine(engine, references))
+    named = " ".join(sorted(references))
     with store.transaction():
         for digest, rt in references.items():
             if store.query_one("SELECT 1 AS x FROM reference_samples WHERE digest = ?", (digest,)) is None:
@@ -255,11 +256,17 @@ def save(store: Store, engine: Engine, positions: Mapping[str, str], now: float,
                               " ON CONFLICT DO NOTHING",
                               (digest, rt.model_id, now, _columns_json(rt.reference_columns).decode()))
         store.execute(
-            "INSERT INTO checkpoints (instance, policy_hash, taken_at, records, state) VALUES (?,?,?,?,?)"
-            " ON CONFLICT (instance) DO UPDATE SET policy_hash = excluded.policy_hash,"
-            " taken_at = excluded.taken_at, records = excluded.records, state = excluded.state",
-            (instance, engine.policy.hash, now, records, text),
+            "INSERT INTO checkpoints (instance, policy_hash, taken_at, records, state, reference_digests)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (instance) DO UPDATE SET policy_hash = excluded.policy_hash,"
+            " taken_at = excluded.taken_at, records = excluded.records, state = excluded.state,"
+            " reference_digests = excluded.reference_digests",
+            (instance, engine.policy.hash, now, records, text, named),
         )
+        # samples that no checkpoint (of any instance) names any more: a policy changed a model's reference
+        kept = {d for r in store.query("SELECT reference_digests FROM checkpoints") for d in r["reference_digests"].split()}
+        for r in store.query("SELECT digest FROM reference_samples"):
+            if r["digest"] not in kept:
+                store.execute("DELETE FROM reference_samples WHERE digest = ?", (r["digest"],))
         for source, position in positions.items():
             save_offset(store, source, position, now, instance=instance)
     return len(text)

@@ -97,14 +97,16 @@ Marks = list[tuple[np.ndarray, str, "str | Callable[[int], str]"]]
 
 
 def numeric_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts,
-                   cache: dict[str, Any] | None = None) -> np.ndarray:
+                   cache: dict[str, Any] | None = None, *, strings_are_numbers: bool = True) -> np.ndarray:
     """Float values with NaN where missing; rows in ``scope`` with a bad value are marked.
 
-    ``cache`` keeps the conversion of the column named ``what`` for the next model that reads it."""
+    ``cache`` keeps the conversion of the column named ``what`` for the next model that reads it. A
+    string that spells a number is that number only when ``strings_are_numbers`` (CSV has no other way to
+    say it; in JSON, as on the line path, a string is the wrong type)."""
     if cache is not None and what in cache:
         vals, marks = cache[what]
     else:
-        vals, marks = _numeric(a, what)
+        vals, marks = _numeric(a, what, strings_are_numbers)
         if cache is not None:
             cache[what] = (vals, marks)
     for mask, code, sentence in marks:
@@ -112,7 +114,7 @@ def numeric_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts,
     return vals
 
 
-def _numeric(a: pa.Array, what: str) -> tuple[np.ndarray, Marks]:
+def _numeric(a: pa.Array, what: str, strings_are_numbers: bool = True) -> tuple[np.ndarray, Marks]:
     t = a.type
     if pa.types.is_null(t):
         return np.full(len(a), np.nan), []
@@ -121,6 +123,8 @@ def _numeric(a: pa.Array, what: str) -> tuple[np.ndarray, Marks]:
         vals = _np(pc.cast(a, pa.float64())).astype(float, copy=False)
         return np.where(nulls, np.nan, vals), [
             (~nulls & ~np.isfinite(vals), "non_finite", lambda i: f"{what} must be a finite number, got {vals[i]!r}")]
+    if _is_text(t) and not strings_are_numbers:
+        return np.full(len(a), np.nan), [(~nulls, "wrong_type", f"{what} must be a number, got a string")]
     if _is_text(t):
         looks = _np(pc.fill_null(pc.match_substring_regex(a, _NUMBER), False))
         vals = _np(pc.cast(pc.if_else(pa.array(looks), a, pa.scalar(None, t)), pa.float64())).astype(float)
@@ -279,7 +283,7 @@ def _process_block(engine: Engine, part: list[bytes], nums: list[int], source: s
             else:
                 res.predictions += 1
         return
-    r = process_table(engine, table, source=source, lines=np.asarray(nums, dtype=np.int64))
+    r = process_table(engine, table, source=source, lines=np.asarray(nums, dtype=np.int64), strings_are_numbers=False)
     first = nums[0]
     index = {n: i for i, n in enumerate(nums)} if nums[-1] - first != len(nums) - 1 else None
     for q in r.quarantined:  # the quarantine keeps the line as it was read
@@ -313,7 +317,7 @@ def _read_json(lines: list[bytes]) -> pa.Table | None:
 
 
 def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: str = "",
-                  lines: np.ndarray | None = None) -> ColumnsResult:
+                  lines: np.ndarray | None = None, *, strings_are_numbers: bool = True) -> ColumnsResult:
     """Validate ``table`` and run its good records through ``engine`` (see the module docstring).
 
     Row ``i`` has line number ``first_line + i``, or ``lines[i]`` when ``lines`` is given."""
@@ -348,7 +352,7 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
         v.mark(everything, "missing_field", "missing field 'id'")
         id_col = pa.nulls(n, pa.string())
     v.mark(_nulls(id_col), "missing_field", "missing field 'id'")
-    if pa.types.is_integer(id_col.type):
+    if pa.types.is_integer(id_col.type) or pa.types.is_large_string(id_col.type):
         id_col = pc.cast(id_col, pa.string())
     elif not _is_text(id_col.type):
         v.mark(~_nulls(id_col), "wrong_type", f"id must be a non-empty string, got {_type_word(id_col.type)}")
@@ -396,7 +400,8 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
         for f in schema.numeric:
             a = feats[f]
             cols[f] = (np.full(n, np.nan) if a is None
-                       else numeric_column(a, f"features.{f}", preds & ~v.bad, v, converted))
+                       else numeric_column(a, f"features.{f}", preds & ~v.bad, v, converted,
+                                           strings_are_numbers=strings_are_numbers))
         for f in schema.categorical:
             a = feats[f]
             cols[f] = (np.full(n, None, dtype=object) if a is None
@@ -409,7 +414,7 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
             if col is None:
                 return np.full(n, np.nan) if numeric_target else np.full(n, None, dtype=object)
             if numeric_target:
-                return numeric_column(col, what, scope, v, converted)
+                return numeric_column(col, what, scope, v, converted, strings_are_numbers=strings_are_numbers)
             return category_column(col, what, scope, v, kind=target_kind)
 
         prediction = target(pred_col, "prediction", preds & ~v.bad)
@@ -428,12 +433,13 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
         rows = np.flatnonzero(good)
         if rows.size:
             ids = id_col.take(pa.array(rows))
-            dup = rt.by_id.contains_many(ids)  # ids of the model's recent predictions, then repeats in this table
+            # candidates: ids in the model's recent window, and ids this table holds more than once
+            maybe = rt.by_id.contains_many(ids)
             if not ids_distinct:
                 codes = _np(pc.fill_null(id_codes.indices, -1))[rows]
-                repeat = np.ones(rows.size, dtype=bool)
-                repeat[np.unique(codes, return_index=True)[1]] = False
-                dup |= repeat
+                _, where, counts = np.unique(codes, return_inverse=True, return_counts=True)
+                maybe |= counts[where] > 1
+            dup = _repeats_in_order(rt.by_id, ids, maybe) if maybe.any() else maybe
             if dup.any():
                 v.mark(np.isin(np.arange(n), rows[dup]), "duplicate_id",
                        lambda i, mid=mid: f"id {id_col[i].as_py()[:64]!r} repeats a recent prediction of model "
@@ -451,6 +457,29 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
 
     _run(engine, per_model, id_col, lines, res)
     return res
+
+
+def _repeats_in_order(by_id: Any, ids: pa.Array, maybe: np.ndarray) -> np.ndarray:
+    """Which of one model's predictions in a table (``ids``, in order) the line path refuses as duplicates:
+    an id whose latest accepted prediction is among the ``capacity`` predictions before it, as the window
+    slides over the table's own rows. Only the candidates in ``maybe`` are looked at, one by one."""
+    pos = np.flatnonzero(maybe)
+    names = ids.take(pa.array(pos)).to_pylist()
+    first, cap = by_id.next_seq, by_id.capacity
+    dup = np.zeros(len(ids), dtype=bool)
+    latest: dict[str, int] = {}
+    refused = 0
+    for k, rid in zip(pos.tolist(), names):
+        seq = first + k - refused  # the sequence number this prediction gets if accepted
+        prior = latest.get(rid)
+        if prior is None:
+            prior = by_id.seq_of(rid)
+        if prior is not None and prior >= seq - cap:
+            dup[k] = True
+            refused += 1
+        else:
+            latest[rid] = seq
+    return dup
 
 
 def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array, lines: np.ndarray,

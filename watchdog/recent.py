@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _SEAL = 4096  # ids the line path appends before they become an Arrow chunk
+_FEW = 64  # tables of at most this many predictions are added one by one
 
 
 class RecentPredictions:
@@ -72,6 +73,15 @@ class RecentPredictions:
     def __contains__(self, rid: str) -> bool:
         return self._seq(rid) is not None
 
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next prediction gets."""
+        return self._next
+
+    def seq_of(self, rid: str) -> int | None:
+        """The sequence number of ``rid``'s prediction in the window, or None."""
+        return self._seq(rid)
+
     def add(self, rid: str, value: Any, ts: float, awaiting: bool) -> None:
         """Append one prediction (``awaiting``: it has no label yet)."""
         seq = self._next
@@ -86,6 +96,8 @@ class RecentPredictions:
         if self._indexed == seq:  # the index is current: keep it so
             self._index[rid] = seq
             self._indexed = seq + 1
+            if len(self._index) > 2 * self.capacity:  # mostly ids that left the window: rebuild when next read
+                self._index, self._indexed = {}, self.head
         if len(self._pending) >= _SEAL:
             self._seal()
 
@@ -114,11 +126,14 @@ class RecentPredictions:
         head = self.head
         if self._indexed < head or len(self._index) > 2 * self.capacity:
             self._index, self._indexed = {}, head
-        for start, ids in self._chunks:
+        behind = []  # the chunks with ids not yet indexed: the newest ones, found from the end
+        for start, ids in reversed(self._chunks):
+            if start + len(ids) <= self._indexed:
+                break
+            behind.append((start, ids))
+        for start, ids in reversed(behind):
             end = start + len(ids)
-            if end <= self._indexed:
-                continue
-            skip = self._indexed - start
+            skip = max(0, self._indexed - start)
             self._index.update(zip(ids.slice(skip).to_pylist(), range(self._indexed, end)))
             self._indexed = end
         if self._pending and self._indexed < self._next:
@@ -149,6 +164,12 @@ class RecentPredictions:
         n = len(ids)
         if before and n < self.capacity:
             raise ValueError(f"{before} predictions cannot leave a window of {self.capacity} behind only {n}")
+        if not before and n <= _FEW:  # a few rows (a table cut by labels): one by one, into the pending ids
+            for rid, value, t, aw in zip(ids.to_pylist(), values.tolist(), ts.tolist(), awaiting.tolist()):
+                self.add(rid, value, t, aw)
+            return
+        if ids.type != pa.string():
+            ids = ids.cast(pa.string())  # one type for every chunk (a table may bring large_string)
         self._seal()
         self._next += before
         if n == 0:

@@ -81,13 +81,25 @@ def swap_policy(engine: Engine, policy: Policy) -> dict[str, list[str]]:
             fresh.append(f"model {m.id} (its reference rows are not in memory to build {', '.join(changed)})")
             runtimes[m.id] = rt
             continue
-        _carry(old, rt, build=bool(changed))
+        if rt.ready and old.ready and rt.reference_digest != old.reference_digest:
+            # the reference file says something else now: the old detectors were built on another sample
+            fresh.append(f"model {m.id} (its reference file changed)")
+            runtimes[m.id] = rt
+            continue
+        built_now = _carry(old, rt, build=bool(changed))
+        built_on = {}
         for name in rt.specs:
             if name not in changed:
                 rt.detectors[name] = old.detectors[name]
                 kept_detectors.append(f"{m.id}/{name}")
-            elif rt.ready:
-                fresh.append(f"detector {m.id}/{name}")
+                if name in old.built_on:
+                    built_on[name] = old.built_on[name]
+            else:
+                if rt.ready:
+                    fresh.append(f"detector {m.id}/{name}")
+                if name in built_now:
+                    built_on[name] = built_now[name]
+        rt.built_on = built_on  # which detectors a checkpoint saves without the reference
         runtimes[m.id] = rt
 
     evaluator = Evaluator(policy)
@@ -103,9 +115,11 @@ def swap_policy(engine: Engine, policy: Policy) -> dict[str, list[str]]:
     return {"kept_detectors": kept_detectors, "fresh": fresh}
 
 
-def _carry(old: ModelRuntime, rt: ModelRuntime, build: bool) -> None:
-    """Move the state of an unchanged model into its new runtime (the caller then picks the detectors)."""
+def _carry(old: ModelRuntime, rt: ModelRuntime, build: bool) -> dict[str, str]:
+    """Move the state of an unchanged model into its new runtime (the caller then picks the detectors);
+    returns ``built_on`` of the detectors built for it (their reference columns)."""
     was_ready = rt.ready  # a reference file is read by the constructor
+    built_now = dict(rt.built_on)
     for key, value in vars(old).items():
         if key not in _DEFINITION:
             setattr(rt, key, value)
@@ -114,7 +128,9 @@ def _carry(old: ModelRuntime, rt: ModelRuntime, build: bool) -> None:
     if old.ready and not was_ready and build:
         rt.ready = False
         rt._build("the reference kept across a policy reload", old.reference_columns)
+        built_now = dict(rt.built_on)
     rt.ready = old.ready or was_ready
+    return built_now
 
 
 class PolicyReloader:

@@ -74,3 +74,62 @@ def test_a_bad_line_in_a_large_block_costs_its_neighbours_nothing():
     assert sorted((q.line, q.reason_code) for q in res.quarantined) == [(138, "bad_utf8"), (802, "bad_json")]
     assert res.predictions == 998 and eng.runtimes["lending-risk"].n_predictions == 998
     assert 138 in calls and 802 in calls and len(calls) <= 2 * 64  # two small blocks went line by line
+
+
+def test_strings_that_spell_numbers_are_the_wrong_type_in_json_as_on_the_line_path():
+    """A block split in halves may leave a half where every value of a numeric field is a string: pyarrow
+    reads a string column, which must not become numbers (that is for CSV)."""
+    good = [rec(i % 60, id=f"n-{i}") for i in range(100)]
+    strings = [rec(i % 60, id=f"s-{i}", features={"utilization": "0.5", "collateral_ratio": 1.3,
+                                                  "volatility_7d": 0.02, "borrow_rate": 0.04, "asset_class": "btc"})
+               for i in range(100)]
+    lines = good + strings
+    res = process_jsonl(engine(), lines, list(range(1, 201)), "s", block=200)
+    line_path = engine()
+    want = [getattr(line_path.process_line(raw, n, "s"), "reason_code", None) for n, raw in enumerate(lines, 1)]
+    assert want[100:] == ["wrong_type"] * 100
+    assert sorted(q.line for q in res.quarantined) == list(range(101, 201))
+    assert {q.reason_code for q in res.quarantined} == {"wrong_type"} and res.predictions == 100
+
+
+def test_duplicates_near_the_edge_of_the_window_get_the_line_paths_verdict():
+    """An id is a duplicate while its prediction is among the model's last join_capacity ones, as the
+    window slides over the table's own rows: the same verdicts as line by line, whatever the table size."""
+    ids = ["a", "b", "c", "a", "d", "e", "f", "g", "h", "a", "b", "b", "i", "j", "k", "l", "m", "c", "a"]
+    lines = [rec(i % 60, id=r) for i, r in enumerate(ids)]
+    numbers = list(range(1, len(lines) + 1))
+    for cap in (1, 3, 5, 8, 100):
+        line_path = engine(join_capacity=cap)
+        want = [getattr(line_path.process_line(raw, n, "s"), "reason_code", None) for n, raw in zip(numbers, lines)]
+        for block in (2, 7, len(lines)):
+            by_block = engine(join_capacity=cap)
+            res = process_jsonl(by_block, lines, numbers, "s", block=block)
+            got = {q.line: q.reason_code for q in res.quarantined}
+            assert [got.get(n) for n in numbers] == want, (cap, block)
+        assert want.count("duplicate_id") > 0 or cap == 1
+
+
+def test_large_string_ids_from_a_table_survive_a_checkpoint(tmp_path):
+    import pyarrow as pa
+
+    from watchdog import checkpoint
+
+    def table(start: int, n: int) -> pa.Table:
+        return pa.table({
+            "model": pa.array(["lending-risk"] * n), "version": pa.array(["1"] * n),
+            "ts": pa.array([f"2026-11-16T00:{(start + i) // 60 % 60:02d}:{(start + i) % 60:02d}Z" for i in range(n)]),
+            "id": pa.array([f"L-{start + i}" for i in range(n)], pa.large_string()),
+            "prediction": pa.array([0.3 + 0.001 * (i % 7) for i in range(n)]),
+            **{f"features.{f}": pa.array([0.5 + 0.01 * (i % 5) for i in range(n)])
+               for f in ("utilization", "collateral_ratio", "volatility_7d", "borrow_rate")},
+            "features.asset_class": pa.array(["btc", "eth"] * (n // 2))})
+
+    e = engine()
+    e.process_columns(table(0, 2500))
+    e.runtimes["lending-risk"].by_id.add("line-1", 0.3, 1.0, True)  # an id from the line path too
+    e.process_columns(table(2500, 300))
+    state = orjson.loads(checkpoint.dumps(e.snapshot()))
+    again = engine()
+    again.restore(state)
+    res = again.process_columns(table(2700, 200))  # 100 repeats of ids before the checkpoint
+    assert [q.reason_code for q in res.quarantined] == ["duplicate_id"] * 100 and res.predictions == 100

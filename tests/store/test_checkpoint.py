@@ -168,6 +168,13 @@ def test_a_reference_is_stored_once_by_digest_and_comes_back_for_a_reload(store_
         assert rows == [{"digest": rt.reference_digest, "model": "lending-risk"}]  # stored once
         cp = checkpoint.load(s)
         raw = s.query_one("SELECT state FROM checkpoints WHERE instance = 'default'")["state"]
+        other = engine()  # another reference (later records) under another instance, then replacing ours
+        feed(other, 3000, 7000)
+        checkpoint.save(s, other, {}, now=3.0, instance="b")
+        assert len(s.query("SELECT digest FROM reference_samples")) == 2
+        checkpoint.save(s, other, {}, now=4.0)
+        assert s.query("SELECT digest FROM reference_samples") == [
+            {"digest": other.runtimes["lending-risk"].reference_digest}]  # no checkpoint names the first one
     assert len(raw) < 200_000 and '"columns"' not in raw  # the state names the reference, not its rows
     # a new process with a policy that adds a detector builds it from the stored reference
     added = POLICY.read_text().replace("    detectors:\n", "    detectors:\n      - {name: ks_extra, kind: ks, "
@@ -191,3 +198,37 @@ def test_a_reference_read_back_from_its_json_has_the_same_digest():
     assert checkpoint.columns_digest(back) == checkpoint.columns_digest(cols)
     changed = dict(cols, a=np.array([0.1, np.nan, 3.0000000001]))
     assert checkpoint.columns_digest(changed) != checkpoint.columns_digest(cols)
+
+
+def test_after_a_reload_a_checkpoint_restores_a_file_reference_model_whose_detector_changed_kind(tmp_path):
+    """ks -> page_hinkley under the same name: the new detector is not built on the reference, so the
+    checkpoint must not hand it one; and a reference file that changed makes the model start fresh."""
+    def prediction(ln: bytes) -> bool:
+        try:
+            o = orjson.loads(ln)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(o, dict) and "prediction" in o and isinstance(o.get("features"), dict)
+
+    ref = [ln for ln in LINES[:2500] if prediction(ln)][:1500]
+    (tmp_path / "ref.jsonl").write_bytes(b"\n".join(ref) + b"\n")
+    first = POLICY.read_text().replace("reference: {first_n: 2000}", "reference: {file: ref.jsonl}")
+    second = first.replace("{name: ks_utilization, kind: ks, feature: utilization, window: 500}",
+                           "{name: ks_utilization, kind: page_hinkley, feature: utilization}").replace(
+        'condition: {detector: ks_utilization, statistic: p_value, op: "<", threshold: 1.0e-6}',
+        'condition: {detector: ks_utilization, statistic: statistic, op: ">", threshold: 50}')
+    assert first != POLICY.read_text() and second != first
+    (tmp_path / "p1.yaml").write_text(first)
+    (tmp_path / "p2.yaml").write_text(second)
+    e = Engine(rules.load_policy(tmp_path / "p1.yaml"), base_dir=tmp_path)
+    feed(e, 0, 3000)
+    e.swap_policy(rules.load_policy(tmp_path / "p2.yaml"))
+    assert "ks_utilization" not in e.runtimes["lending-risk"].built_on
+    with Store(str(tmp_path / "w.db")) as s:
+        checkpoint.save(s, e, {}, now=1.0)
+        again = Engine(rules.load_policy(tmp_path / "p2.yaml"), base_dir=tmp_path)
+        assert checkpoint.resume(s, again) is not None
+    assert type(again.runtimes["lending-risk"].detectors["ks_utilization"]).__name__ == "PageHinkley"
+    (tmp_path / "ref.jsonl").write_bytes(b"\n".join(ref[:1000]) + b"\n")
+    assert "model lending-risk (its reference file changed)" in e.swap_policy(
+        rules.load_policy(tmp_path / "p2.yaml"))["fresh"]

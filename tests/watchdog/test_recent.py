@@ -102,3 +102,16 @@ def test_categorical_predictions_keep_their_values_and_bad_snapshots_are_refused
         RecentPredictions(4, numeric=False).restore(s)
     with pytest.raises(ValueError, match="cannot leave a window of 4"):
         rp.add_many(pa.array(["x"]), np.zeros(1, dtype=object), np.zeros(1), np.ones(1, dtype=bool), before=2)
+
+
+def test_the_dict_index_stays_bounded_on_the_line_path_and_tiny_tables_make_no_tiny_chunks():
+    rp = RecentPredictions(100)
+    for i in range(10_000):
+        rp.add(f"x{i}", 0.0, 0.0, True)
+        assert f"x{i}" in rp
+    assert len(rp._index) <= 2 * 100 + 1 and "x9899" not in rp and "x9900" in rp
+    rp = RecentPredictions(100_000)
+    for i in range(5_000):  # a table cut by a label after every prediction
+        rp.add_many(pa.array([f"t{i}"]), np.zeros(1), np.zeros(1), np.ones(1, dtype=bool))
+        assert rp.take(f"t{i}") == (True, 0.0)
+    assert len(rp._chunks) <= 2 and len(rp) == 5_000

@@ -7,3 +7,5 @@ CREATE TABLE reference_samples (
     created_at REAL NOT NULL,
     data TEXT NOT NULL
 );
+-- The digests a checkpoint names (space-separated): samples no checkpoint names are deleted.
+ALTER TABLE checkpoints ADD COLUMN reference_digests TEXT NOT NULL DEFAULT '';

@@ -32,7 +32,7 @@ class TableSource:
     path:
         The file; its suffix chooses the format unless ``format`` is given.
     batch_rows:
-        Rows per batch at most (Parquet row groups are read whole, then sliced).
+        Rows per batch at most (Parquet is read in batches of this size, CSV in blocks then sliced).
     """
 
     def __init__(self, path: str | Path, *, format: str | None = None, batch_rows: int = 1 << 17,
