@@ -307,6 +307,23 @@ class UnivariateDetector(Detector):
             array, skipped = self._trim(array)
         self._push_many(self._encode_many(array), skipped)
 
+    @property
+    def keeps_last(self) -> int | None:
+        """For a pure sliding window, how many values of a batch it can hold after it (``window``): a
+        caller may then pass only the batch's last values with :meth:`update_tail`. None otherwise."""
+        if not self._slides or getattr(self, "tumbling", False) or getattr(self, "horizon", None) is not None:
+            return None
+        return self.window
+
+    def update_tail(self, values: ArrayLike, skipped: int) -> None:
+        """The end of a batch whose first ``skipped`` non-missing values were left out: the same state as
+        :meth:`update_many` on the whole batch. Only for :attr:`keeps_last` detectors, and ``values`` must
+        hold at least ``window`` non-missing values when ``skipped`` is not 0 (else ValueError)."""
+        if self.keeps_last is None:
+            raise TypeError(f"{type(self).__name__} is not a pure sliding window: it needs the whole batch")
+        array, more = self._trim(_one_dimensional(values, "values"))
+        self._push_many(self._encode_many(array), skipped + more)
+
     def _trim(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         """The batch from its first value that can outlive it on, and how many kept values precede it."""
         if values.shape[0] <= self.window:

@@ -122,6 +122,7 @@ def snapshot_runtime(rt: ModelRuntime, references: dict[str, Any] | None = None)
                   "pairs_label": list(b.pairs_label),
                   # column chunks of the columnar path (Parquet / CSV), in arrival order before the rows
                   "chunks": [{k: _array(v) for k, v in c.items()} for c in getattr(b, "chunks", [])],
+                  "chunk_skipped": b.chunk_skipped,
                   "chunk_rows": getattr(b, "chunk_rows", 0),
                   "pair_chunks": [[_array(p), _array(y)] for p, y in getattr(b, "pair_chunks", [])]},
         "n_predictions": rt.n_predictions,
@@ -162,6 +163,7 @@ def restore_runtime(rt: ModelRuntime, s: Mapping[str, Any]) -> None:
                      pairs_label=list(bs["pairs_label"]))
     if bs.get("chunks") or bs.get("pair_chunks"):
         rt.batch.chunks = [{k: _unarray(v) for k, v in c.items()} for c in bs["chunks"]]
+        rt.batch.chunk_skipped = [{str(k): int(v) for k, v in sk.items()} for sk in bs["chunk_skipped"]]
         rt.batch.chunk_rows = int(bs["chunk_rows"])
         rt.batch.pair_chunks = [(_unarray(p), _unarray(y)) for p, y in bs["pair_chunks"]]
     rt.n_predictions = int(s["n_predictions"])

@@ -580,10 +580,20 @@ def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.
     b = rt.batch
     if b.predictions or b.pairs_pred:
         rt.seal()
-    chunk = {}
+    chunk, skipped = {}, {}
+    tails = rt.column_tails()
     for key in rt.column_keys():
-        chunk[key] = _column_of(d, key)[rows]
+        col = _column_of(d, key)
+        need = tails.get(key)
+        if need is not None and rows.size > need and col.dtype.kind == "f" and not _has_nan(d, key, col):
+            # every detector of this column slides over at most ``need`` values: the rows before those
+            # would only pass through, so they are counted, not copied
+            chunk[key] = col[rows[rows.size - need:]]
+            skipped[key] = rows.size - need
+        else:
+            chunk[key] = col[rows]
     b.chunks.append(chunk)
+    b.chunk_skipped.append(skipped)
     b.chunk_rows += rows.size
     rt.n_predictions += int(rows.size)
     ts = d["ts"][rows]
@@ -598,6 +608,14 @@ def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.
     rt.recent.extend(zip(d["ts"][tail].tolist(), lines[tail].tolist()))
     rt.versions.extend(d["versions"][tail].tolist())
     st["pending"].append(rows)
+
+
+def _has_nan(d: dict[str, Any], key: str, col: np.ndarray) -> bool:
+    """Whether the table's column ``key`` has a missing value anywhere (once per table and column)."""
+    seen = d.setdefault("has_nan", {})
+    if key not in seen:
+        seen[key] = bool(np.isnan(col).any())
+    return seen[key]
 
 
 def _commit_ids(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[str, Any]) -> None:

@@ -66,6 +66,9 @@ class Batch:
     # {feature or PREDICTION_KEY: array} per chunk (float with NaN for missing, or object with None),
     # and (predictions, labels) array pairs. A checkpoint must save them too (see ModelRuntime.seal).
     chunks: list[dict[str, np.ndarray]] = field(default_factory=list)
+    # per chunk, the columns cut to their last values: key -> how many (non-missing) values were left out,
+    # because no detector of that column could keep them (see ModelRuntime.column_tails)
+    chunk_skipped: list[dict[str, int]] = field(default_factory=list)
     chunk_rows: int = 0
     pair_chunks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
@@ -312,6 +315,7 @@ class ModelRuntime:
         if b.predictions:
             preds = b.predictions
             b.chunks.append(self.rows_to_columns(preds))
+            b.chunk_skipped.append({})
             b.chunk_rows += len(preds)
             b.predictions = []
         if b.pairs_pred:
@@ -350,18 +354,34 @@ class ModelRuntime:
                 det.update_many(np.maximum.accumulate(np.maximum(stamps, floor)))
                 continue
             key = spec.feature or PREDICTION_KEY
-            parts = [c[key] for c in b.chunks]
-            arr = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            if spec.kind == "missing_rate":
-                pass  # the missing values are what it counts
-            elif kind.input == "numeric":
-                arr = arr[~np.isnan(arr)]
-            else:
-                arr = arr[np.not_equal(arr, None)]
-            if arr.size:
+            everything = spec.kind == "missing_rate"  # the missing values are what it counts
+            arr, skipped = _column_batch(b, key, everything)
+            if not everything:
+                arr = arr[~np.isnan(arr)] if kind.input == "numeric" else arr[np.not_equal(arr, None)]
+            if skipped and det.keeps_last is not None and arr.size >= det.window:
+                det.update_tail(arr, skipped)
+            elif arr.size:
+                # (a detector added by a reload while the batch held cut columns gets what is left)
                 det.update_many(arr)
         self.type_errors_pending -= fed_errors
         return b.chunk_rows
+
+    def column_tails(self) -> dict[str, int]:
+        """Columns whose every detector is a pure sliding window: key -> the most values of a batch any of
+        them can keep. The columnar path may hand those detectors only a batch's last values."""
+        need: dict[str, int] = {}
+        whole: set[str] = set()
+        for name, spec in self.specs.items():
+            kind = rules.KINDS[spec.kind]
+            if kind.input not in ("numeric", "categorical"):
+                continue
+            key = spec.feature or PREDICTION_KEY
+            keep = self.detectors[name].keeps_last
+            if keep is None:
+                whole.add(key)
+            else:
+                need[key] = max(need.get(key, 0), keep)
+        return {k: v for k, v in need.items() if k not in whole}
 
     def time_rules(self) -> list[str]:
         """The rules whose every comparison reads a "time" detector (evaluated on the clock's ticks)."""
@@ -417,6 +437,22 @@ class ModelRuntime:
         last_ts, last_line = self.recent[-1]
         return {"first_ts": iso_utc(first_ts), "last_ts": iso_utc(last_ts), "first_line": first_line,
                 "last_line": last_line, "records": n}
+
+
+def _column_batch(b: Batch, key: str, everything: bool) -> tuple[np.ndarray, int]:
+    """Column ``key`` of a batch's chunks, from the last chunk that was cut on: its values and how many
+    values came before them (non-missing ones, or all when ``everything``)."""
+    cut = max((i for i, sk in enumerate(b.chunk_skipped) if sk.get(key)), default=None)
+    parts = [c[key] for c in b.chunks]
+    if cut is None:
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts)), 0
+    before = b.chunk_skipped[cut][key]
+    for p, sk in zip(parts[:cut], b.chunk_skipped[:cut]):  # wholly pushed out by the cut chunk's last values
+        before += sk.get(key, 0)
+        before += p.size if everything else int(p.size - np.count_nonzero(p != p) if p.dtype.kind == "f"
+                                                else np.count_nonzero(np.not_equal(p, None)))
+    rest = parts[cut:]
+    return (rest[0] if len(rest) == 1 else np.concatenate(rest)), before
 
 
 class _Statistics(Mapping[str, float]):
