@@ -372,6 +372,7 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
     id_codes = pc.dictionary_encode(id_col)
     ids_distinct = len(id_codes.dictionary) == n  # then no model repeats an id within the table
     converted: dict[str, Any] = {}  # conversions of columns several models read
+    has_nan: dict[int, bool] = {}  # by id of a converted column (they live as long as this call)
     per_model: dict[str, dict[str, Any]] = {}
     for mid, rt in engine.runtimes.items():
         mine = mine_of[mid] & ~v.bad
@@ -447,7 +448,7 @@ def process_table(engine: Engine, table: pa.Table, first_line: int = 1, source: 
                 rows = rows[~dup]
         per_model[mid] = {"rows": rows, "labels": np.flatnonzero(is_label & ~v.bad), "ts": ts, "cols": cols,
                           "prediction": prediction, "label": label, "label_null": label_null,
-                          "versions": versions}
+                          "versions": versions, "has_nan": has_nan}
 
     for i in sorted(v.why):
         code, reason = v.why[i]
@@ -611,11 +612,12 @@ def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.
 
 
 def _has_nan(d: dict[str, Any], key: str, col: np.ndarray) -> bool:
-    """Whether the table's column ``key`` has a missing value anywhere (once per table and column)."""
-    seen = d.setdefault("has_nan", {})
-    if key not in seen:
-        seen[key] = bool(np.isnan(col).any())
-    return seen[key]
+    """Whether column ``col`` of the table has a missing value anywhere (once per table and column: the
+    models share the dict, and the converted columns they read)."""
+    seen = d["has_nan"]
+    if id(col) not in seen:
+        seen[id(col)] = bool(np.isnan(col).any())
+    return seen[id(col)]
 
 
 def _commit_ids(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[str, Any]) -> None:
