@@ -26,12 +26,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
 
 from .errors import ConfigError, WatchdogError
+from .fmt import iso_utc
 from .metrics import Metrics
 
 log = logging.getLogger("watchdog.alerting")
@@ -47,10 +47,6 @@ class DeliveryError(WatchdogError, RuntimeError):
         self.receiver = receiver
         self.retryable = retryable
         super().__init__(f"Delivery to {receiver} failed: {detail}.")
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def check_url(url: str, option: str) -> str:
@@ -73,10 +69,10 @@ class Alert:
         out: dict[str, Any] = {
             "labels": self.labels,
             "annotations": self.annotations,
-            "startsAt": _iso(self.starts_at),
+            "startsAt": iso_utc(self.starts_at, "milliseconds"),
         }
         if self.ends_at is not None:
-            out["endsAt"] = _iso(self.ends_at)
+            out["endsAt"] = iso_utc(self.ends_at, "milliseconds")
         if self.generator_url:
             out["generatorURL"] = self.generator_url
         return out
@@ -334,7 +330,7 @@ class AlertNotifier:
                 f"{d.model} at record {d.record_index} ({d.at.isoformat()})."
             ),
             "evidence_hash": inc.evidence_hash,
-            "decided_at": d.at.isoformat().replace("+00:00", "Z"),
+            "decided_at": iso_utc(d.at),
         }
         if d.annotations.get("runbook_url"):
             ann["runbook_url"] = d.annotations["runbook_url"]

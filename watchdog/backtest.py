@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +28,15 @@ import rules
 
 from .engine import Engine
 from .errors import ConfigError
+from .fmt import iso_utc
 from .metrics import Metrics
-from .records import Prediction, Quarantined
-from .runner import Progress
+from .records import Prediction
+from .runner import BATCH_BYTES, COLUMNAR, Progress
 from .service import load_policy_or_refuse
+from .sources.base import FeedResult, RawBatch, feed
+from .sources.jsonl import JsonlSource
 
 __all__ = ["BacktestResult", "ChangePoint", "Detection", "Firing", "backtest", "load_truth"]
-
-
-def _iso(dt: datetime | float) -> str:
-    if not isinstance(dt, datetime):
-        dt = datetime.fromtimestamp(dt, tz=UTC)
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -179,7 +176,7 @@ class BacktestResult:
             for d in self.detections:
                 c = d.change
                 where = f"line {c.line}" if c.line is not None else "beyond the end of the log"
-                stamp = f" ({_iso(c.ts)})" if c.ts is not None else ""
+                stamp = f" ({iso_utc(c.ts)})" if c.ts is not None else ""
                 head_ = f"  {c.model} {c.kind} at {where}{stamp}: "
                 if d.detected:
                     out.append(head_ + f"detected by {d.rule} at line {d.line} after {d.delay_records} records, "
@@ -239,43 +236,26 @@ def backtest(policy_path: str | Path, log_path: str | Path, truth: list[ChangePo
     policy = load_policy_or_refuse(policy_path)
     if not log_path.is_file():
         raise ConfigError(f"The log {log_path} does not exist or is not a file.")
-    engine = Engine(policy, base_dir=policy_path.parent, metrics=Metrics(), keep_decisions=None)
-    pending = sorted(truth or [], key=lambda c: (c.at_line or 0, c.at_ts or 0.0))
-    counts: dict[str, int] = {m: 0 for m in policy.model_ids}
     firings: list[Firing] = []
-    lines = predictions = quarantined = 0
-    seen_decisions = 0
-    done = 0
+    # a decision carries the model's prediction count at that moment (the delays in records are counted in them)
+    engine = Engine(policy, base_dir=policy_path.parent, metrics=Metrics(), keep_decisions=0,
+                    on_decision=lambda _engine, rt, d: firings.append(_firing(d, rt.n_predictions)))
+    pending = sorted(truth or [], key=lambda c: (c.at_line or 0, c.at_ts or 0.0))
+    lines = predictions = quarantined = done = 0
     t0 = time.perf_counter()
-    with open(log_path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            done += len(raw)
-            line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            lines += 1
-            rec = engine.process_line(line, lineno, log_path.name)
-            if isinstance(rec, Quarantined):
-                quarantined += 1
-            elif isinstance(rec, Prediction):
-                predictions += 1
-                counts[rec.model] += 1
-                if pending:
-                    for c in pending:
-                        if c.line is None and c.model == rec.model and (
-                                (c.at_line is not None and lineno >= c.at_line)
-                                or (c.at_ts is not None and rec.ts >= c.at_ts)):
-                            c.line, c.ts, c.predictions = lineno, rec.ts, counts[rec.model] - 1
-                    pending = [c for c in pending if c.line is None]
-            if len(engine.decisions) > seen_decisions:
-                for d in engine.decisions[seen_decisions:]:
-                    firings.append(_firing(d, counts[d.model]))
-                seen_decisions = len(engine.decisions)
-            if progress is not None:
-                progress.update(done, lines)
+    source = JsonlSource(log_path, read_bytes=BATCH_BYTES, max_line_bytes=engine.parser.max_line_bytes)
+    for batch in source.batches():
+        before = {m: rt.n_predictions for m, rt in engine.runtimes.items()}
+        res = feed(engine, batch, columnar=COLUMNAR)
+        lines += res.records
+        predictions += res.predictions
+        quarantined += len(res.quarantined)
+        if pending:
+            pending = _locate(engine, batch, res, before, pending)
+        done = batch.position.offset
+        if progress is not None:
+            progress.update(done, lines)
     engine.finish()
-    for d in engine.decisions[seen_decisions:]:
-        firings.append(_firing(d, counts[d.model]))
     if progress is not None:
         progress.update(done, lines, force=True)
     seconds = time.perf_counter() - t0
@@ -286,9 +266,33 @@ def backtest(policy_path: str | Path, log_path: str | Path, truth: list[ChangePo
     return result
 
 
+def _locate(engine: Engine, batch: RawBatch, res: FeedResult, before: dict[str, int],
+            pending: list[ChangePoint]) -> list[ChangePoint]:
+    """Resolve the change points that begin in ``batch`` (just fed, ``before``: each model's prediction
+    count before it) at the first accepted prediction of their model at or after ``at_line`` / ``at_ts``;
+    returns those still pending."""
+    rejected = {q.line for q in res.quarantined}
+    counts = dict(before)
+    for raw, lineno in zip(batch.lines, batch.line_numbers):
+        if lineno in rejected:
+            continue
+        rec = engine.parser.parse(raw, lineno)  # accepted by the engine: a Prediction or a Label
+        if not isinstance(rec, Prediction):
+            continue
+        counts[rec.model] += 1
+        for c in pending:
+            if c.line is None and c.model == rec.model and ((c.at_line is not None and lineno >= c.at_line)
+                                                            or (c.at_ts is not None and rec.ts >= c.at_ts)):
+                c.line, c.ts, c.predictions = lineno, rec.ts, counts[rec.model] - 1
+        pending = [c for c in pending if c.line is None]
+        if not pending:
+            break
+    return pending
+
+
 def _firing(d: rules.Decision, predictions: int) -> Firing:
     value = d.value if math.isfinite(d.value) else None
-    return Firing(kind=d.kind, rule=d.rule, model=d.model, tier=d.tier, line=d.record_index, ts=_iso(d.at),
+    return Firing(kind=d.kind, rule=d.rule, model=d.model, tier=d.tier, line=d.record_index, ts=iso_utc(d.at),
                   detector=d.detector, statistic=d.statistic, op=d.op, threshold=d.threshold, value=value, n=d.n,
                   actions=list(d.actions), suppressed=d.suppressed, dry_run=d.dry_run, predictions=predictions)
 

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import orjson
 
+from .fmt import iso_utc
+
 START = datetime(2026, 11, 16, tzinfo=timezone.utc)
 STEP = timedelta(seconds=15)
 ASSETS = ("stable", "eth", "btc", "alt")
@@ -71,7 +73,7 @@ def generate_lines(n: int = 6000, drift_at: int | None = 4000, seed: int = 7, ma
             yield bad_at[i]
         rec = {
             "model": model, "version": "1.4.0",
-            "ts": (start + i * step).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ts": iso_utc(start + i * step, "seconds"),
             "id": f"req-{i:06d}",
             "features": {
                 "utilization": round(float(util[i]), 5), "collateral_ratio": round(float(coll[i]), 4),

@@ -7,6 +7,7 @@ resembles, so callers can catch either::
     ├── ConfigError(WatchdogError, ValueError)      bad flags, keys, files given to the service
     │   └── KeyLoadError                             a signing key could not be loaded (never shows the key)
     ├── StartupError(WatchdogError, RuntimeError)    the service refuses to start (bad policy, bad reference)
+    ├── SpoolError(WatchdogError, OSError)           the HTTP ingest spool could not be opened or written
     └── ChainError(WatchdogError, RuntimeError)      the chain refused or failed an action
         └── ActionReverted                            a transaction reverted; ``error_name`` is decoded
 
@@ -15,6 +16,8 @@ Policy errors come from :mod:`rules` (``rules.PolicyError``, a ``ValueError``) a
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class WatchdogError(Exception):
@@ -31,6 +34,20 @@ class KeyLoadError(ConfigError):
 
 class StartupError(WatchdogError, RuntimeError):
     """The watchdog refuses to start; the message says why."""
+
+
+class SpoolError(WatchdogError, OSError):
+    """The spool could not be opened or written: the batch is not on disk and must not be answered 200.
+
+    ``path`` is the file or directory that failed, ``cause`` the :class:`OSError` the system gave.
+    """
+
+    def __init__(self, path: Path, what: str, err: OSError):
+        self.path = path
+        self.cause = err
+        super().__init__(f"The ingest spool {path} could not be {what} ({err.strerror or err}); the records "
+                         "were not taken. Free disk space or fix the permissions of the spool directory, "
+                         "then send them again.")
 
 
 class ChainError(WatchdogError, RuntimeError):

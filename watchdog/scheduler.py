@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from .fmt import iso_utc
 from .store import Store
 
 log = logging.getLogger("watchdog.scheduler")
@@ -127,15 +128,9 @@ def describe_jobs(jobs: list[dict[str, Any]]) -> list[str]:
 
 def _jobs(store: Store) -> list[dict[str, Any]]:
     rows = store.query("SELECT * FROM job_runs ORDER BY job_id")
-    return [{"id": r["job_id"], "last_run": _iso(r["last_run"]), "next_run": _iso(r["next_run"]),
+    return [{"id": r["job_id"], "last_run": iso_utc(r["last_run"]), "next_run": iso_utc(r["next_run"]),
              "outcome": r["outcome"], "error": r["error"], "runs": int(r["runs"]), "failures": int(r["failures"])}
             for r in rows]
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 # the APScheduler edge --------------------------------------------------------------------------

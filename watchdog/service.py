@@ -141,7 +141,8 @@ def run(opts: RunOptions, start_metrics: Callable[[Any], Any] | None = None,
         opts.quarantine.parent.mkdir(parents=True, exist_ok=True)
         with open(opts.quarantine, "ab") as q:
             progress = Progress(opts.source.stat().st_size, enabled=opts.progress)
-            # SIGHUP reloads the policy between records; a bad one is refused and the old one keeps running
+            # SIGHUP reloads the policy between batches (replay_file reads about 1 MiB at a time): a reload
+            # applies from the next batch; a bad policy is refused and the old one keeps running
             with PolicyReloader(opts.policy, engine, metrics=metrics, on_reload=lambda outcome, old, new, detail:
                                 store.audit(responder.clock(), f"policy_reload_{outcome}", detail,
                                             policy_hash=(new or old).hash)) as reloader:

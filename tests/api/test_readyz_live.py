@@ -1,9 +1,11 @@
 """/readyz of a running `watchdog serve` with its real checks: a real anvil behind the RPC check, a real
-PostgreSQL server behind the store check. Stopping either turns /readyz into a 503 that names it."""
+PostgreSQL server behind the store check. Stopping either turns /readyz into a 503 that names it; so does
+removing a SQLite store's file or directory."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import time
 from importlib import resources
@@ -76,3 +78,38 @@ def test_readyz_names_the_rpc_then_the_store_once_each_goes_away(tmp_path):
     finally:
         if svc is not None:
             svc.shutdown()  # exits 1 here: the final checkpoint cannot reach the stopped store
+
+
+@pytest.mark.parametrize("removed", ["file", "directory"])
+def test_readyz_names_a_sqlite_store_whose_file_was_removed(tmp_path, removed):
+    """An open SQLite file keeps answering queries after it is unlinked: the store check also looks for it."""
+    source = tmp_path / "records.jsonl"
+    source.touch()
+    store_dir = tmp_path / "store"
+    store = store_dir / "watchdog.db"
+    (tmp_path / "tokens").write_text("readyz-test-token-0123456789\n")
+    port = _free_port()
+    svc = None
+    try:
+        with resources.as_file(resources.files("watchdog").joinpath("data", "demo_policy.yaml")) as p:
+            args = build_parser().parse_args([
+                "serve", "--policy", str(p), "--source", str(source), "--no-follow", "--dry-run",
+                "--store", str(store), "--http", f"127.0.0.1:{port}",
+                "--api-token-file", str(tmp_path / "tokens"), "--heartbeat-interval", "0",
+                "--quarantine", str(tmp_path / "q.jsonl"), "--report-dir", str(tmp_path / "reports"),
+                "--spool-dir", str(tmp_path / "spool")])
+            svc = Service(args)
+            svc.start()
+        url = f"http://127.0.0.1:{port}"
+        assert _readyz(url) == (200, {"ready": True, "checks": {"policy": True, "store": True, "rpc": True}})
+        if removed == "file":
+            for f in store_dir.glob("watchdog.db*"):  # the database and its -wal / -shm files
+                f.unlink()
+        else:
+            shutil.rmtree(store_dir)
+        assert svc.store.query_one("SELECT 1 AS ok") is not None  # the open file still answers
+        assert _readyz(url) == (503, {"ready": False, "checks": {"policy": True, "store": False, "rpc": True}})
+        assert httpx.get(url + "/healthz", timeout=10).json() == {"status": "alive"}
+    finally:
+        if svc is not None:
+            svc.shutdown()

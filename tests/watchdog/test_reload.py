@@ -1,5 +1,5 @@
-"""SIGHUP reloads the policy between records: a good one is swapped in keeping unchanged state, a bad one is
-refused whole while the old one keeps running. Real signals (os.kill on this process), real files."""
+"""SIGHUP reloads the policy between batches of records: a good one is swapped in keeping unchanged state, a bad
+one is refused whole while the old one keeps running. Real signals (os.kill on this process), real files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from watchdog.demo_data import write_log
 from watchdog.engine import Engine
 from watchdog.metrics import Metrics
 from watchdog.reload import PolicyReloader
-from watchdog.runner import replay_file
+from watchdog.runner import BATCH_BYTES, replay_file
 from watchdog.service import RunOptions, run
+from watchdog.sources.jsonl import JsonlSource
 from watchdog.store import Store
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"
@@ -49,27 +50,35 @@ def _reloads(metrics: Metrics, outcome: str) -> float:
 
 
 def _run_with_hups(policy_file: Path, history: Path, at: dict[int, object]) -> tuple[Engine, Metrics, dict]:
-    """Replay with a real SIGHUP after each line in ``at`` (whose value edits the file first)."""
+    """Replay in small batches; a real SIGHUP arrives during the first batch that ends at or after each line
+    in ``at`` (whose value edits the file first), so the reload applies at that batch's end
+    (``seen[f"before_{line}"]["line"]``, its last line) and the next batch runs under the new policy."""
     metrics = Metrics()
     engine = Engine(rules.load_policy(policy_file), base_dir=policy_file.parent, metrics=metrics)
-    seen: dict = {"outcomes": {}}
+    engine.parser.max_line_bytes = 4096  # a batch holds at least one longest line: this lets batches be small
+    seen: dict = {"outcomes": {}, "ends": []}
+    todo = sorted(at)
 
     with PolicyReloader(policy_file, engine, metrics=metrics) as reloader:
         def after(line: int) -> None:
-            outcome = reloader.poll(line)
-            if outcome is not None:
-                seen["outcomes"][line] = outcome
-            if line in at:
-                seen[f"before_{line}"] = {
+            seen["ends"].append(line)
+            if todo and line >= todo[0]:
+                target = todo.pop(0)
+                seen[f"before_{target}"] = {
+                    "line": line,
                     "detectors": dict(engine.runtimes["lending-risk"].detectors),
                     "states": {s.rule: s for s in engine.evaluator.states()},
                     "policy": engine.policy,
                 }
-                at[line]()  # type: ignore[operator]
+                at[target]()  # type: ignore[operator]
                 os.kill(os.getpid(), signal.SIGHUP)
-                assert reloader.pending  # the handler ran, nothing else did: applied at the next line
+                assert reloader.pending and engine.policy is seen[f"before_{target}"]["policy"]  # not yet applied
+            outcome = reloader.poll(line)
+            if outcome is not None:
+                seen["outcomes"][line] = outcome
 
-        replay_file(engine, history, None, after_line=after)
+        replay_file(engine, history, None, after_line=after, batch_bytes=32 << 10)
+    assert not todo and len(seen["ends"]) > 20
     return engine, metrics, seen
 
 
@@ -83,10 +92,10 @@ def test_good_policy_is_swapped_keeping_unchanged_detectors_and_rule_states(poli
               'threshold: 1.0e-6}\n        for: 2\n        labels: {severity: medium}')
         _edit(policy_file, '"The mix of collateral asset classes changed"', '"Collateral mix changed"')
 
-    engine, metrics, seen = _run_with_hups(policy_file, history, {7600: change})
-    assert seen["outcomes"] == {7601: "success"}
+    engine, metrics, seen = _run_with_hups(policy_file, history, {7400: change})
+    assert seen["outcomes"] == {seen["before_7400"]["line"]: "success"}
     assert _reloads(metrics, "success") == 1 and _reloads(metrics, "failure") == 0
-    before = seen["before_7600"]
+    before = seen["before_7400"]
     assert engine.policy.hash != before["policy"].hash and engine.policy == rules.load_policy(policy_file)
     rt = engine.runtimes["lending-risk"]
     for name in ("ks_volatility", "psi_collateral", "chi2_asset_class", "ks_prediction", "mae_risk"):
@@ -96,6 +105,7 @@ def test_good_policy_is_swapped_keeping_unchanged_detectors_and_rule_states(poli
     # the unchanged rules went on from where they were (the drift began before the reload)
     fired = {d.rule: d for d in engine.decisions if d.kind == "fire"}
     assert set(fired) >= {"VolatilityRegimeShift", "CollateralMixShift"}
+    assert fired["CollateralMixShift"].record_index > before["line"]  # after the reload
     assert fired["CollateralMixShift"].policy_hash == engine.policy.hash
     assert fired["CollateralMixShift"].summary == "Collateral mix changed"
 
@@ -111,9 +121,10 @@ def test_unchanged_rule_state_survives_the_swap(policy_file: Path, history: Path
     after = engine.evaluator.state("VolatilityRegimeShift")
     assert after.state == "firing" and after.pending_since == before["VolatilityRegimeShift"].pending_since
     # it fired once, before the reload, and was not fired again by the new policy
+    reloaded_after = seen["before_8400"]["line"]
     assert [d.record_index for d in engine.decisions if d.rule == "VolatilityRegimeShift" and d.kind == "fire"] \
         == [d.record_index for d in engine.decisions if d.rule == "VolatilityRegimeShift" and d.kind == "fire"
-            and d.record_index <= 8400]
+            and d.record_index <= reloaded_after]
 
 
 def test_bad_policy_is_rejected_whole_and_the_old_one_keeps_running(policy_file: Path, history: Path,
@@ -126,7 +137,7 @@ def test_bad_policy_is_rejected_whole_and_the_old_one_keeps_running(policy_file:
 
     with caplog.at_level(logging.ERROR, logger="watchdog.reload"):
         engine, metrics, seen = _run_with_hups(policy_file, history, {3000: break_it, 3500: lambda: None})
-    assert seen["outcomes"] == {3001: "failure", 3501: "failure"}
+    assert seen["outcomes"] == {seen["before_3000"]["line"]: "failure", seen["before_3500"]["line"]: "failure"}
     assert _reloads(metrics, "failure") == 2 and _reloads(metrics, "success") == 0
     assert engine.policy.hash == original.hash
     [record, _] = [r for r in caplog.records if r.msg == "policy_reload_failed"]
@@ -171,8 +182,12 @@ def test_install_restores_the_previous_handler(policy_file: Path) -> None:
     assert signal.getsignal(signal.SIGHUP) == before
 
 
-def test_watchdog_run_reloads_on_sighup(policy_file: Path, history: Path, tmp_path: Path) -> None:
-    """The service wires the reloader: SIGHUP during `run` swaps the policy and audits it."""
+def test_watchdog_run_reloads_on_sighup(policy_file: Path, tmp_path: Path) -> None:
+    """The service wires the reloader: SIGHUP during `run` swaps the policy after the batch in hand and audits it."""
+    # drift early enough that the first rules fire in the first batch and RiskScoreError in the second
+    history = tmp_path / "log.jsonl"
+    write_log(str(history), n=6000, drift_at=3200, malformed=False)
+    first_batch_end = next(JsonlSource(history, read_bytes=BATCH_BYTES).batches()).position.line
     sent: list[str] = []
 
     def on_event(event: str, data: dict) -> None:
@@ -180,6 +195,7 @@ def test_watchdog_run_reloads_on_sighup(policy_file: Path, history: Path, tmp_pa
             _edit(policy_file, '"Realised risk departs from the model\'s scores"', '"Scores are off"')
             os.kill(os.getpid(), signal.SIGHUP)
             sent.append(data["decision"].policy_hash)
+            assert data["decision"].record_index <= first_batch_end
 
     opts = RunOptions(policy=policy_file, source=history, store=tmp_path / "w.db",
                       quarantine=tmp_path / "q.jsonl", dry_run=True, progress=False)
@@ -191,7 +207,9 @@ def test_watchdog_run_reloads_on_sighup(policy_file: Path, history: Path, tmp_pa
         rows = store.query("SELECT event, policy_hash FROM audit WHERE event LIKE 'policy_reload%'")
     assert rows == [{"event": "policy_reload_success", "policy_hash": new_hash}]
     hashes = {i.rule: i.policy_hash for i in result.incidents}
-    assert hashes["RiskScoreError"] == new_hash  # fired after the reload, under the new policy
+    late = next(i for i in result.incidents if i.rule == "RiskScoreError")
+    assert late.record_index > first_batch_end and hashes["RiskScoreError"] == new_hash  # under the new policy
+    assert {h for rule, h in hashes.items() if rule != "RiskScoreError"} == {sent[0]}  # the first batch: the old one
     assert signal.getsignal(signal.SIGHUP) == before  # run() put the previous handler back
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..fmt import iso_utc
 
 DEPLOY_KEYS = {"watchdogs", "councils", "proposers", "modules", "max_actions_per_window", "window_seconds",
                "admin_delay_seconds"}
@@ -140,7 +141,7 @@ def _manual(args: argparse.Namespace, kind: str, target: int | None) -> int:
     module_id = _module(args.module)
     client = _client(args)
     now = time.time()
-    at = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
+    at = iso_utc(now)
     evidence = {"manual": True, "action": kind, "module": args.module, "module_id": "0x" + module_id.hex(),
                 "reason": args.reason, "by": client.signer.address, "at": at, "target_version": target}
     ev = canonical_json(evidence)

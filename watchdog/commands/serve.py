@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import threading
@@ -492,6 +493,11 @@ class Service:
                 "scheduler_jobs": scheduler_jobs(self.store)}
 
     def _store_ok(self) -> bool:
+        """The store answers a query, and a SQLite store's file is still where it was: an open SQLite
+        file whose file or directory was removed keeps answering, but what is written to it is lost."""
+        sqlite_file = self.store.backend == "sqlite" and self.store.path != ":memory:"
+        if sqlite_file and not os.path.exists(self.store.path):
+            return False
         try:
             return self.store.query_one("SELECT 1 AS ok") is not None
         except Exception:

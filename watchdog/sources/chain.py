@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,6 +27,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from ..chain import load_artifact
+from ..fmt import iso_utc
 from .base import Position, RawBatch
 
 log = logging.getLogger("watchdog.sources.chain")
@@ -127,7 +127,7 @@ class ChainSource:
         feats: Any = {n: v / self.scale for n, v in zip(names, values)}
         if len(values) != len(names):  # left as an array: the parser quarantines it as a wrong type
             feats = [v / self.scale for v in values]
-        ts = datetime.fromtimestamp(times[block], tz=UTC).isoformat().replace("+00:00", "Z")
+        ts = iso_utc(times[block])
         return orjson.dumps({
             "model": model_name, "version": ev["version"], "ts": ts, "id": rid,
             "features": feats,

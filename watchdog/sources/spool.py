@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WatchdogError
+from ..errors import SpoolError  # defined with the other errors; still importable from here
 from .base import Position, RawBatch
 from .jsonl import JsonlSource
 
@@ -41,20 +41,6 @@ log = logging.getLogger("watchdog.sources.spool")
 
 DEFAULT_SEGMENT_BYTES = 64 << 20
 _SEGMENT = re.compile(r"^segment-(\d{20})-(\d{12})\.jsonl$")
-
-
-class SpoolError(WatchdogError, OSError):
-    """The spool could not be opened or written: the batch is not on disk and must not be answered 200.
-
-    ``path`` is the file or directory that failed, ``cause`` the :class:`OSError` the system gave.
-    """
-
-    def __init__(self, path: Path, what: str, err: OSError):
-        self.path = path
-        self.cause = err
-        super().__init__(f"The ingest spool {path} could not be {what} ({err.strerror or err}); the records "
-                         "were not taken. Free disk space or fix the permissions of the spool directory, "
-                         "then send them again.")
 
 
 @dataclass(frozen=True, slots=True)
