@@ -485,14 +485,16 @@ def _repeats_in_order(by_id: Any, ids: pa.Array, maybe: np.ndarray) -> np.ndarra
 
 def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array, lines: np.ndarray,
          res: ColumnsResult) -> None:
-    """Feed each model's good rows in row order, cutting at evaluations and late labels."""
+    """Feed each model's good rows in row order: the detectors' columns are cut at evaluations, the label
+    join (ids, inline label pairs, the model's clock) is brought up to each late label."""
     events: list[tuple[int, int, str, str]] = []  # (row, order, model, what)
     state: dict[str, dict[str, Any]] = {}
+    table_ids: list[list[str]] = []
     for mid, d in per_model.items():
         rt = engine.runtimes[mid]
         rows = d["rows"]
         n_ref = 0
-        st = state[mid] = {"post": rows, "at": 0, "pending": []}
+        st = state[mid] = {"post": rows, "at": 0, "at_join": 0, "pending": []}
         target = rt.reference_target
         if (not rt.ready and not rt.reference_rows and target is not None and rows.size >= target
                 and not (d["labels"].size and d["labels"][0] < rows[target - 1])):
@@ -524,25 +526,22 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
                 st["ref"] = iter(_predictions(rt, d, id_col, st["ref_rows"], lines))
             rt.add_prediction(next(st["ref"]))
             continue
-        post = st["post"]
-        upto = int(np.searchsorted(post, row, side="right"))
-        if upto > st["at"]:
-            _add_chunk(rt, d, post[st["at"]:upto], lines, st)
-            st["at"] = upto
+        _advance(rt, d, int(np.searchsorted(st["post"], row, side="right")), lines, st, columns=what == "eval")
         if what == "eval":
             _commit_ids(rt, d, id_col, st)
             engine.evaluate(rt, float(d["ts"][row]), int(lines[row]))
         else:
             _commit_ids(rt, d, id_col, st)
-            lab = Label(mid, id_col[row].as_py(), d["label"][row].item() if isinstance(d["label"][row], np.floating)
+            if not table_ids:  # late labels: the table's ids as one Python list, made once
+                table_ids.append(id_col.to_pylist())
+            st["id_list"] = table_ids[0]
+            lab = Label(mid, st["id_list"][row], d["label"][row].item() if isinstance(d["label"][row], np.floating)
                         else d["label"][row], int(lines[row]))
             if not rt.add_label(lab):
                 engine.metrics.labels_unmatched.labels(mid).inc()
     for mid, st in state.items():
         rt, d = engine.runtimes[mid], per_model[mid]
-        post = st["post"]
-        if post.size > st["at"]:
-            _add_chunk(rt, d, post[st["at"]:], lines, st)
+        _advance(rt, d, st["post"].size, lines, st, columns=True)
         _commit_ids(rt, d, id_col, st)
 
 
@@ -577,9 +576,37 @@ def _predictions(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, rows: np
                        preds[k], labels[k], ln[k]) for k in range(rows.size)]
 
 
-def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.ndarray, st: dict[str, Any]) -> None:
+def _advance(rt: ModelRuntime, d: dict[str, Any], upto: int, lines: np.ndarray, st: dict[str, Any], *,
+             columns: bool) -> None:
+    """Take the model's rows ``post[:upto]``: into the label join (always), into the detectors' columns
+    (when ``columns``: at an evaluation or the table's end; a late label needs only the join)."""
+    post = st["post"]
+    if upto > st["at_join"]:
+        _add_join(rt, d, post[st["at_join"]:upto], st)
+        st["at_join"] = upto
+    if columns and upto > st["at"]:
+        _add_columns(rt, d, post[st["at"]:upto], lines)
+        st["at"] = upto
+
+
+def _add_join(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, st: dict[str, Any]) -> None:
+    """Rows into the label join: their ids (committed before the next label), the pairs of those that
+    carry their label (in row order with the late labels' pairs), the model's clock."""
     b = rt.batch
     if b.predictions or b.pairs_pred:
+        rt.seal()
+    rt.clock_ts = max(rt.clock_ts, float(d["ts"][rows].max()))
+    labelled = ~d["label_null"][rows]
+    if labelled.any():
+        dtype = float if rt.schema.prediction_type == "numeric" else object
+        b.pair_chunks.append((d["prediction"][rows[labelled]].astype(dtype), d["label"][rows[labelled]].astype(dtype)))
+    st["pending"].append(rows)
+
+
+def _add_columns(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.ndarray) -> None:
+    """Rows into the detectors' columns (and the evidence's recent window)."""
+    b = rt.batch
+    if b.predictions:
         rt.seal()
     chunk, skipped = {}, {}
     tails = rt.column_tails()
@@ -597,18 +624,10 @@ def _add_chunk(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, lines: np.
     b.chunk_skipped.append(skipped)
     b.chunk_rows += rows.size
     rt.n_predictions += int(rows.size)
-    ts = d["ts"][rows]
-    top = float(ts.max())
-    rt.clock_ts = max(rt.clock_ts, top)
-    labelled = ~d["label_null"][rows]
-    if labelled.any():
-        dtype = float if rt.schema.prediction_type == "numeric" else object
-        b.pair_chunks.append((d["prediction"][rows[labelled]].astype(dtype), d["label"][rows[labelled]].astype(dtype)))
     w = rt.recent.maxlen or rows.size
     tail = rows[-w:]
     rt.recent.extend(zip(d["ts"][tail].tolist(), lines[tail].tolist()))
     rt.versions.extend(d["versions"][tail].tolist())
-    st["pending"].append(rows)
 
 
 def _has_nan(d: dict[str, Any], key: str, col: np.ndarray) -> bool:
@@ -627,6 +646,11 @@ def _commit_ids(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[
     rows = np.concatenate(st["pending"]) if len(st["pending"]) > 1 else st["pending"][0]
     st["pending"] = []
     tail = rows[-rt.join_capacity:]  # the earlier ones would leave the join at once
+    if tail.size <= 64 and "id_list" in st:  # between late labels: a few rows, ids from the table's list
+        ids, preds = st["id_list"], d["prediction"]
+        for r, t, awaiting in zip(tail.tolist(), d["ts"][tail].tolist(), d["label_null"][tail].tolist()):
+            rt.by_id.add(ids[r], preds[r], t, awaiting)
+        return
     rt.by_id.add_many(id_col.take(pa.array(tail)), d["prediction"][tail], d["ts"][tail], d["label_null"][tail],
                       before=rows.size - tail.size)
 
