@@ -122,7 +122,7 @@ def _numeric(a: pa.Array, what: str, strings_are_numbers: bool = True) -> tuple[
     if _is_number(t):
         vals = _np(pc.cast(a, pa.float64())).astype(float, copy=False)
         return np.where(nulls, np.nan, vals), [
-            (~nulls & ~np.isfinite(vals), "non_finite", lambda i: f"{what} must be a finite number, got {vals[i]!r}")]
+            (~nulls & ~np.isfinite(vals), "non_finite", lambda i: f"{what} must be a finite number, got {float(vals[i])!r}")]
     if _is_text(t) and not strings_are_numbers:
         return np.full(len(a), np.nan), [(~nulls, "wrong_type", f"{what} must be a number, got a string")]
     if _is_text(t):

@@ -358,7 +358,7 @@ class ModelRuntime:
             arr, skipped = _column_batch(b, key, everything)
             if not everything:
                 arr = arr[~np.isnan(arr)] if kind.input == "numeric" else arr[np.not_equal(arr, None)]
-            if skipped and det.keeps_last is not None and arr.size >= det.window:
+            if skipped and getattr(det, "keeps_last", None) is not None and arr.size >= det.window:
                 det.update_tail(arr, skipped)
             elif arr.size:
                 # (a detector added by a reload while the batch held cut columns gets what is left)
@@ -376,7 +376,7 @@ class ModelRuntime:
             if kind.input not in ("numeric", "categorical"):
                 continue
             key = spec.feature or PREDICTION_KEY
-            keep = self.detectors[name].keeps_last
+            keep = getattr(self.detectors[name], "keeps_last", None)  # sequential detectors have none
             if keep is None:
                 whole.add(key)
             else:

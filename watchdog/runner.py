@@ -19,10 +19,11 @@ log = logging.getLogger("watchdog.runner")
 BATCH_BYTES = 1 << 20
 """Bytes a replay reads per batch (progress and a policy reload happen between batches)."""
 
-COLUMNAR = False
+COLUMNAR = True
 """Whether a replay (``replay_file``, the backtest) takes the columnar path by default. Both make the same
-decisions; the columnar path is much faster on logs of predictions alone, slower on logs whose late labels
-are interleaved with the predictions (each label cuts the model's rows), like the demo's."""
+decisions and give the same reason codes; the columnar path is several times faster on wide logs of
+predictions and about 10 % faster on logs whose late labels are interleaved with them, like the demo's.
+(The quarantine's sentence for NaN differs: the line path names the JSON, the columnar path the field.)"""
 
 
 @dataclass
