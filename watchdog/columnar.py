@@ -103,15 +103,22 @@ def numeric_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts,
     ``cache`` keeps the conversion of the column named ``what`` for the next model that reads it. A
     string that spells a number is that number only when ``strings_are_numbers`` (CSV has no other way to
     say it; in JSON, as on the line path, a string is the wrong type)."""
+    return _converted(cache, what, lambda: _numeric(a, what, strings_are_numbers), scope, v)
+
+
+def _converted(cache: dict[str, Any] | None, what: str, convert: Callable[[], tuple[Any, Marks]],
+               scope: np.ndarray, v: _Verdicts) -> Any:
+    """``convert()`` of the column named ``what``, kept in ``cache`` for the next model that reads it;
+    its bad rows within ``scope`` are marked."""
     if cache is not None and what in cache:
-        vals, marks = cache[what]
+        value, marks = cache[what]
     else:
-        vals, marks = _numeric(a, what, strings_are_numbers)
+        value, marks = convert()
         if cache is not None:
-            cache[what] = (vals, marks)
+            cache[what] = (value, marks)
     for mask, code, sentence in marks:
         v.mark(scope & mask, code, sentence)
-    return vals
+    return value
 
 
 def _numeric(a: pa.Array, what: str, strings_are_numbers: bool = True) -> tuple[np.ndarray, Marks]:
@@ -165,15 +172,7 @@ def category_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts, *, 
 def coded_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts, *, kind: str = "a category (string)",
                  cache: dict[str, Any] | None = None) -> Coded:
     """:func:`category_column` as codes; ``cache`` keeps the encoding for the next model that reads it."""
-    if cache is not None and what in cache:
-        coded, marks = cache[what]
-    else:
-        coded, marks = _coded(a, what, kind)
-        if cache is not None:
-            cache[what] = (coded, marks)
-    for mask, code, sentence in marks:
-        v.mark(scope & mask, code, sentence)
-    return coded
+    return _converted(cache, what, lambda: _coded(a, what, kind), scope, v)
 
 
 def _coded(a: pa.Array, what: str, kind: str) -> tuple[Coded, Marks]:
