@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from .engine import MAX_TS, PREDICTION_KEY, TS_KEY, iso_or_seconds
 from .fmt import iso_utc
+from .recent import FEW
 from .records import Label, Prediction, Quarantined, _Bad, parse_ts
 
 if TYPE_CHECKING:
@@ -527,21 +528,20 @@ def _run(engine: Engine, per_model: dict[str, dict[str, Any]], id_col: pa.Array,
             continue
         _advance(rt, d, int(np.searchsorted(st["post"], row, side="right")), lines, st, columns=what == "eval")
         if what == "eval":
-            _commit_ids(rt, d, id_col, st)
+            _commit_ids(rt, d, id_col, st, table_ids)
             engine.evaluate(rt, float(d["ts"][row]), int(lines[row]))
         else:
-            _commit_ids(rt, d, id_col, st)
             if not table_ids:  # late labels: the table's ids as one Python list, made once
                 table_ids.append(id_col.to_pylist())
-            st["id_list"] = table_ids[0]
-            lab = Label(mid, st["id_list"][row], d["label"][row].item() if isinstance(d["label"][row], np.floating)
+            _commit_ids(rt, d, id_col, st, table_ids)
+            lab = Label(mid, table_ids[0][row], d["label"][row].item() if isinstance(d["label"][row], np.floating)
                         else d["label"][row], int(lines[row]))
             if not rt.add_label(lab):
                 engine.metrics.labels_unmatched.labels(mid).inc()
     for mid, st in state.items():
         rt, d = engine.runtimes[mid], per_model[mid]
         _advance(rt, d, st["post"].size, lines, st, columns=True)
-        _commit_ids(rt, d, id_col, st)
+        _commit_ids(rt, d, id_col, st, table_ids)
 
 
 def _reference_from_columns(rt: ModelRuntime, d: dict[str, Any], rows: np.ndarray, st: dict[str, Any]) -> None:
@@ -638,19 +638,18 @@ def _has_nan(d: dict[str, Any], key: str, col: np.ndarray) -> bool:
     return seen[id(col)]
 
 
-def _commit_ids(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[str, Any]) -> None:
-    """Add the predictions fed since the last commit to the model's recent ids and label join."""
+def _commit_ids(rt: ModelRuntime, d: dict[str, Any], id_col: pa.Array, st: dict[str, Any],
+                table_ids: list[list[str]]) -> None:
+    """Add the predictions fed since the last commit to the model's recent ids and label join (a few rows
+    between late labels take their ids from the table's list, ``table_ids[0]``, when it was made)."""
     if not st["pending"]:
         return
     rows = np.concatenate(st["pending"]) if len(st["pending"]) > 1 else st["pending"][0]
     st["pending"] = []
     tail = rows[-rt.join_capacity:]  # the earlier ones would leave the join at once
-    if tail.size <= 64 and "id_list" in st:  # between late labels: a few rows, ids from the table's list
-        ids, preds = st["id_list"], d["prediction"]
-        for r, t, awaiting in zip(tail.tolist(), d["ts"][tail].tolist(), d["label_null"][tail].tolist()):
-            rt.by_id.add(ids[r], preds[r], t, awaiting)
-        return
-    rt.by_id.add_many(id_col.take(pa.array(tail)), d["prediction"][tail], d["ts"][tail], d["label_null"][tail],
+    ids = ([table_ids[0][r] for r in tail.tolist()] if table_ids and tail.size <= FEW
+           else id_col.take(pa.array(tail)))
+    rt.by_id.add_many(ids, d["prediction"][tail], d["ts"][tail], d["label_null"][tail],
                       before=rows.size - tail.size)
 
 

@@ -218,9 +218,7 @@ class ModelRuntime:
 
     def reference_values(self, spec: Any) -> np.ndarray:
         """The reference sample detector ``spec`` is constructed with: its column without missing values."""
-        values = self.reference_columns[spec.feature or PREDICTION_KEY]
-        return (values[~np.isnan(values)] if rules.KINDS[spec.kind].input == "numeric"
-                else values[np.not_equal(values, None)])
+        return _present(self.reference_columns[spec.feature or PREDICTION_KEY])
 
     def _rule_threshold(self, detector: str) -> float | None:
         """A performance detector without its own threshold borrows the first rule's on its statistic."""
@@ -357,7 +355,7 @@ class ModelRuntime:
             everything = spec.kind == "missing_rate"  # the missing values are what it counts
             arr, skipped = _column_batch(b, key, everything)
             if not everything:
-                arr = arr[~np.isnan(arr)] if kind.input == "numeric" else arr[np.not_equal(arr, None)]
+                arr = _present(arr)
             if skipped and getattr(det, "keeps_last", None) is not None and arr.size >= det.window:
                 det.update_tail(arr, skipped)
             elif arr.size:
@@ -439,6 +437,11 @@ class ModelRuntime:
                 "last_line": last_line, "records": n}
 
 
+def _present(values: np.ndarray) -> np.ndarray:
+    """A column without its missing values (NaN in a float column, None in an object one)."""
+    return values[~np.isnan(values)] if values.dtype.kind == "f" else values[np.not_equal(values, None)]
+
+
 def _column_batch(b: Batch, key: str, everything: bool) -> tuple[np.ndarray, int]:
     """Column ``key`` of a batch's chunks, from the last chunk that was cut on: its values and how many
     values came before them (non-missing ones, or all when ``everything``)."""
@@ -448,9 +451,7 @@ def _column_batch(b: Batch, key: str, everything: bool) -> tuple[np.ndarray, int
         return (parts[0] if len(parts) == 1 else np.concatenate(parts)), 0
     before = b.chunk_skipped[cut][key]
     for p, sk in zip(parts[:cut], b.chunk_skipped[:cut]):  # wholly pushed out by the cut chunk's last values
-        before += sk.get(key, 0)
-        before += p.size if everything else int(p.size - np.count_nonzero(p != p) if p.dtype.kind == "f"
-                                                else np.count_nonzero(np.not_equal(p, None)))
+        before += sk.get(key, 0) + (p.size if everything else _present(p).size)
     rest = parts[cut:]
     return (rest[0] if len(rest) == 1 else np.concatenate(rest)), before
 

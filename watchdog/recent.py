@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _SEAL = 4096  # ids the line path appends before they become an Arrow chunk
-_FEW = 64  # tables of at most this many predictions are added one by one
+FEW = 64  # tables of at most this many predictions are added one by one
 
 
 class RecentPredictions:
@@ -71,16 +71,12 @@ class RecentPredictions:
     # -- one at a time (the line path) -----------------------------------------------------------------
 
     def __contains__(self, rid: str) -> bool:
-        return self._seq(rid) is not None
+        return self.seq_of(rid) is not None
 
     @property
     def next_seq(self) -> int:
         """The sequence number the next prediction gets."""
         return self._next
-
-    def seq_of(self, rid: str) -> int | None:
-        """The sequence number of ``rid``'s prediction in the window, or None."""
-        return self._seq(rid)
 
     def add(self, rid: str, value: Any, ts: float, awaiting: bool) -> None:
         """Append one prediction (``awaiting``: it has no label yet)."""
@@ -104,7 +100,7 @@ class RecentPredictions:
     def take(self, rid: str, horizon: float | None = None) -> tuple[bool, Any]:
         """Join a label: ``(True, prediction)`` for an awaiting prediction of ``rid`` made at or after
         ``horizon``, which then awaits no more; ``(False, None)`` otherwise."""
-        seq = self._seq(rid)
+        seq = self.seq_of(rid)
         if seq is None:
             return False, None
         slot = seq % self.capacity
@@ -114,7 +110,8 @@ class RecentPredictions:
         value = self._value[slot]
         return True, (float(value) if self.numeric else value)
 
-    def _seq(self, rid: str) -> int | None:
+    def seq_of(self, rid: str) -> int | None:
+        """The sequence number of ``rid``'s prediction in the window, or None."""
         self._catch_up()
         seq = self._index.get(rid)
         return seq if seq is not None and seq >= self.head else None
@@ -155,20 +152,24 @@ class RecentPredictions:
                                dtype=bool, count=n)
         return pc.is_in(ids, value_set=self._window_ids()).to_numpy(zero_copy_only=False)
 
-    def add_many(self, ids: pa.Array, values: np.ndarray, ts: np.ndarray, awaiting: np.ndarray, *,
+    def add_many(self, ids: pa.Array | list[str], values: np.ndarray, ts: np.ndarray, awaiting: np.ndarray, *,
                  before: int = 0) -> None:
-        """Append predictions in order (equal-length arrays; ``awaiting``: no label yet).
+        """Append predictions in order (equal lengths; ``awaiting``: no label yet; ids as an Arrow string
+        array or a list).
 
         ``before``: that many predictions came just before these, which leave the window with them
         (so there must be at least ``capacity`` of these when it is not 0): they only count."""
         n = len(ids)
         if before and n < self.capacity:
             raise ValueError(f"{before} predictions cannot leave a window of {self.capacity} behind only {n}")
-        if not before and n <= _FEW:  # a few rows (a table cut by labels): one by one, into the pending ids
-            for rid, value, t, aw in zip(ids.to_pylist(), values.tolist(), ts.tolist(), awaiting.tolist()):
+        if not before and n <= FEW:  # a few rows (a table cut by labels): one by one, into the pending ids
+            names = ids if isinstance(ids, list) else ids.to_pylist()
+            for rid, value, t, aw in zip(names, values.tolist(), ts.tolist(), awaiting.tolist()):
                 self.add(rid, value, t, aw)
             return
-        if ids.type != pa.string():
+        if isinstance(ids, list):
+            ids = pa.array(ids, pa.string())
+        elif ids.type != pa.string():
             ids = ids.cast(pa.string())  # one type for every chunk (a table may bring large_string)
         self._seal()
         self._next += before

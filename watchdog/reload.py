@@ -75,12 +75,6 @@ def swap_policy(engine: Engine, policy: Policy) -> dict[str, list[str]]:
             runtimes[m.id] = rt
             continue
         changed = [name for name in rt.specs if old.specs.get(name) != rt.specs[name] or name not in old.detectors]
-        if old.ready and changed and not rt.ready and old.reference_columns is None:
-            # ready without its reference columns (not the case since checkpoints keep them): new
-            # detectors need the reference, so this model collects it again
-            fresh.append(f"model {m.id} (its reference rows are not in memory to build {', '.join(changed)})")
-            runtimes[m.id] = rt
-            continue
         if rt.ready and old.ready and rt.reference_digest != old.reference_digest:
             # the reference file says something else now: the old detectors were built on another sample
             fresh.append(f"model {m.id} (its reference file changed)")
