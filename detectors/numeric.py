@@ -203,13 +203,13 @@ class _WindowedNumeric(_NumericDetector):
 
     # -- persistence -----------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        snap = super().snapshot()
+    def _snapshot_state(self) -> dict[str, Any]:
+        state = super()._snapshot_state()
         if self._ts is not None:
-            snap["state"]["ts"] = self._ts.state()
+            state["ts"] = self._ts.state()
         if self.tumbling:
-            snap["state"]["last_block"] = None if self._last_block is None else self._last_block.tolist()
-        return snap
+            state["last_block"] = None if self._last_block is None else self._last_block.tolist()
+        return state
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         super()._load_state(state)

@@ -383,10 +383,8 @@ class _ProbabilityDetector(PairDetector):
         packed = self._buffer.values()
         return np.abs(packed), np.signbit(packed).astype(np.float64)
 
-    def snapshot(self) -> dict[str, Any]:
-        snap = super().snapshot()
-        snap["state"]["n_rejected"] = self._n_rejected
-        return snap
+    def _snapshot_state(self) -> dict[str, Any]:
+        return {**super()._snapshot_state(), "n_rejected": self._n_rejected}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         super()._load_state(state)

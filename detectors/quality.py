@@ -440,10 +440,8 @@ class VolumeDrift(_ClockedDetector):
             return count
         return count / (self.rate * self.interval)
 
-    def snapshot(self) -> dict[str, Any]:
-        snap = super().snapshot()
-        snap["state"]["start"] = None if math.isnan(self._start) else self._start
-        return snap
+    def _snapshot_state(self) -> dict[str, Any]:
+        return {**super()._snapshot_state(), "start": None if math.isnan(self._start) else self._start}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         super()._load_state(state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import inspect
 import json
 import math
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import detectors
-from detectors import REGISTRY, Detector, PairDetector
+from detectors import REGISTRY, TIME_REGISTRY, Detector, PairDetector
 
 Columns = tuple[np.ndarray, ...]
 
@@ -460,8 +461,6 @@ def test_policy_kinds_match_the_detector_classes() -> None:
 
     from rules import KINDS as POLICY_KINDS
 
-    from detectors import TIME_REGISTRY
-
     for name, kind in POLICY_KINDS.items():
         cls = REGISTRY.get(name) or TIME_REGISTRY[name]
         # "time" kinds read timestamps against a clock; their classes take them as numbers
@@ -474,3 +473,88 @@ def test_policy_kinds_match_the_detector_classes() -> None:
             default = signature[param.name].default
             if param.default is not None and default is not inspect.Parameter.empty:
                 assert default == param.default, (name, param.name)
+
+
+# -- checkpoints as the service takes them: without the reference, put back on restore ---------------------
+#
+# Every kind, the time-fed ones too, is checkpointed with ``snapshot(omit=("reference",))`` and restored
+# with the reference it was built on put back into ``params``; the restored detector must read and behave
+# exactly as a twin that was never interrupted.
+
+
+def _times(rng: np.random.Generator, size: int) -> Columns:
+    """Record timestamps (one a second, then one every four; a few missing) and the clock after each."""
+    gaps = rng.exponential(np.where(np.arange(size) < size // 2, 1.0, 4.0))
+    ts = 1_000.0 + np.cumsum(gaps)
+    now = ts + rng.exponential(2.0, size)  # the clock runs a little ahead of the records
+    ts[rng.random(size) < 0.03] = np.nan
+    return ts, now
+
+
+TIME_CASES: dict[str, Case] = {
+    "staleness": Case(lambda **kw: detectors.Staleness(**{"max_age": 6.0, **kw}), _times),
+    "volume": Case(
+        lambda **kw: detectors.VolumeDrift(**{"rate": 1.0, "interval": 60.0, "window": 500, **kw}), _times
+    ),
+}
+ALL_CASES = {**CASES, **TIME_CASES}
+ALL_KINDS = sorted(ALL_CASES)
+
+
+def test_every_time_kind_has_a_case() -> None:
+    assert set(TIME_CASES) == set(TIME_REGISTRY)
+
+
+def _reference_of(kind: str) -> Any:
+    """The reference a case's detector is built on (None for a kind that takes none)."""
+    cls = REGISTRY.get(kind) or TIME_REGISTRY[kind]
+    if "reference" not in inspect.signature(cls).parameters:
+        return None
+    if kind == "pca_reconstruction":
+        return _ROWS_REF
+    return _CAT_REF if cls.input_kind == "categorical" else _REF
+
+
+def _feed_checkpointed(det: Detector, columns: Columns, lo: int, hi: int) -> None:
+    if det.kind in TIME_CASES:
+        ts, now = columns
+        det.update_many(ts[lo:hi])
+        if hi > lo:
+            det.observe_time(max(float(now[hi - 1]), det.now))
+        return
+    _feed_batch(det, columns, lo, hi)
+
+
+# Where the checkpoint is taken: half a window in (nothing reported yet) and three windows in.
+_SPLITS = {"mid_window": 25, "window_full": 170}
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("split", sorted(_SPLITS))
+def test_checkpoint_without_reference_restores_an_identical_detector(kind: str, split: str) -> None:
+    rng = np.random.default_rng(200 + ALL_KINDS.index(kind))
+    columns = ALL_CASES[kind].stream(rng, 600)
+    original = ALL_CASES[kind].make()
+    at = _SPLITS[split]
+    for lo, hi in _chunks(rng, at, longest=40):
+        _feed_checkpointed(original, columns, lo, hi)
+    if split == "window_full":  # taken while it reports (or, for a sequential detector, after alarms)
+        sequential = isinstance(original, detectors.SequentialDetector) and original.n_alarms > 0
+        assert sequential or not math.isnan(original.statistic)
+
+    snap = original.snapshot(omit=("reference",))
+    assert "reference" not in snap["params"]
+    loaded = json.loads(json.dumps(snap, allow_nan=False))  # a checkpoint is stored as strict JSON
+    reference = _reference_of(kind)
+    if reference is not None:
+        loaded = {**loaded, "params": {**loaded["params"], "reference": reference}}
+    restored = Detector.restore(loaded)
+    assert type(restored) is type(original)
+    _assert_same_outputs(original, restored)
+    assert restored.snapshot(omit=("reference",)) == snap
+
+    for lo, hi in _chunks(rng, 600 - at, longest=60):  # a further seeded stream, fed to both
+        _feed_checkpointed(original, columns, at + lo, at + hi)
+        _feed_checkpointed(restored, columns, at + lo, at + hi)
+        _assert_same_outputs(original, restored)
+    assert restored.snapshot() == original.snapshot()

@@ -19,6 +19,7 @@ from detectors import (
     KSDrift,
     QuantileKSDrift,
     WassersteinDrift,
+    WindowedPSIDrift,
 )
 from detectors.numeric import ad_asymptotic_sf, ad_critical_value
 
@@ -299,3 +300,29 @@ def test_windowed_psi_matches_psi_on_a_sliding_window_and_reports_whole_blocks_w
     last_block = PSIDrift(ref, window=400)
     last_block.update_many(stream[1200:1600])
     assert tumbling.statistic == pytest.approx(last_block.statistic, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kind", [AndersonDarlingDrift, WassersteinDrift, JensenShannonDrift, QuantileKSDrift, WindowedPSIDrift]
+)
+@pytest.mark.parametrize("mode", [{}, {"tumbling": True}, {"horizon": 7.5}])
+def test_checkpoint_without_the_reference_keeps_the_window_state(
+    kind: type[Detector], mode: dict[str, object]
+) -> None:
+    # The service checkpoints with snapshot(omit=("reference",)); the tumbling block and the timestamps of a
+    # time window must survive it (snapshot() took no `omit` here once, and raised TypeError).
+    rng = np.random.default_rng(9)
+    reference = rng.normal(size=300)
+    values = np.round(rng.normal(np.where(np.arange(400) < 200, 0.0, 2.0)), 1)
+    ts = np.cumsum(rng.exponential(0.5, 400))
+    timed = {"ts": ts[:130]} if "horizon" in mode else {}
+    original = kind(reference, window=40, **mode)
+    original.update_many(values[:130], **timed)
+    snap = json.loads(json.dumps(original.snapshot(omit=("reference",))))
+    assert "reference" not in snap["params"] and snap["state"] == original.snapshot()["state"]
+    restored = Detector.restore({**snap, "params": {**snap["params"], "reference": reference}})
+    later = {"ts": ts[130:]} if "horizon" in mode else {}
+    original.update_many(values[130:], **later)
+    restored.update_many(values[130:], **later)
+    assert restored.snapshot() == original.snapshot()
+    assert [restored.read(s) for s in kind.statistics] == [original.read(s) for s in kind.statistics]
