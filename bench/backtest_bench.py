@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import rules  # noqa: E402
 from rules import EXAMPLES_DIR, Evaluator, Signal  # noqa: E402
-from watchdog.backtest import ChangePoint, backtest  # noqa: E402
-from watchdog.demo_data import write_log  # noqa: E402
-from watchdog.engine import Engine  # noqa: E402
-from watchdog.metrics import Metrics  # noqa: E402
-from watchdog.runner import replay_file  # noqa: E402
+from watchdog.service.backtest import ChangePoint, backtest  # noqa: E402
+from watchdog.service.demo_data import write_log  # noqa: E402
+from watchdog.engine.engine import Engine  # noqa: E402
+from watchdog.observe.metrics import Metrics  # noqa: E402
+from watchdog.service.runner import replay_file  # noqa: E402
 
 POLICY = Path(__file__).resolve().parents[1] / "watchdog" / "data" / "demo_policy.yaml"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rules  # noqa: E402
-from watchdog import checkpoint  # noqa: E402
-from watchdog.engine import Engine  # noqa: E402
-from watchdog.store import Store  # noqa: E402
+from watchdog.engine import checkpoint  # noqa: E402
+from watchdog.engine.engine import Engine  # noqa: E402
+from watchdog.store.store import Store  # noqa: E402
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 

@@ -30,9 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.sources.helpers import engine as make_engine  # noqa: E402
-from watchdog.api import create_app  # noqa: E402
-from watchdog.sources.spool import Spool  # noqa: E402
-from watchdog.store import Store  # noqa: E402
+from watchdog.service.api import create_app  # noqa: E402
+from watchdog.ingest.sources.spool import Spool  # noqa: E402
+from watchdog.store.store import Store  # noqa: E402
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 TOKEN = "bench-token-0123456789abcdef"

@@ -25,12 +25,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 import rules
 from tests.observability.recorder import recording_server
-from watchdog.actions import Responder
-from watchdog.alerting import AlertmanagerReceiver, AlertNotifier, Backoff, DeliveryWorker
-from watchdog.engine import Engine
-from watchdog.metrics import Metrics
-from watchdog.runner import replay_file
-from watchdog.store import Store
+from watchdog.actions.responder import Responder
+from watchdog.observe.alerting import AlertmanagerReceiver, AlertNotifier, Backoff, DeliveryWorker
+from watchdog.engine.engine import Engine
+from watchdog.observe.metrics import Metrics
+from watchdog.service.runner import replay_file
+from watchdog.store.store import Store
 
 
 def timed(fn, n: int) -> list[float]:

@@ -22,13 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import rules
-from watchdog.actions import Responder
-from watchdog.demo_data import write_log
-from watchdog.engine import Engine
+from watchdog.actions.responder import Responder
+from watchdog.service.demo_data import write_log
+from watchdog.engine.engine import Engine
 from watchdog.report import parse_week, write_report
 from watchdog.report.recorder import EvaluationRecorder
-from watchdog.runner import replay_file
-from watchdog.store import Store
+from watchdog.service.runner import replay_file
+from watchdog.store.store import Store
 
 
 def replay(policy: rules.Policy, log: Path, db: Path, record: bool) -> float:

@@ -51,9 +51,10 @@ sys.path.insert(0, str(REPO))
 
 import rules
 from detectors.twosample import _ks_p_value
-from watchdog.engine import Engine
-from watchdog.metrics import Metrics
-from watchdog.sources import JsonlSource, TableSource, feed
+from watchdog.engine.engine import Engine
+from watchdog.observe.metrics import Metrics
+from watchdog.ingest.sources import JsonlSource, TableSource
+from watchdog.service.feed import feed
 
 MODELS = ("m0", "m1", "m2")
 FEATURES = tuple(f"f{i:02d}" for i in range(20))

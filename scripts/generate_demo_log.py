@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from watchdog.demo_data import write_log
+from watchdog.service.demo_data import write_log
 
 DEFAULT = Path(__file__).resolve().parent.parent / "watchdog" / "data" / "demo.jsonl"
 

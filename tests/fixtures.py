@@ -19,7 +19,7 @@ from web3 import Web3
 
 from rules import module_id_bytes32
 from tests.anvil import AnvilNode, start_anvil
-from watchdog.chain import Signer, deploy_monitor
+from watchdog.actions.chain import Signer, deploy_monitor
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = module_id_bytes32("lending-risk")

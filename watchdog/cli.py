@@ -13,8 +13,9 @@ from prometheus_client import start_http_server
 
 import rules
 
-from . import __version__, logs, notify
-from .errors import WatchdogError
+from watchdog import __version__
+from watchdog.observe import logs, notify
+from watchdog.errors import WatchdogError
 
 log = logging.getLogger("watchdog.cli")
 
@@ -45,7 +46,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .service import RunOptions, run
+    from watchdog.service.compose import RunOptions, run
 
     opts = RunOptions(
         policy=Path(args.policy), source=Path(args.source), rpc_url=args.rpc_url, monitor=args.monitor,
@@ -64,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from watchdog.service.demo import run_demo
 
     return run_demo(out_dir=Path(args.out), progress=not args.no_progress)
 
@@ -116,7 +117,7 @@ def _command_modules() -> list:
     import importlib
     import pkgutil
 
-    from . import commands
+    from watchdog import commands
 
     return [importlib.import_module(f"{commands.__name__}.{m.name}")
             for m in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name)]

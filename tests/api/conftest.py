@@ -15,9 +15,9 @@ import httpx
 import pytest
 import uvicorn
 
-from watchdog.api import create_app
-from watchdog.engine import Engine
-from watchdog.store import Incident, Store
+from watchdog.service.api import create_app
+from watchdog.engine.engine import Engine
+from watchdog.store.store import Incident, Store
 
 from ..sources.helpers import engine as make_engine
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from watchdog.api import load_tokens
+from watchdog.service.api import load_tokens
 from watchdog.errors import ConfigError
 
 from .conftest import TOKEN

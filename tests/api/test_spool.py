@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import orjson
 
-from watchdog.api import create_app
-from watchdog.sources.spool import Spool
-from watchdog.store import Store
+from watchdog.service.api import create_app
+from watchdog.ingest.sources.spool import Spool
+from watchdog.store.store import Store
 
 from ..sources.helpers import engine as make_engine
 from .conftest import TOKEN, serve

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import MODULE, deploy, run_watchdog  # noqa: F401  (imported from here by the tests)
-from watchdog.chain import MonitorClient, Signer, connect
-from watchdog.demo_data import write_log
+from watchdog.actions.chain import MonitorClient, Signer, connect
+from watchdog.service.demo_data import write_log
 
 
 def watchdog_client(node, address, **kw) -> MonitorClient:

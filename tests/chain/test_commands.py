@@ -8,9 +8,9 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from watchdog.chain import MonitorClient, Signer, connect
-from watchdog.outbox import Outbox
-from watchdog.store import Incident, Store
+from watchdog.actions.chain import MonitorClient, Signer, connect
+from watchdog.actions.outbox import Outbox
+from watchdog.store.store import Incident, Store
 
 from .conftest import MODULE, run_watchdog
 

@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
-from watchdog.chain import Signer
-from watchdog.outbox import Outbox
-from watchdog.store import Store
+from watchdog.actions.chain import Signer
+from watchdog.actions.outbox import Outbox
+from watchdog.store.store import Store
 
 from .conftest import MODULE, deploy, run_watchdog, watchdog_client
 
@@ -32,7 +32,7 @@ def _run(node, address, policy, log, tmp_path, fault: str | None = None):
 def _restart(node, address, policy, log, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from watchdog.service import RunOptions, run
+    from watchdog.service.compose import RunOptions, run
 
     monkeypatch.setenv("WATCHDOG_PRIVATE_KEY", node.accounts[3].private_key)
     monkeypatch.delenv("WATCHDOG_FAULT", raising=False)

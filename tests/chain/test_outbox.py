@@ -13,11 +13,11 @@ from eth_utils import keccak
 from web3 import Web3
 
 from tests.anvil import AnvilNode, start_anvil
-from watchdog.chain import MonitorClient, Signer, chain_metrics, connect, deploy_monitor
+from watchdog.actions.chain import MonitorClient, Signer, chain_metrics, connect, deploy_monitor
 from watchdog.errors import ChainError, ConfigError
-from watchdog.metrics import Metrics
-from watchdog.outbox import Outbox
-from watchdog.store import Incident, Store
+from watchdog.observe.metrics import Metrics
+from watchdog.actions.outbox import Outbox
+from watchdog.store.store import Incident, Store
 
 from .conftest import MODULE, deploy, watchdog_client
 
@@ -234,7 +234,7 @@ def test_responder_holds_a_vetoable_decision_and_rolls_back(node, tmp_path):
     """The Responder's side: a decision's veto_seconds becomes not_before; a rollback gets its target."""
     from types import SimpleNamespace
 
-    from watchdog.actions import Responder
+    from watchdog.actions.responder import Responder
 
     address = deploy(node)
     council = MonitorClient(connect(node.url), address, Signer.from_key(node.accounts[0].private_key))

@@ -13,9 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from watchdog.api import create_app
-from watchdog.sources import JsonlSource, TableSource, feed
-from watchdog.store import Store
+from watchdog.service.api import create_app
+from watchdog.ingest.sources import JsonlSource, TableSource
+from watchdog.service.feed import feed
+from watchdog.store.store import Store
 
 from ..api.conftest import TOKEN, serve
 from ..sources.helpers import engine as make_engine

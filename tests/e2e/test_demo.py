@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from watchdog.store import Store
+from watchdog.store.store import Store
 
 from .conftest import run_watchdog
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from watchdog.chain import MonitorClient
-from watchdog.demo_data import MALFORMED, write_log
-from watchdog.store import Store
+from watchdog.actions.chain import MonitorClient
+from watchdog.service.demo_data import MALFORMED, write_log
+from watchdog.store.store import Store
 
 from .conftest import MODULE, run_watchdog
 

@@ -93,7 +93,7 @@ def run_case(policy_path: Path, log: list[bytes], *, columnar: bool) -> dict[str
     import rules
 
     try:  # the layout after the engine-core change
-        from watchdog.engine import Engine
+        from watchdog.engine.engine import Engine
         from watchdog.engine.checkpoint import dumps, snapshot_engine
         from watchdog.ingest.sources import Position, RawBatch
         from watchdog.service.feed import feed

@@ -157,11 +157,11 @@ def drifted_log() -> Iterator[Path]:
 def demo_events(tmp_path_factory) -> list[tuple[str, dict[str, Any]]]:
     """The Responder's real events over the drifted demo log (no chain: on-chain actions are skipped)."""
     import rules
-    from watchdog.actions import Responder
-    from watchdog.engine import Engine
-    from watchdog.metrics import Metrics
-    from watchdog.runner import replay_file
-    from watchdog.store import Store
+    from watchdog.actions.responder import Responder
+    from watchdog.engine.engine import Engine
+    from watchdog.observe.metrics import Metrics
+    from watchdog.service.runner import replay_file
+    from watchdog.store.store import Store
 
     tmp = tmp_path_factory.mktemp("events")
     events: list[tuple[str, dict[str, Any]]] = []

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from watchdog.alerting import (
+from watchdog.observe.alerting import (
     AlertmanagerReceiver,
     AlertNotifier,
     Backoff,
@@ -17,7 +17,7 @@ from watchdog.alerting import (
     build_notifier,
 )
 from watchdog.errors import ConfigError
-from watchdog.metrics import Metrics
+from watchdog.observe.metrics import Metrics
 
 from .conftest import event, free_port, get_json, start_alertmanager, volatility_alert_labels
 from .recorder import recording_server
@@ -151,7 +151,7 @@ def test_bad_settings_are_refused_with_the_option_named():
 @pytest.mark.e2e
 def test_watchdog_run_sends_its_alerts_before_exiting(tmp_path, demo_policy_path, drifted_log):
     from watchdog.cli import main
-    from watchdog.store import Store
+    from watchdog.store.store import Store
 
     with start_alertmanager(tmp_path) as am, recording_server() as hook:
         rc = main(["run", "--policy", str(demo_policy_path), "--source", str(drifted_log),

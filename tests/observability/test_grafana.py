@@ -10,12 +10,12 @@ import pytest
 
 import dashboards
 import rules
-from watchdog.alerting import Backoff
-from watchdog.chain import TxResult
+from watchdog.observe.alerting import Backoff
+from watchdog.actions.chain import TxResult
 from watchdog.cli import main
 from watchdog.errors import ConfigError
-from watchdog.grafana import GrafanaAnnotator, connect, push_dashboards
-from watchdog.metrics import Metrics
+from watchdog.observe.grafana import GrafanaAnnotator, connect, push_dashboards
+from watchdog.observe.metrics import Metrics
 
 from .conftest import event
 from .recorder import recording_server

@@ -25,12 +25,12 @@ from prometheus_client import start_http_server
 import dashboards
 import rules
 from dashboards import alerts
-from watchdog import notify
-from watchdog.actions import Responder
-from watchdog.engine import Engine
-from watchdog.metrics import Metrics
-from watchdog.runner import replay_file
-from watchdog.store import Store
+from watchdog.observe import notify
+from watchdog.actions.responder import Responder
+from watchdog.engine.engine import Engine
+from watchdog.observe.metrics import Metrics
+from watchdog.service.runner import replay_file
+from watchdog.store.store import Store
 
 from .conftest import (
     PROMTOOL,

@@ -6,8 +6,8 @@ import re
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from watchdog.metrics import Metrics
-from watchdog.store import Incident, Store
+from watchdog.observe.metrics import Metrics
+from watchdog.store.store import Incident, Store
 
 
 def _incident(i: str, model: str = "lending-risk") -> Incident:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import rules
-from watchdog.demo_data import write_log
+from watchdog.service.demo_data import write_log
 from watchdog.errors import ConfigError
 from watchdog.report import (
     build_report,
@@ -21,8 +21,8 @@ from watchdog.report import (
     write_report,
 )
 from watchdog.report.anchor import file_hash
-from watchdog.service import RunOptions, run
-from watchdog.store import Store
+from watchdog.service.compose import RunOptions, run
+from watchdog.store.store import Store
 
 WEEK_START = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47
 AFTER = datetime(2026, 12, 1, tzinfo=UTC)
@@ -169,9 +169,9 @@ def test_every_comparison_of_a_compound_condition_is_recorded_as_a_threshold(tmp
 
 @pytest.mark.parametrize("snapshot_at, stop_at", [(4200, 4200), (3000, 4200)], ids=["clean-stop", "crash"])
 def test_a_resumed_engine_counts_each_record_once(tmp_path, demo_policy, snapshot_at, stop_at):
-    from watchdog import checkpoint
-    from watchdog.actions import Responder
-    from watchdog.engine import Engine
+    from watchdog.engine import checkpoint
+    from watchdog.actions.responder import Responder
+    from watchdog.engine.engine import Engine
     from watchdog.report.recorder import EvaluationRecorder
 
     log = tmp_path / "week.jsonl"

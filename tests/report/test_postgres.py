@@ -10,13 +10,13 @@ import pytest
 
 import rules
 from tests.pg import start_postgres
-from watchdog.actions import Responder
-from watchdog.demo_data import write_log
-from watchdog.engine import Engine
+from watchdog.actions.responder import Responder
+from watchdog.service.demo_data import write_log
+from watchdog.engine.engine import Engine
 from watchdog.report import parse_week, write_report
 from watchdog.report.recorder import EvaluationRecorder
-from watchdog.runner import replay_file
-from watchdog.store import Store
+from watchdog.service.runner import replay_file
+from watchdog.store.store import Store
 
 pytestmark = pytest.mark.e2e
 

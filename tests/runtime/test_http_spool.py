@@ -19,13 +19,13 @@ import orjson
 import pytest
 
 import rules
-from watchdog.actions import Responder
+from watchdog.actions.responder import Responder
 from watchdog.cli import build_parser
 from watchdog.commands.serve import Service
-from watchdog.engine import Engine
-from watchdog.sources import Position
-from watchdog.sources.spool import Spool, SpoolError
-from watchdog.store import Store
+from watchdog.engine.engine import Engine
+from watchdog.ingest.sources import Position
+from watchdog.ingest.sources.spool import Spool, SpoolError
+from watchdog.store.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 POLICY = DATA / "demo_policy.yaml"

@@ -19,9 +19,9 @@ import orjson
 import pytest
 
 import rules
-from watchdog.actions import Responder
-from watchdog.engine import Engine
-from watchdog.store import Store
+from watchdog.actions.responder import Responder
+from watchdog.engine.engine import Engine
+from watchdog.store.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
@@ -158,7 +158,7 @@ def test_sigkill_with_a_chain_pauses_exactly_once(tmp_path):
 
     from rules import module_id_bytes32
     from tests.anvil import start_anvil
-    from watchdog.chain import MonitorClient, Signer, deploy_monitor
+    from watchdog.actions.chain import MonitorClient, Signer, deploy_monitor
 
     module = module_id_bytes32("lending-risk")
     with start_anvil() as node:

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 import rules
-from watchdog import checkpoint, scheduler
-from watchdog.engine import Engine
-from watchdog.scheduler import ScheduleConfig, Scheduler, scheduler_jobs
-from watchdog.store import Store
+from watchdog.engine import checkpoint
+from watchdog.service import scheduler
+from watchdog.engine.engine import Engine
+from watchdog.service.scheduler import ScheduleConfig, Scheduler, scheduler_jobs
+from watchdog.store.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 NOW = datetime(2026, 11, 23, 0, 5, tzinfo=UTC)  # a Monday
@@ -49,7 +50,7 @@ def test_jobs_follow_the_house_rules(runtime):
     assert set(jobs) == {"time_conditions", "checkpoint", "weekly_report"}  # no chain: no heartbeat
     for j in jobs.values():
         assert (j.coalesce, j.max_instances, j.misfire_grace_time) == (True, 1, 60)
-        assert j.func_ref.startswith("watchdog.scheduler:job_")
+        assert j.func_ref.startswith("watchdog.service.scheduler:job_")
     assert "day_of_week='mon'" in str(jobs["weekly_report"].trigger)
 
 
@@ -113,7 +114,7 @@ def test_heartbeat_is_mined_on_anvil():
     from web3 import Web3
 
     from tests.anvil import start_anvil
-    from watchdog.chain import MonitorClient, Signer, deploy_monitor
+    from watchdog.actions.chain import MonitorClient, Signer, deploy_monitor
 
     with start_anvil() as node:
         w3 = Web3(Web3.HTTPProvider(node.url))
@@ -138,8 +139,8 @@ def test_jobs_command_lists_the_recorded_jobs(runtime, tmp_path, capsys):
 
 def test_status_shows_the_scheduled_jobs_recorded_in_the_store(tmp_path, capsys):
     from watchdog.cli import main
-    from watchdog.scheduler import record_run
-    from watchdog.store import Store
+    from watchdog.service.scheduler import record_run
+    from watchdog.store.store import Store
 
     store = tmp_path / "w.db"
     with Store(store) as s:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from watchdog import checkpoint
+from watchdog.engine import checkpoint
 from watchdog.cli import build_parser
 from watchdog.commands.serve import Service
-from watchdog.store import Store
+from watchdog.store.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 
@@ -69,6 +69,6 @@ def test_a_batch_failing_midway_is_not_checkpointed_and_is_read_again(tmp_path, 
 @pytest.fixture(autouse=True)
 def _no_scheduler_leak():
     yield
-    from watchdog import scheduler
+    from watchdog.service import scheduler
 
     assert scheduler._ACTIVE is None

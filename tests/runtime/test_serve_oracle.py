@@ -11,11 +11,11 @@ from web3 import Web3
 
 from tests.anvil import start_anvil
 from tests.sources.test_chain import MODEL, POLICY, send
-from watchdog import checkpoint
-from watchdog.chain import load_artifact
+from watchdog.engine import checkpoint
+from watchdog.actions.chain import load_artifact
 from watchdog.cli import build_parser
 from watchdog.commands.serve import Service
-from watchdog.store import Store
+from watchdog.store.store import Store
 
 
 def run_until_read(args) -> tuple[int, int]:

@@ -12,9 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import rules
-from watchdog.engine import Engine
-from watchdog.metrics import Metrics
-from watchdog.sources import JsonlSource, TableSource, feed
+from watchdog.engine.engine import Engine
+from watchdog.observe.metrics import Metrics
+from watchdog.ingest.sources import JsonlSource, TableSource
+from watchdog.service.feed import feed
 
 DEMO_POLICY = Path(str(resources.files("watchdog").joinpath("data", "demo_policy.yaml")))
 DEMO_LOG = Path(str(resources.files("watchdog").joinpath("data", "demo.jsonl")))

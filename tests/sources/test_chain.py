@@ -9,11 +9,12 @@ from web3 import Web3
 
 import rules
 from tests.anvil import start_anvil
-from watchdog.chain import load_artifact
-from watchdog.engine import Engine
-from watchdog.metrics import Metrics
-from watchdog.sources import Position, feed
-from watchdog.sources.chain import ChainSource
+from watchdog.actions.chain import load_artifact
+from watchdog.engine.engine import Engine
+from watchdog.observe.metrics import Metrics
+from watchdog.ingest.sources import Position
+from watchdog.service.feed import feed
+from watchdog.ingest.sources.chain import ChainSource
 
 POLICY = """\
 version: 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from watchdog.columnar import process_jsonl
+from watchdog.ingest.columnar import process_jsonl
 
 from .helpers import engine
 
@@ -112,7 +112,7 @@ def test_duplicates_near_the_edge_of_the_window_get_the_line_paths_verdict():
 def test_large_string_ids_from_a_table_survive_a_checkpoint(tmp_path):
     import pyarrow as pa
 
-    from watchdog import checkpoint
+    from watchdog.engine import checkpoint
 
     def table(start: int, n: int) -> pa.Table:
         return pa.table({

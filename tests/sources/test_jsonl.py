@@ -6,7 +6,7 @@ import threading
 import orjson
 import pytest
 
-from watchdog.sources import JsonlSource, Position
+from watchdog.ingest.sources import JsonlSource, Position
 
 
 def rec(i: int) -> bytes:

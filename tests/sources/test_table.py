@@ -6,8 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from watchdog.records import Quarantined
-from watchdog.sources import JsonlSource, Position, TableSource, feed
+from watchdog.ingest.records import Quarantined
+from watchdog.ingest.sources import JsonlSource, Position, TableSource
+from watchdog.service.feed import feed
 
 from .helpers import DEMO_LOG, DEMO_POLICY, decisions, engine, run_source, write_tables
 
@@ -135,8 +136,8 @@ def test_columns_cut_to_their_last_values_give_the_same_detectors_as_line_by_lin
     as the line path; a column with a missing value is copied whole and still agrees."""
     import rules
     from detectors.base import UnivariateDetector
-    from watchdog.engine import Engine
-    from watchdog.metrics import Metrics
+    from watchdog.engine.engine import Engine
+    from watchdog.observe.metrics import Metrics
 
     import orjson
 
@@ -176,7 +177,7 @@ def test_columns_cut_to_their_last_values_give_the_same_detectors_as_line_by_lin
     assert detector_state(by_cols) == detector_state(by_line)
     assert decisions(by_cols) == decisions(by_line)
     # and through a checkpoint after every batch (cut chunks pending in the batch are saved as such)
-    from watchdog import checkpoint
+    from watchdog.engine import checkpoint
 
     resumed = make()
     for batch in TableSource(pq_path, batch_rows=700).batches():

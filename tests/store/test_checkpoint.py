@@ -11,10 +11,10 @@ import pytest
 
 import rules
 from detectors import KSDrift
-from watchdog import checkpoint
-from watchdog.checkpoint import CheckpointError
-from watchdog.engine import TS_KEY, Engine
-from watchdog.store import Store
+from watchdog.engine import checkpoint
+from watchdog.engine.checkpoint import CheckpointError
+from watchdog.engine.engine import TS_KEY, Engine
+from watchdog.store.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 POLICY = DATA / "demo_policy.yaml"

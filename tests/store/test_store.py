@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from watchdog.db import statements, to_postgres
-from watchdog.store import MIGRATIONS, Incident, Store, StoreError
+from watchdog.store.db import statements, to_postgres
+from watchdog.store.store import MIGRATIONS, Incident, Store, StoreError
 
 
 def incident(i: str = "0x01", opened_at: float = 10.0) -> Incident:

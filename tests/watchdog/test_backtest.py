@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.backtest import ChangePoint, backtest, load_truth
+from watchdog.service.backtest import ChangePoint, backtest, load_truth
 from watchdog.cli import main
-from watchdog.demo_data import START, STEP, write_log
+from watchdog.service.demo_data import START, STEP, write_log
 from watchdog.errors import ConfigError
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"

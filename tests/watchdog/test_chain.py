@@ -7,7 +7,7 @@ import pytest
 from eth_account import Account
 from web3.exceptions import ContractCustomError
 
-from watchdog.chain import Signer, decode_revert, error_selectors, load_artifact, load_signer, to_bytes32
+from watchdog.actions.chain import Signer, decode_revert, error_selectors, load_artifact, load_signer, to_bytes32
 from watchdog.errors import KeyLoadError
 
 KEY = "0x" + "11" * 32

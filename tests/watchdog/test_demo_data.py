@@ -6,7 +6,7 @@ from importlib import resources
 import orjson
 import pytest
 
-from watchdog.demo_data import generate_lines
+from watchdog.service.demo_data import generate_lines
 
 
 def test_bundled_demo_log_is_what_the_seeded_generator_writes():

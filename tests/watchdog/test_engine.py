@@ -6,9 +6,9 @@ import urllib.request
 
 from prometheus_client import start_http_server
 
-from watchdog.demo_data import write_log
-from watchdog.service import RunOptions, run
-from watchdog.store import Store
+from watchdog.service.demo_data import write_log
+from watchdog.service.compose import RunOptions, run
+from watchdog.store.store import Store
 
 
 def _run(tmp_path, policy, log, **kw):

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 import rules
-from watchdog.demo_data import generate_lines
-from watchdog.engine import Engine
+from watchdog.service.demo_data import generate_lines
+from watchdog.engine.engine import Engine
 
 POLICY = """
 version: 1
@@ -94,7 +94,8 @@ TYPE_POLICY = POLICY.replace(
 
 
 def test_type_errors_counted_from_the_quarantine_fire_on_the_line_and_columnar_paths(tmp_path):
-    from watchdog.sources import JsonlSource, feed
+    from watchdog.ingest.sources import JsonlSource
+    from watchdog.service.feed import feed
 
     rng = np.random.default_rng(5)
     lines, i = [], 0

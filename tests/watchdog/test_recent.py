@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from watchdog.recent import RecentPredictions
+from watchdog.ingest.recent import RecentPredictions
 
 
 class ListModel:

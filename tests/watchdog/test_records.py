@@ -5,7 +5,7 @@ import math
 import orjson
 import pytest
 
-from watchdog.records import REASON_CODES, Label, ModelSchema, Prediction, Quarantined, RecordParser
+from watchdog.ingest.records import REASON_CODES, Label, ModelSchema, Prediction, Quarantined, RecordParser
 
 SCHEMA = ModelSchema(id="m", numeric=("x", "y"), categorical=("c",), prediction_type="numeric")
 CLASSES = ModelSchema(id="k", numeric=("x",), categorical=(), prediction_type="categorical")

@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 import rules
-from watchdog.demo_data import write_log
-from watchdog.engine import Engine
-from watchdog.metrics import Metrics
-from watchdog.records import Quarantined
-from watchdog.runner import Progress, replay_file
+from watchdog.service.demo_data import write_log
+from watchdog.engine.engine import Engine
+from watchdog.observe.metrics import Metrics
+from watchdog.ingest.records import Quarantined
+from watchdog.service.runner import Progress, replay_file
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"
 LIMIT = 4096  # the engine's longest line here, so that batches can be small

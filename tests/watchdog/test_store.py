@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from watchdog.store import MIGRATIONS, Incident, Store
+from watchdog.store.store import MIGRATIONS, Incident, Store
 
 
 def incident(i: str = "0x01") -> Incident:

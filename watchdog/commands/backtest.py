@@ -12,8 +12,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     import rules
     from rules import load_policy
 
-    from ..backtest import backtest, load_truth
-    from ..runner import Progress
+    from watchdog.service.backtest import backtest, load_truth
+    from watchdog.service.runner import Progress
 
     truth = None
     if args.truth:

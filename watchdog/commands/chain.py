@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..fmt import iso_utc
+from watchdog.errors import ConfigError
+from watchdog.fmt import iso_utc
 
 DEPLOY_KEYS = {"watchdogs", "councils", "proposers", "modules", "max_actions_per_window", "window_seconds",
                "admin_delay_seconds"}
@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # helpers ----------------------------------------------------------------------------------------
 
 def _client(args: argparse.Namespace, signer: bool = True):
-    from ..chain import MonitorClient, connect, load_signer
+    from watchdog.actions.chain import MonitorClient, connect, load_signer
 
     key = load_signer(args.key_file, args.key_password_file) if signer else None
     w3 = connect(args.rpc_url)
@@ -122,7 +122,7 @@ def _module(text: str) -> bytes:
 
 
 def _existing_store(path: str):
-    from ..store import Store
+    from watchdog.store.store import Store
 
     if not Path(path).is_file():
         raise ConfigError(f"The store {path} does not exist; pass --store with the watchdog's database.")
@@ -132,9 +132,9 @@ def _existing_store(path: str):
 def _manual(args: argparse.Namespace, kind: str, target: int | None) -> int:
     from eth_utils import keccak
 
-    from ..actions import canonical_json, evidence_hash
-    from ..outbox import Outbox
-    from ..store import Incident, Store
+    from watchdog.actions.responder import canonical_json, evidence_hash
+    from watchdog.actions.outbox import Outbox
+    from watchdog.store.store import Incident, Store
 
     if not args.reason.strip():
         raise ConfigError("--reason must say why, it goes into the evidence.")
@@ -167,7 +167,7 @@ def _manual(args: argparse.Namespace, kind: str, target: int | None) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from web3 import Web3
 
-    from ..chain import MonitorClient, deploy_monitor
+    from watchdog.actions.chain import MonitorClient, deploy_monitor
 
     cfg: dict[str, Any] = {}
     if args.config:
@@ -225,9 +225,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ..outbox import OPEN_STATES, Outbox
-    from ..service import load_policy_or_refuse
-    from ..store import Store
+    from watchdog.actions.outbox import OPEN_STATES, Outbox
+    from watchdog.service.compose import load_policy_or_refuse
+    from watchdog.store.store import Store
 
     policy = load_policy_or_refuse(Path(args.policy))
     client = None
@@ -235,8 +235,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not args.monitor:
             raise ConfigError("--rpc-url needs --monitor to read the modules' state.")
         client = _client(args, signer=False)
-    from ..db import is_postgres_url
-    from ..scheduler import describe_jobs, scheduler_jobs
+    from watchdog.store.db import is_postgres_url
+    from watchdog.service.scheduler import describe_jobs, scheduler_jobs
 
     store = Store(args.store) if (is_postgres_url(args.store) or Path(args.store).is_file()) else None
     out = []
@@ -268,7 +268,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    from ..outbox import OPEN_STATES, Outbox
+    from watchdog.actions.outbox import OPEN_STATES, Outbox
 
     with _existing_store(args.store) as store:
         client = None
@@ -295,7 +295,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_veto(args: argparse.Namespace) -> int:
-    from ..outbox import Outbox
+    from watchdog.actions.outbox import Outbox
 
     with _existing_store(args.store) as store:
         items = Outbox(store, None).veto(args.incident, args.by, args.reason)

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from watchdog.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _policy(path: str):
-    from ..service import load_policy_or_refuse
+    from watchdog.service.compose import load_policy_or_refuse
 
     return load_policy_or_refuse(Path(path))
 
@@ -111,7 +111,7 @@ def cmd_dashboards_export(args: argparse.Namespace) -> int:
 def cmd_dashboards_push(args: argparse.Namespace) -> int:
     import dashboards
 
-    from ..grafana import connect, push_dashboards
+    from watchdog.observe.grafana import connect, push_dashboards
 
     policy = _policy(args.policy)
     api = connect(args.grafana_url, args.token_file)

@@ -11,7 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import ConfigError
+from watchdog.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,10 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     import rules
 
-    from ..db import is_postgres_url
-    from ..report import parse_week, write_report
-    from ..service import load_policy_or_refuse
-    from ..store import Store
+    from watchdog.store.db import is_postgres_url
+    from watchdog.report import parse_week, write_report
+    from watchdog.service.compose import load_policy_or_refuse
+    from watchdog.store.store import Store
 
     if not args.model or not args.week:
         raise ConfigError("watchdog report needs --model and --week (or the subcommand anchor / verify).")
@@ -69,14 +69,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace, signing: bool):
-    from ..chain import MonitorClient, connect, load_signer
+    from watchdog.actions.chain import MonitorClient, connect, load_signer
 
     signer = load_signer(args.key_file, args.key_password_file) if signing else None
     return MonitorClient(connect(args.rpc_url), args.monitor, signer)
 
 
 def cmd_anchor(args: argparse.Namespace) -> int:
-    from ..report.anchor import anchor_report
+    from watchdog.report.anchor import anchor_report
 
     anchor, sent = anchor_report(args.file, _client(args, signing=True))
     verb = "anchored" if sent else "was already anchored"
@@ -86,7 +86,7 @@ def cmd_anchor(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from ..report.anchor import verify_report
+    from watchdog.report.anchor import verify_report
 
     result = verify_report(args.file, _client(args, signing=False), from_block=args.from_block)
     print(result.sentence)

@@ -33,10 +33,11 @@ from typing import Any
 
 import orjson
 
-from .. import checkpoint, notify
-from ..sources.spool import DEFAULT_SEGMENT_BYTES
-from ..reload import PolicyReloader
-from ..errors import ConfigError, StartupError
+from watchdog.engine import checkpoint
+from watchdog.observe import notify
+from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
+from watchdog.engine.reload import PolicyReloader
+from watchdog.errors import ConfigError, StartupError
 
 log = logging.getLogger("watchdog.serve")
 
@@ -76,7 +77,7 @@ def spool_dir(args: argparse.Namespace) -> Path:
     directory for a PostgreSQL store)."""
     if args.spool_dir:
         return Path(args.spool_dir)
-    from ..db import is_postgres_url
+    from watchdog.store.db import is_postgres_url
 
     base = Path(".") if is_postgres_url(args.store) else Path(args.store).parent
     return base / "spool" / re.sub(r"[^A-Za-z0-9._-]", "_", args.instance)
@@ -131,8 +132,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from ..db import is_postgres_url
-    from ..scheduler import describe_jobs, scheduler_jobs
+    from watchdog.store.db import is_postgres_url
+    from watchdog.service.scheduler import describe_jobs, scheduler_jobs
 
     if not is_postgres_url(args.store) and not Path(args.store).is_file():
         raise ConfigError(f"The store {args.store} does not exist; give the --store of the running watchdog.")
@@ -224,11 +225,11 @@ class Service:
     # start -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from ..actions import Responder
-        from ..engine import Engine
-        from ..metrics import Metrics
-        from ..service import RunOptions, load_policy_or_refuse, open_monitor
-        from ..store import Store
+        from watchdog.actions.responder import Responder
+        from watchdog.engine.engine import Engine
+        from watchdog.observe.metrics import Metrics
+        from watchdog.service.compose import RunOptions, load_policy_or_refuse, open_monitor
+        from watchdog.store.store import Store
 
         a = self.args
         policy_path = Path(a.policy)
@@ -248,7 +249,7 @@ class Service:
         self.engine = Engine(self.policy, base_dir=policy_path.parent, metrics=self.metrics,
                              on_decision=self.responder, clock=self.clock)
         try:
-            from ..report.recorder import EvaluationRecorder
+            from watchdog.report.recorder import EvaluationRecorder
 
             self.recorder = EvaluationRecorder(self.store)
             self.engine.observers.append(self.recorder)  # history for the weekly report
@@ -297,8 +298,9 @@ class Service:
         The spool is opened when the API is on or a spool exists (records answered 200 before a restart
         with ``--http off`` are processed all the same). This runs before the API and the sources start.
         """
-        from ..sources import Position, feed
-        from ..sources.spool import Spool, SpoolError
+        from watchdog.ingest.sources import Position
+        from watchdog.service.feed import feed
+        from watchdog.ingest.sources.spool import Spool, SpoolError
 
         where = spool_dir(self.args)
         if self.args.http is None and not where.is_dir():
@@ -339,7 +341,7 @@ class Service:
         self.stop.set()
 
     def _sources(self) -> list[Any]:
-        from ..sources import JsonlSource
+        from watchdog.ingest.sources import JsonlSource
 
         out, names = [], set()
         for spec in self.args.source:
@@ -347,7 +349,7 @@ class Service:
             suffix = path.suffix.lower()
             name = str(path.resolve())  # by absolute path: its saved offset is found from any directory
             if suffix in TABLE_SUFFIXES:
-                from ..sources import TableSource
+                from watchdog.ingest.sources import TableSource
 
                 if not path.is_file():
                     raise ConfigError(f"The source {spec} does not exist or is not a file.")
@@ -371,8 +373,8 @@ class Service:
         return out
 
     def _oracle(self) -> Any:
-        from ..chain import connect
-        from ..sources.chain import ChainSource
+        from watchdog.actions.chain import connect
+        from watchdog.ingest.sources.chain import ChainSource
 
         a = self.args
         url = a.oracle_rpc_url or (a.rpc_url[0] if a.rpc_url else None)
@@ -387,7 +389,7 @@ class Service:
             raise ConfigError(f"--oracle {a.oracle}: {e}") from None
 
     def _start_scheduler(self) -> None:
-        from ..scheduler import ScheduleConfig, Scheduler
+        from watchdog.service.scheduler import ScheduleConfig, Scheduler
 
         a = self.args
         self.scheduler = Scheduler(self, ScheduleConfig(
@@ -398,7 +400,7 @@ class Service:
     def _start_api(self, host: str, port: int) -> None:
         import uvicorn
 
-        from ..api import create_app, load_tokens
+        from watchdog.service.api import create_app, load_tokens
 
         app = create_app(store=self.store, registry=self.metrics.registry,
                          tokens=load_tokens(self.args.api_token_file), engine=self.engine,
@@ -421,7 +423,8 @@ class Service:
     # running ---------------------------------------------------------------------------------------
 
     def _pump(self, source: Any) -> None:
-        from ..sources import Position, feed
+        from watchdog.ingest.sources import Position
+        from watchdog.service.feed import feed
 
         saved = self.positions.get(source.name)
         start = Position.from_json(saved) if saved else None
@@ -467,7 +470,7 @@ class Service:
             spooled = self.positions.get(HTTP_SOURCE) if self.spool is not None else None
         log.info("checkpoint_saved", extra={"records": self.records, "bytes": size})
         if spooled is not None:  # committed: the spool before this position is not needed again
-            from ..sources import Position
+            from watchdog.ingest.sources import Position
 
             try:
                 self.spool.prune(Position.from_json(spooled))
@@ -484,7 +487,7 @@ class Service:
         return f"ok: {len(items)} open action(s)"
 
     def status(self) -> dict[str, Any]:
-        from ..scheduler import scheduler_jobs
+        from watchdog.service.scheduler import scheduler_jobs
 
         with self.engine_lock:
             positions, records = dict(self.positions), self.records

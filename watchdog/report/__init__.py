@@ -12,8 +12,8 @@ Importing this package is light; matplotlib loads only when a page is rendered.
 
 from __future__ import annotations
 
-from .build import Week, build_report, parse_week, previous_week
-from .files import ReportFiles, canonical_json, report_hash, weekly_report_job, write_report
+from watchdog.report.build import Week, build_report, parse_week, previous_week
+from watchdog.report.files import ReportFiles, canonical_json, report_hash, weekly_report_job, write_report
 
 __all__ = ["ReportFiles", "Week", "build_report", "canonical_json", "parse_week", "previous_week", "report_hash",
            "weekly_report_job", "write_report"]

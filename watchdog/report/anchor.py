@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..chain import MonitorClient
-from ..errors import ConfigError
-from .files import report_hash
+from watchdog.actions.chain import MonitorClient
+from watchdog.errors import ConfigError
+from watchdog.report.files import report_hash
 
 __all__ = ["Anchor", "Verification", "anchor_report", "anchored_reports", "file_hash", "verify_report"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import rules
 
-from ..errors import ConfigError
-from ..fmt import iso_utc
-from ..store import Store
+from watchdog.errors import ConfigError
+from watchdog.fmt import iso_utc
+from watchdog.store.store import Store
 
 __all__ = ["FORMAT", "Week", "build_report", "parse_week", "previous_week"]
 

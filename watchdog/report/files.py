@@ -14,10 +14,10 @@ from eth_utils import keccak
 
 import rules
 
-from ..chain import MonitorClient
-from ..errors import ConfigError
-from ..store import Store
-from .build import Week, build_report, previous_week
+from watchdog.actions.chain import MonitorClient
+from watchdog.errors import ConfigError
+from watchdog.store.store import Store
+from watchdog.report.build import Week, build_report, previous_week
 
 log = logging.getLogger("watchdog.report")
 
@@ -49,7 +49,7 @@ def _stem(model: str, week: Week) -> str:
 def write_report(store: Store, model: str, week: Week, out_dir: str | Path, *, policy: rules.Policy | None = None,
                  now: datetime | None = None, explorer_url: str | None = None) -> ReportFiles:
     """Build the report of ``model`` for ``week`` and write ``<model>-<week>.json`` and ``.html`` in ``out_dir``."""
-    from .render import render_html
+    from watchdog.report.render import render_html
 
     if explorer_url is not None and not re.match(r"^https?://[^\s\"'<>]+$", explorer_url):
         raise ConfigError(f"--explorer-url must be an http(s) URL such as https://etherscan.io, got {explorer_url!r}.")
@@ -87,7 +87,7 @@ def weekly_report_job(store: Store | str | Path, policy: rules.Policy | str | Pa
             files = [write_report(s, m, week, out_dir, policy=policy, now=now, explorer_url=explorer_url)
                      for m in policy.model_ids]
     if anchor_with is not None:
-        from .anchor import anchor_report
+        from watchdog.report.anchor import anchor_report
 
         for f in files:
             anchor, sent = anchor_report(f.json_path, anchor_with)

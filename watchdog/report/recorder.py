@@ -18,8 +18,8 @@ from typing import Any
 
 from rules import Signal
 
-from ..fmt import finite
-from ..store import Store
+from watchdog.fmt import finite
+from watchdog.store.store import Store
 
 __all__ = ["EvaluationRecorder"]
 

@@ -1,0 +1,529 @@
+"""The durable transaction outbox: on-chain actions that are never lost and never sent twice.
+
+An action moves through these states, each committed to the store before the step it protects::
+
+    intent ──▶ (held until not_before: the veto window) ──▶ signed ──▶ sent ──▶ mined ──▶ confirmed
+       │            │                                        │          │
+       │            └──▶ vetoed (a steward said no)          └──────────┴──▶ failed (readable reason)
+       └──▶ duplicate / already_paused (the chain says it is done already)
+
+- *intent*: incident id, module, action, evidence hash (and the rollback's target version), written
+  before anything is signed;
+- *signed*: the raw transaction, its nonce and fees saved in ``outbox_attempts`` BEFORE broadcast;
+- *sent*: the node accepted it; a transaction not mined within ``stuck_blocks`` blocks is replaced
+  with the same nonce and fees bumped by at least 12.5 %, up to the cap, then an alert;
+- *mined*: a receipt with status 1; *confirmed* once ``confirmations`` blocks deep.
+
+A restart resumes every open action from the store. Only the saved signed bytes are re-broadcast;
+"already known" and "nonce too low" mean "maybe sent": the outbox checks the chain (receipts of every
+saved attempt, then ``incidentUsed(incidentId)`` on the monitor) before it ever signs again, and signs
+again only when the old nonce was provably consumed by something else and the incident is unused.
+The nonce is reconciled with the chain's pending count at start and before every signature.
+
+Test-only fault injection: ``WATCHDOG_FAULT=after_intent|after_sign|after_send|before_receipt`` makes
+the process kill itself with SIGKILL at that step, so tests can prove the resumption. Never set it in
+production.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from watchdog.actions.chain import ChainMetrics, MonitorClient, to_bytes32
+from watchdog.errors import ActionReverted, ChainError, ConfigError
+from watchdog.store.store import Store
+
+log = logging.getLogger("watchdog.outbox")
+
+FAULT_ENV = "WATCHDOG_FAULT"
+FAULT_POINTS = ("after_intent", "after_sign", "after_send", "before_receipt")
+OPEN_STATES = ("intent", "held", "signed", "sent", "mined")
+IN_FLIGHT_STATES = ("signed", "sent")
+#: Reverts that mean "done already", not "failed".
+SETTLED_REVERTS = {"IncidentAlreadyUsed": "duplicate", "AlreadyPaused": "already_paused"}
+MIN_BUMP = 0.125
+
+
+def fault(point: str) -> None:
+    """Test-only: kill this process with SIGKILL at ``point`` when ``WATCHDOG_FAULT`` names it."""
+    if os.environ.get(FAULT_ENV) == point:
+        log.warning("fault_injected", extra={"point": point})
+        for h in logging.getLogger().handlers:
+            h.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One action of the outbox with its intent and its latest signed attempt."""
+
+    action_id: int
+    incident_id: str
+    kind: str
+    module: str
+    module_id: str
+    evidence_hash: str
+    target_version: int | None
+    not_before: float
+    intent_at: float
+    status: str
+    tx_hash: str | None
+    block_number: int | None
+    error: str | None
+    nonce: int | None
+    attempts: int
+    vetoed_by: str | None
+    veto_reason: str | None
+
+
+class _Vetoed(Exception):
+    """The row left intent/held between our read and our write (a steward vetoed it)."""
+
+
+class Outbox:
+    """Drives the actions of one store through one monitor client (``None``: record only)."""
+
+    def __init__(self, store: Store, monitor: MonitorClient | None, *, clock: Callable[[], float] = time.time,
+                 confirmations: int = 3, stuck_blocks: int = 3, metrics: ChainMetrics | None = None,
+                 on_event: Callable[[str, OutboxItem, dict[str, Any]], None] | None = None,
+                 poll_interval: float = 0.005, sleep: Callable[[float], None] = time.sleep):
+        if confirmations < 1:
+            raise ConfigError(f"confirmations must be at least 1, got {confirmations}")
+        if stuck_blocks < 1:
+            raise ConfigError(f"stuck_blocks must be at least 1, got {stuck_blocks}")
+        self.store = store
+        self.monitor = monitor
+        self.clock = clock
+        self.confirmations = confirmations
+        self.stuck_blocks = stuck_blocks
+        self.metrics = metrics
+        self.on_event = on_event
+        self.poll_interval = poll_interval
+        self.sleep = sleep
+        self._t_intent: dict[int, float] = {}  # monotonic start of actions enqueued by this process
+        self.latency: dict[int, dict[str, float]] = {}  # seconds from intent to "sent" and "mined", per action
+
+    # intent ------------------------------------------------------------------------------------
+
+    def enqueue(self, *, incident_id: str, kind: str, module: str, module_id: bytes | str, evidence_hash: str,
+                target_version: int | None = None, not_before: float = 0.0) -> OutboxItem:
+        """Write an action's intent (idempotent per incident and kind) and return it."""
+        if kind not in ("pause", "rollback"):
+            raise ConfigError(f"the outbox sends pause or rollback, got {kind!r}")
+        mid = module_id if isinstance(module_id, str) else "0x" + module_id.hex()
+        to_bytes32(mid)
+        if to_bytes32(evidence_hash) == bytes(32):
+            raise ConfigError("an on-chain action needs a non-zero evidence hash")
+        now = self.clock()
+        with self.store.transaction() as st:
+            action = st.add_action(incident_id, kind, module, now)
+            st.execute("INSERT INTO outbox (action_id, incident_id, kind, module, module_id, evidence_hash,"
+                       " target_version, not_before, intent_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                       (action.id, incident_id, kind, module, mid, evidence_hash, target_version,
+                        float(not_before), now))
+        self._t_intent.setdefault(action.id, time.monotonic())
+        item = self.item(action.id)
+        assert item is not None
+        return item
+
+    # reads -------------------------------------------------------------------------------------
+
+    def item(self, action_id: int) -> OutboxItem | None:
+        rows = self._items("a.id = ?", (action_id,))
+        return rows[0] if rows else None
+
+    def item_for(self, incident_id: str, kind: str) -> OutboxItem | None:
+        rows = self._items("a.incident_id = ? AND a.kind = ?", (incident_id, kind))
+        return rows[0] if rows else None
+
+    def items(self, statuses: tuple[str, ...] | None = None) -> list[OutboxItem]:
+        if statuses is None:
+            return self._items("1 = 1", ())
+        marks = ",".join("?" * len(statuses))
+        return self._items(f"a.status IN ({marks})", statuses)
+
+    def attempts(self, action_id: int) -> list[dict[str, Any]]:
+        return self.store.query("SELECT * FROM outbox_attempts WHERE action_id = ? ORDER BY attempt", (action_id,))
+
+    def _items(self, where: str, params: tuple[Any, ...]) -> list[OutboxItem]:
+        rows = self.store.query(
+            "SELECT a.id AS action_id, a.incident_id, a.kind, a.module, a.status, a.tx_hash, a.block_number,"
+            " a.error, o.module_id, o.evidence_hash, o.target_version, o.not_before, o.intent_at, o.vetoed_by,"
+            " o.veto_reason,"
+            " (SELECT MAX(nonce) FROM outbox_attempts t WHERE t.action_id = a.id) AS nonce,"
+            " (SELECT COUNT(*) FROM outbox_attempts t WHERE t.action_id = a.id) AS attempts"
+            f" FROM actions a JOIN outbox o ON o.action_id = a.id WHERE {where} ORDER BY a.id", params)
+        return [OutboxItem(**r) for r in rows]
+
+    # the state machine -------------------------------------------------------------------------
+
+    def reconcile_nonce(self) -> int:
+        """Compare the chain's pending nonce with ours; returns the nonce the next signature would use.
+
+        Saved attempts whose nonce the chain already consumed are checked on their next step; signed
+        ones not yet in the pool are re-broadcast in nonce order, so no gap stays open.
+        """
+        assert self.monitor is not None
+        chain = self.monitor.pending_nonce()
+        ours = self._local_next_nonce()
+        if ours is not None and ours != chain:
+            log.info("nonce_reconciled", extra={"chain_pending": chain, "outbox_next": ours})
+        return max(chain, ours or 0)
+
+    def _local_next_nonce(self) -> int | None:
+        marks = ",".join("?" * len(IN_FLIGHT_STATES))
+        row = self.store.query_one(
+            "SELECT MAX(t.nonce) AS n FROM outbox_attempts t JOIN actions a ON a.id = t.action_id"
+            f" WHERE a.status IN ({marks})", IN_FLIGHT_STATES)
+        return None if row is None or row["n"] is None else int(row["n"]) + 1
+
+    def process(self, wait: float = 0.0) -> list[OutboxItem]:
+        """Advance every open action as far as it goes now (in-flight ones first, in nonce order)."""
+        if self.monitor is None:
+            return []
+        items = sorted(self.items(OPEN_STATES),
+                       key=lambda i: (i.status not in IN_FLIGHT_STATES, i.nonce if i.nonce is not None else 0,
+                                      i.action_id))
+        return [self.step(i.action_id, wait=wait) for i in items]
+
+    def settle(self, timeout: float) -> list[OutboxItem]:
+        """Process until no action is signed or sent (held and mined ones may remain), or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.process()
+            if not self.items(IN_FLIGHT_STATES) or time.monotonic() >= deadline:
+                return self.items(OPEN_STATES)
+            self.sleep(max(self.poll_interval, 0.05))
+
+    def step(self, action_id: int, wait: float = 0.0) -> OutboxItem:
+        """Advance one action; after sending, poll for its receipt for up to ``wait`` seconds."""
+        item = self.item(action_id)
+        if item is None:
+            raise KeyError(action_id)
+        if self.monitor is None or item.status not in OPEN_STATES:
+            return item
+        try:
+            if item.status in ("intent", "held"):
+                item = self._sign(item)
+            if item.status == "signed":
+                item = self._send(item)
+            mined_now = False
+            if item.status == "sent":
+                fault("before_receipt")
+                item = self._watch(item, wait)
+                mined_now = item.status == "mined"
+            if item.status == "mined":
+                item = self._confirm(item, just_mined=mined_now)
+        except ChainError as e:
+            # The chain could not be reached or refused for a reason that may pass: stay in place, retry later.
+            item = self.item(action_id) or item
+            self._set(item, item.status, error=str(e))
+            log.error("outbox_step_failed", extra={"incident": item.incident_id, "action": item.kind,
+                                                   "status": item.status, "error": str(e)})
+            item = self.item(action_id)  # type: ignore[assignment]
+        return item  # type: ignore[return-value]
+
+    def _sign(self, item: OutboxItem) -> OutboxItem:
+        m = self.monitor
+        assert m is not None
+        if self.clock() < item.not_before:
+            if item.status != "held":
+                # guarded: never turn a veto that just landed back into "held"
+                self.store.execute("UPDATE actions SET status = 'held', updated_at = ? WHERE id = ? AND status = 'intent'",
+                                   (self.clock(), item.action_id))
+                item = self.item(item.action_id)  # type: ignore[assignment]
+                if item.status == "held":
+                    self._event("action_held", item, {"not_before": item.not_before})
+            return item
+        # No separate incidentUsed() read: the simulation below reverts with IncidentAlreadyUsed, which
+        # settles the action as "duplicate" (another replica or an earlier run acted) before any signature.
+        target = item.target_version
+        if item.kind == "rollback" and target is None:
+            try:
+                target = m.rollback_target(to_bytes32(item.module_id))
+            except ChainError as e:
+                return self._finish(item, "failed", str(e))
+        args = self._args(item, target)
+        try:
+            gas = m.simulate(item.kind, *args)
+        except ActionReverted as e:
+            return self._reverted(item, e)
+        nonce = self.reconcile_nonce()
+        fees = m.fees()
+        tx_hash, raw = m.sign_call(item.kind, args, nonce=nonce, gas=int(gas * 1.2) + 10_000, fees=fees)
+        now = self.clock()
+        try:
+            self._save_signed(item, tx_hash, raw, nonce, fees, target, gas, now)
+        except _Vetoed:
+            return self.item(item.action_id)  # type: ignore[return-value]
+        log.info("action_signed", extra={"incident": item.incident_id, "action": item.kind, "nonce": nonce,
+                                         "tx_hash": tx_hash})
+        fault("after_sign")
+        return self.item(item.action_id)  # type: ignore[return-value]
+
+    def _save_signed(self, item: OutboxItem, tx_hash: str, raw: bytes, nonce: int, fees: dict[str, int],
+                     target: int | None, gas: int, now: float) -> None:
+        with self.store.transaction() as st:
+            st.execute("INSERT INTO outbox_attempts (action_id, attempt, tx_hash, raw_tx, nonce, max_fee,"
+                       " priority_fee, gas_price, signed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (item.action_id, item.attempts + 1, tx_hash, "0x" + raw.hex(), nonce,
+                        fees.get("maxFeePerGas"), fees.get("maxPriorityFeePerGas"), fees.get("gasPrice"), now))
+            st.execute("UPDATE outbox SET target_version = ?, gas = ? WHERE action_id = ?",
+                       (target, int(gas * 1.2) + 10_000, item.action_id))
+            # Guarded: a steward's veto from another process may have landed since we read the row.
+            if st.execute("UPDATE actions SET status = 'signed', tx_hash = ?, error = NULL, updated_at = ?"
+                          " WHERE id = ? AND status IN ('intent', 'held')", (tx_hash, now, item.action_id)) != 1:
+                raise _Vetoed()
+
+    def _send(self, item: OutboxItem) -> OutboxItem:
+        m = self.monitor
+        assert m is not None
+        attempt = self.attempts(item.action_id)[-1]
+        result = m.broadcast(bytes.fromhex(attempt["raw_tx"][2:]))
+        fault("after_send")
+        if result == "nonce_too_low":
+            return self._maybe_sent(item)
+        # "known" and "underpriced" (a sibling with our nonce is pooled) are in flight, like "sent".
+        with self.store.transaction() as st:  # one commit (one fsync) on the hot path
+            # sent_block is read lazily, the first time the receipt is not there yet (see _watch)
+            st.execute("UPDATE outbox SET sent_block = NULL WHERE action_id = ?", (item.action_id,))
+            st.execute("UPDATE actions SET status = 'sent', error = NULL, updated_at = ? WHERE id = ?",
+                       (self.clock(), item.action_id))
+        item = self.item(item.action_id)  # type: ignore[assignment]
+        self._observe("sent", item.action_id)
+        log.info("action_sent", extra={"incident": item.incident_id, "action": item.kind,
+                                       "tx_hash": attempt["tx_hash"], "broadcast": result})
+        return item
+
+    def _maybe_sent(self, item: OutboxItem) -> OutboxItem:
+        """The node says our nonce is used: find which transaction used it before doing anything else."""
+        m = self.monitor
+        assert m is not None
+        landed = self._find_receipt(item)
+        if landed is not None:
+            return self._receipt(item, *landed)
+        if m.incident_used(bytes.fromhex(item.incident_id[2:])):
+            return self._finish(item, "duplicate", "the incident id was used on-chain by another transaction")
+        # Our nonce went to something else, so none of our saved transactions can ever be mined, and the
+        # incident is unused: signing again with a fresh nonce cannot send the action twice.
+        log.warning("nonce_consumed_elsewhere", extra={"incident": item.incident_id, "nonce": item.nonce})
+        return self._set(item, "intent", error="the saved transaction's nonce was used by another transaction; "
+                                               "signing again with a fresh nonce")
+
+    def _find_receipt(self, item: OutboxItem) -> tuple[dict[str, Any], str] | None:
+        m = self.monitor
+        assert m is not None
+        for att in reversed(self.attempts(item.action_id)):
+            r = m.receipt(att["tx_hash"])
+            if r is not None:
+                return r, att["tx_hash"]
+        return None
+
+    def _watch(self, item: OutboxItem, wait: float) -> OutboxItem:
+        m = self.monitor
+        assert m is not None
+        deadline = time.monotonic() + wait
+        delay = self.poll_interval
+        while True:
+            landed = self._find_receipt(item)
+            if landed is not None:
+                return self._receipt(item, *landed)
+            if time.monotonic() >= deadline:
+                break
+            self.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        if item.nonce is not None and m.mined_nonce() > item.nonce:
+            # The nonce is consumed but no attempt of ours has a receipt: check once more, then decide.
+            return self._maybe_sent(item)
+        last = self.attempts(item.action_id)[-1]
+        if not m.knows(last["tx_hash"]):
+            # Dropped from the pool (underpriced, node restart): the same signed bytes go out again.
+            log.warning("tx_rebroadcast", extra={"incident": item.incident_id, "tx_hash": last["tx_hash"]})
+            try:
+                if m.broadcast(bytes.fromhex(last["raw_tx"][2:])) == "nonce_too_low":
+                    return self._maybe_sent(item)
+            except ChainError as e:  # e.g. its fee is now under the base fee: the replacement below fixes that
+                log.warning("tx_rebroadcast_refused", extra={"incident": item.incident_id, "error": str(e)})
+        row = self.store.query_one("SELECT sent_block FROM outbox WHERE action_id = ?", (item.action_id,))
+        head = m.block_number()
+        if row is None or row["sent_block"] is None:
+            self.store.execute("UPDATE outbox SET sent_block = ? WHERE action_id = ?", (head, item.action_id))
+            return item
+        if head - int(row["sent_block"]) >= self.stuck_blocks:
+            return self._replace(item)
+        return item
+
+    def _replace(self, item: OutboxItem) -> OutboxItem:
+        """Re-sign with the same nonce and fees bumped by at least 12.5 %, up to the cap; alert at the cap."""
+        m = self.monitor
+        assert m is not None
+        last = self.attempts(item.action_id)[-1]
+        cap = m.max_fee_wei
+        try:
+            fresh = m.fees()
+        except ChainError:  # the base fee is above the cap: offer the cap, then alert
+            fresh = {"maxFeePerGas": cap, "maxPriorityFeePerGas": min(m.priority_fee_wei, cap), "gasPrice": cap}
+        if last["gas_price"] is not None:
+            old = int(last["gas_price"])
+            new = min(max(math.ceil(old * (1 + MIN_BUMP)), fresh.get("gasPrice", 0)), cap)
+            fees = {"gasPrice": new}
+            bumped = new >= math.ceil(old * (1 + MIN_BUMP))
+        else:
+            old_max, old_prio = int(last["max_fee"]), int(last["priority_fee"])
+            new_max = min(max(math.ceil(old_max * (1 + MIN_BUMP)), fresh.get("maxFeePerGas", 0)), cap)
+            new_prio = min(max(math.ceil(old_prio * (1 + MIN_BUMP)), fresh.get("maxPriorityFeePerGas", 0)), new_max)
+            fees = {"maxFeePerGas": new_max, "maxPriorityFeePerGas": new_prio}
+            bumped = new_max >= math.ceil(old_max * (1 + MIN_BUMP)) and new_prio >= math.ceil(old_prio * (1 + MIN_BUMP))
+        block = m.block_number()
+        if not bumped:
+            row = self.store.query_one("SELECT stuck_alerted FROM outbox WHERE action_id = ?", (item.action_id,))
+            if row is not None and not row["stuck_alerted"]:
+                self.store.execute("UPDATE outbox SET stuck_alerted = 1, sent_block = ? WHERE action_id = ?",
+                                   (block, item.action_id))
+                if self.metrics is not None:
+                    self.metrics.tx_stuck_alerts.inc()
+                log.error("tx_stuck_at_fee_cap", extra={
+                    "incident": item.incident_id, "action": item.kind, "tx_hash": last["tx_hash"],
+                    "nonce": int(last["nonce"]), "cap_gwei": cap / 1e9})
+                self._event("action_stuck", item, {"tx_hash": last["tx_hash"], "cap_wei": cap})
+            return item
+        row = self.store.query_one("SELECT gas FROM outbox WHERE action_id = ?", (item.action_id,))
+        gas = int(row["gas"]) if row and row["gas"] is not None else 200_000
+        target = item.target_version
+        tx_hash, raw = m.sign_call(item.kind, self._args(item, target), nonce=int(last["nonce"]), gas=gas, fees=fees)
+        now = self.clock()
+        with self.store.transaction() as st:
+            st.execute("INSERT INTO outbox_attempts (action_id, attempt, tx_hash, raw_tx, nonce, max_fee,"
+                       " priority_fee, gas_price, signed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (item.action_id, item.attempts + 1, tx_hash, "0x" + raw.hex(), int(last["nonce"]),
+                        fees.get("maxFeePerGas"), fees.get("maxPriorityFeePerGas"), fees.get("gasPrice"), now))
+            st.execute("UPDATE actions SET status = 'signed', tx_hash = ?, updated_at = ? WHERE id = ?",
+                       (tx_hash, now, item.action_id))
+        if self.metrics is not None:
+            self.metrics.tx_replaced.inc()
+        log.warning("tx_replaced", extra={"incident": item.incident_id, "action": item.kind, "nonce": int(last["nonce"]),
+                                          "old_tx_hash": last["tx_hash"], "tx_hash": tx_hash, "fees": fees})
+        return self._send(self.item(item.action_id))  # type: ignore[arg-type]
+
+    def _receipt(self, item: OutboxItem, receipt: dict[str, Any], tx_hash: str) -> OutboxItem:
+        m = self.monitor
+        assert m is not None
+        block = int(receipt["blockNumber"])
+        if int(receipt["status"]) != 1:
+            name = m.revert_reason(tx_hash, block)
+            status = SETTLED_REVERTS.get(name or "", "failed")
+            self.store.execute("UPDATE actions SET tx_hash = ?, block_number = ? WHERE id = ?",
+                               (tx_hash, block, item.action_id))
+            return self._finish(item, status, f"the {item.kind} transaction reverted with {name or 'an unknown reason'}")
+        now = self.clock()
+        with self.store.transaction() as st:
+            st.execute("UPDATE actions SET status = 'mined', tx_hash = ?, block_number = ?, error = NULL,"
+                       " updated_at = ? WHERE id = ?", (tx_hash, block, now, item.action_id))
+            st.audit(now, "action_mined", {"action": item.kind, "tx_hash": tx_hash, "block_number": block},
+                     incident_id=item.incident_id)
+        self._observe("mined", item.action_id)
+        item = self.item(item.action_id)  # type: ignore[assignment]
+        log.warning("action_mined", extra={"incident": item.incident_id, "action": item.kind, "tx_hash": tx_hash,
+                                           "block": block})
+        self._event("action_mined", item, {"tx_hash": tx_hash, "block_number": block,
+                                           "gas_used": int(receipt["gasUsed"]), "nonce": item.nonce})
+        return item
+
+    def _confirm(self, item: OutboxItem, just_mined: bool = False) -> OutboxItem:
+        m = self.monitor
+        assert m is not None and item.tx_hash is not None and item.block_number is not None
+        # A receipt read a moment ago is 1 confirmation: no second read when that is all we need.
+        r = {"blockNumber": item.block_number} if just_mined and self.confirmations == 1 else m.receipt(item.tx_hash)
+        if r is None:  # reorganised away: the same signed bytes go out again
+            log.warning("action_reorged", extra={"incident": item.incident_id, "tx_hash": item.tx_hash})
+            return self._set(item, "signed")
+        if self.confirmations == 1 or m.block_number() - int(r["blockNumber"]) + 1 >= self.confirmations:
+            with self.store.transaction() as st:
+                st.execute("UPDATE actions SET status = 'confirmed', updated_at = ? WHERE id = ?",
+                           (self.clock(), item.action_id))
+                st.audit(self.clock(), "action_confirmed", {"action": item.kind, "tx_hash": item.tx_hash,
+                                                            "confirmations": self.confirmations},
+                         incident_id=item.incident_id)
+            item = self.item(item.action_id)  # type: ignore[assignment]
+        return item
+
+    # helpers -----------------------------------------------------------------------------------
+
+    def _args(self, item: OutboxItem, target: int | None) -> tuple[Any, ...]:
+        module = to_bytes32(item.module_id)
+        inc, ev = bytes.fromhex(item.incident_id[2:]), bytes.fromhex(item.evidence_hash[2:])
+        return (module, inc, ev) if item.kind == "pause" else (module, int(target or 0), inc, ev)
+
+    def _reverted(self, item: OutboxItem, e: ActionReverted) -> OutboxItem:
+        status = SETTLED_REVERTS.get(e.error_name or "", "failed")
+        return self._finish(item, status, str(e))
+
+    def _finish(self, item: OutboxItem, status: str, why: str) -> OutboxItem:
+        item = self._set(item, status, error=why)
+        self.store.audit(self.clock(), f"action_{status}", {"action": item.kind, "why": why},
+                         incident_id=item.incident_id)
+        log.error("action_failed" if status == "failed" else "action_settled",
+                  extra={"incident": item.incident_id, "action": item.kind, "status": status, "error": why})
+        self._event("action_failed" if status == "failed" else "action_settled", item, {"error": why})
+        return item
+
+    def _set(self, item: OutboxItem, status: str, *, error: str | None = None) -> OutboxItem:
+        self.store.execute("UPDATE actions SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+                           (status, error, self.clock(), item.action_id))
+        return self.item(item.action_id)  # type: ignore[return-value]
+
+    def _observe(self, stage: str, action_id: int) -> None:
+        """Latency of actions enqueued by this process: from the intent to sent, and to mined."""
+        t0 = self._t_intent.get(action_id)
+        if t0 is None:
+            return
+        dt = time.monotonic() - t0
+        self.latency.setdefault(action_id, {})[stage] = dt
+        if self.metrics is not None and stage == "mined":
+            item = self.item(action_id)
+            self.metrics.tx_latency.labels(item.kind if item else "unknown").observe(dt)
+
+    def _event(self, event: str, item: OutboxItem, info: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(event, item, info)
+
+    # steward decisions -------------------------------------------------------------------------
+
+    def veto(self, incident_id: str, by: str, reason: str) -> list[OutboxItem]:
+        """Cancel the held (or not yet signed) actions of an incident; audited. Refuses once signed."""
+        if not by.strip() or not reason.strip():
+            raise ConfigError("a veto needs --by NAME and --reason TEXT")
+        items = [i for i in self.items() if i.incident_id == incident_id]
+        if not items:
+            raise ConfigError(f"No on-chain action of incident {incident_id} is in the outbox.")
+        late = [i for i in items if i.status not in ("intent", "held", "vetoed")]
+        if late:
+            states = ", ".join(f"{i.kind} is {i.status}" for i in late)
+            raise ConfigError(f"Too late to veto incident {incident_id}: {states}. "
+                              "A council member can unpause or activate a version on-chain instead.")
+        now = self.clock()
+        out = []
+        for i in items:
+            if i.status == "vetoed":
+                out.append(i)
+                continue
+            with self.store.transaction() as st:
+                st.execute("UPDATE outbox SET vetoed_by = ?, veto_reason = ? WHERE action_id = ?",
+                           (by, reason, i.action_id))
+                n = st.execute("UPDATE actions SET status = 'vetoed', error = ?, updated_at = ?"
+                               " WHERE id = ? AND status IN ('intent', 'held')",
+                               (f"vetoed by {by}: {reason}", now, i.action_id))
+                if n != 1:
+                    raise ConfigError(f"Too late to veto incident {incident_id}: the {i.kind} was just signed.")
+            self.store.audit(now, "action_vetoed", {"action": i.kind, "by": by, "reason": reason},
+                             incident_id=incident_id)
+            log.warning("action_vetoed", extra={"incident": incident_id, "action": i.kind, "by": by})
+            out.append(self.item(i.action_id))
+        return out  # type: ignore[return-value]

@@ -1,0 +1,201 @@
+"""Every metric the watchdog exports, in one place.
+
+Names follow Prometheus' own rules: one prefix (``watchdog_``), base units, ``_total`` only on
+counters, labels of bounded cardinality (model, feature, detector, rule, tier, reason code, action,
+outcome; never a request id or a transaction hash). Values that already live in detectors and rules
+are read at scrape time by :class:`EngineCollector`, not pushed with ``.set()`` from the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from watchdog import __version__
+
+if TYPE_CHECKING:
+    from watchdog.engine.engine import Engine
+    from watchdog.store.store import Store
+
+OPEN_ACTION_STATUSES = ("intent", "held", "signed", "sent", "mined")
+"""Action statuses still in the outbox (watchdog.outbox.OPEN_STATES): they count in its depth."""
+WAITING_ON_PURPOSE = ("held",)
+"""Open statuses that wait by design (the veto window): never "stuck"."""
+
+
+class Metrics:
+    """The counters of one watchdog process, registered on their own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.records_read = Counter(
+            "watchdog_records_read_total", "Lines read from sources, valid or not.", ["source"], registry=r)
+        self.records_accepted = Counter(
+            "watchdog_records_accepted_total", "Valid records accepted, by model and kind.",
+            ["model", "kind"], registry=r)
+        self.records_quarantined = Counter(
+            "watchdog_records_quarantined_total", "Records sent to quarantine, by reason code.",
+            ["reason"], registry=r)
+        self.labels_unmatched = Counter(
+            "watchdog_labels_unmatched_total", "Late labels whose prediction was not found in the join window.",
+            ["model"], registry=r)
+        self.evaluations = Counter(
+            "watchdog_evaluations_total", "Rule evaluations, by model.", ["model"], registry=r)
+        self.rule_transitions = Counter(
+            "watchdog_rule_transitions_total", "Rules that started firing or resolved.",
+            ["model", "rule", "tier", "transition"], registry=r)
+        self.actions = Counter(
+            "watchdog_actions_total", "Actions attempted, by kind and outcome.",
+            ["model", "rule", "action", "outcome"], registry=r)
+        self.tx_latency = Histogram(
+            "watchdog_transaction_latency_seconds", "From signing a transaction to its receipt, by action.",
+            ["action"], buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300), registry=r)
+        for action in ("pause", "rollback"):  # exported (empty) before the first transaction, for dashboards
+            self.tx_latency.labels(action)
+        self.rpc_errors = Counter(
+            "watchdog_rpc_errors_total", "JSON-RPC calls that failed, by endpoint (a configured name, never a URL)"
+            " and kind (connection, timeout, http_status, bad_json, rpc_error).",
+            ["endpoint", "kind"], registry=r)
+        self.alert_notifications = Counter(
+            "watchdog_alert_notifications_total",
+            "Alert deliveries to Alertmanager or a webhook, by receiver and outcome (sent, failed, dropped).",
+            ["receiver", "outcome"], registry=r)
+        self.alert_delivery_attempts = Counter(
+            "watchdog_alert_delivery_attempts_total", "HTTP attempts to deliver alerts, retries included.",
+            ["receiver", "outcome"], registry=r)
+        self.grafana_annotations = Counter(
+            "watchdog_grafana_annotations_total", "Grafana annotations posted for actions, by outcome.",
+            ["outcome"], registry=r)
+        self.policy_reloads = Counter(
+            "watchdog_policy_reloads_total", "Policy reloads on SIGHUP, by outcome (success, failure, unchanged).",
+            ["outcome"], registry=r)
+        self.build = Info("watchdog_build", "The watchdog's own version.", registry=r)
+        self.build.info({"version": __version__})
+
+    def attach(self, engine: Engine) -> None:
+        self.registry.register(EngineCollector(engine))
+
+    def attach_store(self, store: Store, engine: Engine | None = None) -> None:
+        """Export the outbox depth, open incidents and pauses, read from the store at scrape time."""
+        self.registry.register(StoreCollector(store, engine))
+
+
+class EngineCollector(Collector):
+    """Detector statistics, thresholds, rule states and the policy hash, read at scrape time."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def describe(self) -> list:  # no describe: the label sets depend on the policy
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        e = self.engine
+        stat = GaugeMetricFamily("watchdog_detector_statistic", "A detector's current statistic.",
+                                 labels=["model", "detector", "kind", "feature", "statistic"])
+        thr = GaugeMetricFamily("watchdog_rule_threshold", "The threshold a rule compares its statistic with.",
+                                labels=["model", "rule", "detector", "statistic"])
+        fired = GaugeMetricFamily("watchdog_detector_drift_detected", "1 when a detector's own test fires.",
+                                  labels=["model", "detector", "kind", "feature"])
+        win = GaugeMetricFamily("watchdog_detector_window_samples", "Values in a detector's window.",
+                                labels=["model", "detector", "kind", "feature"])
+        state = GaugeMetricFamily("watchdog_rule_state", "1 for the state a rule is in (inactive, pending, firing).",
+                                  labels=["model", "rule", "tier", "state"])
+        ready = GaugeMetricFamily("watchdog_model_reference_ready", "1 once a model's reference is complete.",
+                                  labels=["model"])
+        backlog = GaugeMetricFamily("watchdog_label_join_backlog", "Predictions waiting for their label.",
+                                    labels=["model"])
+        last = GaugeMetricFamily("watchdog_last_evaluation_timestamp_seconds",
+                                 "Wall-clock time of the last rule evaluation.", labels=[])
+        policy = InfoMetricFamily("watchdog_policy", "The policy in force.", labels=["policy", "hash"])
+        version = GaugeMetricFamily("watchdog_model_version_info",
+                                    "The model version of the latest prediction (value is always 1).",
+                                    labels=["model", "version"])
+        for rt in e.runtimes.values():
+            m = rt.model_id
+            ready.add_metric([m], 1.0 if rt.ready else 0.0)
+            if rt.versions:
+                version.add_metric([m, rt.versions[-1]], 1.0)
+            backlog.add_metric([m], float(rt.awaiting_labels()))
+            for name, det in rt.detectors.items():
+                spec = rt.specs[name]
+                feature = spec.feature or "prediction"
+                for s in det.statistics:
+                    v = det.read(s)
+                    if not math.isnan(v):
+                        stat.add_metric([m, name, spec.kind, feature, s], float(v))
+                fired.add_metric([m, name, spec.kind, feature], 1.0 if det.drift_detected else 0.0)
+                win.add_metric([m, name, spec.kind, feature], float(det.n))
+        for rule in e.policy.rules:
+            c = rule.condition
+            thr.add_metric([rule.model, rule.name, c.detector, c.statistic], float(c.threshold))
+            current = e.evaluator.state(rule.name).state
+            for s in ("inactive", "pending", "firing"):
+                state.add_metric([rule.model, rule.name, rule.labels.severity, s], 1.0 if s == current else 0.0)
+        if e.last_evaluation_wall is not None:
+            last.add_metric([], e.last_evaluation_wall)
+        policy.add_metric([e.policy.name, e.policy.hash], {})
+        yield from (stat, thr, fired, win, state, ready, backlog, last, policy, version)
+
+
+class StoreCollector(Collector):
+    """The outbox, open incidents and pauses as the store has them, read at scrape time.
+
+    A failing read (a store being migrated, a closed connection at shutdown) yields nothing rather than
+    failing the whole scrape: the missing series is what an alert on absence notices.
+    """
+
+    def __init__(self, store: Store, engine: Engine | None = None):
+        self.store = store
+        self.models = [m.id for m in engine.policy.models] if engine is not None else []
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            by_status = self.store.query("SELECT status, COUNT(*) AS n, MIN(updated_at) AS oldest"
+                                         " FROM actions GROUP BY status")
+            open_rows = self.store.query("SELECT model, COUNT(*) AS n FROM incidents WHERE state = ?"
+                                         " GROUP BY model", ("open",))
+            paused_rows = self.store.query(
+                "SELECT DISTINCT i.model AS model FROM actions a JOIN incidents i ON i.id = a.incident_id"
+                " WHERE a.kind = ? AND a.status IN (?, ?)", ("pause", "mined", "confirmed"))
+        except Exception:  # noqa: BLE001 - see the class docstring
+            return
+        statuses = GaugeMetricFamily("watchdog_outbox_actions", "Actions in the store, by status.",
+                                     labels=["status"])
+        depth = GaugeMetricFamily("watchdog_outbox_depth",
+                                  "Actions still open (intent, held, signed, sent, mined): what the outbox owes.")
+        oldest = GaugeMetricFamily("watchdog_outbox_oldest_progress_timestamp_seconds",
+                                   "When the least recently advanced open action (held ones aside) last changed "
+                                   "state; absent when none is open.")
+        pending, first = 0, None
+        for row in by_status:
+            statuses.add_metric([row["status"]], float(row["n"]))
+            if row["status"] in OPEN_ACTION_STATUSES:
+                pending += int(row["n"])
+                if row["status"] not in WAITING_ON_PURPOSE:
+                    first = row["oldest"] if first is None else min(first, row["oldest"])
+        depth.add_metric([], float(pending))
+        if first is not None:
+            oldest.add_metric([], float(first))
+        incidents = GaugeMetricFamily("watchdog_incidents_open", "Incidents still open, by model.",
+                                      labels=["model"])
+        counts = {m: 0 for m in self.models}
+        counts.update({r["model"]: int(r["n"]) for r in open_rows})
+        for m, n in sorted(counts.items()):
+            incidents.add_metric([m], float(n))
+        paused = GaugeMetricFamily("watchdog_model_paused",
+                                   "1 when the watchdog's pause of the model was mined (the chain is the authority).",
+                                   labels=["model"])
+        hit = {r["model"] for r in paused_rows}
+        for m in sorted(set(counts) | hit):
+            paused.add_metric([m], 1.0 if m in hit else 0.0)
+        yield from (statuses, depth, oldest, incidents, paused)

@@ -1,0 +1,78 @@
+"""Wires outward notifications to a Responder: Alertmanager or webhook alerts, Grafana annotations.
+
+Each is a Responder listener that only enqueues; delivery runs on its own worker thread (see
+:mod:`watchdog.alerting`), so no notification ever delays an on-chain action.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from watchdog.observe.metrics import Metrics
+
+log = logging.getLogger("watchdog.notify")
+
+#: The keyword arguments of :func:`attach`, each also a command-line option (``--alertmanager-url`` ...).
+OPTIONS = ("alertmanager_url", "webhook_url", "grafana_url", "grafana_token_file", "evidence_url")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the notification options to a command that runs the engine (``watchdog run``, ``watchdog serve``)."""
+    parser.add_argument("--alertmanager-url", help="send the watchdog's alerts to this Alertmanager (v2 API)")
+    parser.add_argument("--webhook-url", help="also POST each alert as JSON to this URL")
+    parser.add_argument("--grafana-url", help="post a Grafana annotation for every action (with --grafana-token-file)")
+    parser.add_argument("--grafana-token-file", help="file holding a Grafana service account token")
+    parser.add_argument("--evidence-url", help="link template for an alert's evidence, with {incident}")
+
+
+def options(args: argparse.Namespace) -> dict[str, str | None]:
+    """The notification options parsed by :func:`add_arguments`, as keyword arguments for :func:`attach`."""
+    return {name: getattr(args, name) for name in OPTIONS}
+
+
+def attach(
+    responder: Any,
+    metrics: Metrics | None,
+    *,
+    alertmanager_url: str | None = None,
+    webhook_url: str | None = None,
+    grafana_url: str | None = None,
+    grafana_token_file: str | None = None,
+    evidence_url: str | None = None,
+) -> Callable[[float], bool]:
+    """Subscribe the configured notifiers to ``responder.listeners``; returns ``close(timeout)``.
+
+    ``close`` delivers what is queued (bounded by ``timeout`` seconds per notifier) and stops the threads;
+    it returns False when something was still undelivered.
+    """
+    from watchdog.observe.alerting import build_notifier
+    from watchdog.errors import ConfigError
+
+    closers: list[Callable[[float], bool]] = []
+    notifier = build_notifier(
+        metrics, alertmanager_url=alertmanager_url, webhook_url=webhook_url, evidence_url=evidence_url
+    )
+    if notifier is not None:
+        responder.listeners.append(notifier)
+        closers.append(notifier.close)
+    if grafana_url or grafana_token_file:
+        if not (grafana_url and grafana_token_file):
+            raise ConfigError("--grafana-url and --grafana-token-file go together: give both or neither.")
+        from watchdog.observe.grafana import GrafanaAnnotator, connect
+
+        annotator = GrafanaAnnotator(connect(grafana_url, grafana_token_file), metrics)
+        responder.listeners.append(annotator)
+        closers.append(annotator.close)
+
+    def close(timeout: float = 10.0) -> bool:
+        done = True
+        for c in closers:
+            done = c(timeout) and done
+        if not done:
+            log.warning("notifications_undelivered", extra={"timeout_s": timeout})
+        return done
+
+    return close
