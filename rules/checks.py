@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rules.kinds import KINDS
-from rules.schema import ACTIONS, TIER_ACTIONS, TIERS
+from rules.vocabulary import ACTIONS, TIER_ACTIONS, TIERS, duration_seconds
 
 __all__ = ["Loc", "Problem", "did_you_mean", "find_problems", "format_loc"]
 
@@ -149,8 +149,6 @@ def find_problems(data: Mapping[str, Any], where: Callable[[Loc], str] = format_
 
 
 def _seconds(value: Any) -> float | None:
-    from rules.schema import duration_seconds
-
     try:
         return duration_seconds(value) if isinstance(value, str) else None
     except ValueError:

@@ -27,7 +27,17 @@ from pydantic import BaseModel, ValidationError
 from rules.checks import Loc, did_you_mean, find_problems, format_loc
 from rules.errors import PolicyError, PolicyIssue
 from rules.kinds import KINDS
-from rules.schema import DEFER_CHECKS, DETECTOR_MODELS, DetectorSpec, Policy
+from rules.schema import (
+    DEFER_CHECKS,
+    DETECTOR_MODELS,
+    AllOf,
+    AnyOf,
+    Condition,
+    DetectorSpec,
+    KOfN,
+    Policy,
+    _condition_form,
+)
 
 __all__ = ["load_policy", "load_policy_text"]
 
@@ -261,8 +271,6 @@ def _unwrap(annotation: Any, raw: Any) -> Any:
         elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(annotation) if a is not type(None)]
             if any(typing.get_origin(a) is typing.Annotated for a in args):
-                from rules.schema import AllOf, AnyOf, Condition, KOfN, _condition_form
-
                 form = _condition_form(raw)
                 return {"cond:all": AllOf, "cond:any": AnyOf, "cond:k_of_n": KOfN}.get(form or "", Condition)
             if args and all(isinstance(a, type) and issubclass(a, DetectorSpec) for a in args):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rules.ids import module_id_hex
 from rules.kinds import KINDS
 from rules.schema import TIER_ACTIONS, TIERS, Policy, Rule
 
@@ -42,8 +43,6 @@ def format_summary(policy: Policy) -> str:
       medium    may alert, pause; on-chain actions wait 15m for a steward's veto
     ...
     """
-    from rules.ids import module_id_hex
-
     out: list[str] = []
     source = f", from {policy.source}" if policy.source else ""
     out.append(f"Policy {policy.name!r} (version {policy.version}), sha256 {policy.hash}{source}")

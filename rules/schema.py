@@ -8,6 +8,9 @@ Building a `Policy` directly (``Policy.model_validate(data)``) runs both.
 
 Detector entries are generated from `rules.kinds.KINDS`: each kind becomes a model whose extra keys are exactly
 that kind's parameters, in a union discriminated by ``kind``.
+
+Imports go one way: `rules.vocabulary` (tiers, actions, durations) <- `rules.checks` <- this module. The
+vocabulary is re-exported here for the callers that know it from this module.
 """
 
 from __future__ import annotations
@@ -39,8 +42,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from rules.checks import find_problems
 from rules.ids import check_module, module_id_bytes32
-from rules.kinds import KINDS, DetectorKind
+from rules.kinds import KINDS, DetectorKind, ValueType
+from rules.vocabulary import (
+    ACTIONS,
+    DURATION_HELP,
+    DURATION_PATTERN,
+    TIER_ACTIONS,
+    TIERS,
+    Action,
+    Op,
+    Tier,
+    duration_seconds,
+)
 
 __all__ = [
     "ACTIONS",
@@ -71,18 +86,6 @@ __all__ = [
     "Tiers",
     "duration_seconds",
 ]
-
-Tier = Literal["routine", "medium", "critical"]
-Action = Literal["alert", "pause", "rollback"]
-Op = Literal["<", "<=", ">", ">="]
-ValueType = Literal["numeric", "categorical"]
-
-TIERS: tuple[str, ...] = ("routine", "medium", "critical")
-ACTIONS: tuple[str, ...] = ("alert", "pause", "rollback")
-TIER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"routine": ("alert",), "medium": ("alert", "pause"), "critical": ("alert", "pause", "rollback")}
-)
-"""What each severity tier may do. Routine: alert only; medium: act and notify; critical: may roll back."""
 
 DEFER_CHECKS = "rules.defer_checks"
 """Validation context key: when true, `Policy` skips the cross-reference checks (the loader runs them itself)."""
@@ -129,26 +132,6 @@ def _url(value: str) -> str:
             "url", f"{value!r} is not a web address; give a full http:// or https:// URL"
         )
     return value
-
-
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-DURATION_PATTERN = r"^(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$"
-DURATION_HELP = "write a duration such as 30s, 15m, 1h30m or 2d (data time)"
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds in a duration such as ``"1h30m"`` (units d, h, m, s, largest first).
-
-    Examples
-    --------
-    >>> duration_seconds("1h30m"), duration_seconds("15m"), duration_seconds("0s")
-    (5400.0, 900.0, 0.0)
-    """
-    match = _DURATION.fullmatch(text) if isinstance(text, str) and text else None
-    if match is None or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration; {DURATION_HELP}")
-    d, h, m, s = (int(g) if g else 0 for g in match.groups())
-    return float(((d * 24 + h) * 60 + m) * 60 + s)
 
 
 def _shown(value: Any) -> str:
@@ -748,8 +731,6 @@ class Policy(_Spec):
     def _cross_checks(self, info: ValidationInfo) -> Policy:
         if info.context and info.context.get(DEFER_CHECKS):
             return self
-        from rules.checks import find_problems  # checks needs the constants above
-
         problems = find_problems(self.model_dump(by_alias=True))
         if problems:
             listing = "; ".join(f"{p.field}: {p.message}" for p in problems)
