@@ -87,7 +87,7 @@ def test_oracle_events_after_confirmations_resume_without_rereading(tmp_path):
             assert not feed(eng, b).quarantined
         rt = eng.runtimes["oracle-model"]
         assert rt.n_predictions == 6 and rt.ready
-        assert rt.recent[-1][1] == 6 and rt.recent[-1][0] == w3.eth.get_block(head - 3)["timestamp"]
+        assert rt.state.recent[-1][1] == 6 and rt.state.recent[-1][0] == w3.eth.get_block(head - 3)["timestamp"]
 
         node.mine(3)
         more = list(ChainSource(w3, addr, {"oracle-model": ("a", "b")}, confirmations=3).batches(

@@ -5,9 +5,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from watchdog.ingest.columnar import process_jsonl
+from watchdog.ingest.sources import Position, RawBatch
+from watchdog.service.feed import FeedResult, feed
 
 from .helpers import engine
+
+
+def process_jsonl(eng, lines: list[bytes], numbers: list[int], source: str, block: int = 32768) -> FeedResult:
+    """JSON lines through the columnar path (blocks of lines as tables, the lines pyarrow cannot read one by one)."""
+    return feed(eng, RawBatch(source, Position(0), lines=lines, line_numbers=numbers), block=block)
 
 
 def rec(i: int, **over: object) -> bytes:
@@ -126,7 +132,7 @@ def test_large_string_ids_from_a_table_survive_a_checkpoint(tmp_path):
 
     e = engine()
     e.process_columns(table(0, 2500))
-    e.runtimes["lending-risk"].by_id.add("line-1", 0.3, 1.0, True)  # an id from the line path too
+    e.runtimes["lending-risk"].state.by_id.add("line-1", 0.3, 1.0, True)  # an id from the line path too
     e.process_columns(table(2500, 300))
     state = orjson.loads(checkpoint.dumps(e.snapshot()))
     again = engine()

@@ -48,8 +48,8 @@ def test_columnar_path_makes_the_same_decisions_as_the_jsonl_path(demo, fmt):
         other = by_cols.runtimes[m]
         assert (other.n_predictions, other.n_labels_joined, other.n_labels_unmatched) == (
             rt.n_predictions, rt.n_labels_joined, rt.n_labels_unmatched)
-        assert other.by_id.snapshot() == rt.by_id.snapshot()
-        assert list(other.recent) == list(rt.recent)
+        assert other.state.by_id.snapshot() == rt.state.by_id.snapshot()
+        assert list(other.state.recent) == list(rt.state.recent)
 
 
 def test_table_source_resumes_from_a_row_index(demo):

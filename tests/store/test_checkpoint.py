@@ -133,14 +133,14 @@ def test_column_chunks_of_the_columnar_path_survive_a_checkpoint():
     rt = e.runtimes["lending-risk"]
     cut = 2500
     feed(e, 0, cut)
-    while len(rt.batch.predictions) < 30:  # reference built, a batch pending
+    while len(rt.state.batch.predictions) < 30:  # reference built, a batch pending
         feed(e, cut, cut + 1)
         cut += 1
     rt.seal()  # rows -> a column chunk, as the Parquet / CSV path leaves them
-    assert rt.batch.chunks and not rt.batch.predictions
+    assert rt.state.batch.chunks and not rt.state.batch.predictions
     second = engine()
     second.restore(orjson.loads(checkpoint.dumps(e.snapshot())))
-    b1, b2 = rt.batch, second.runtimes["lending-risk"].batch
+    b1, b2 = rt.state.batch, second.runtimes["lending-risk"].state.batch
     assert b2.chunk_rows == b1.chunk_rows > 0
     for c1, c2 in zip(b1.chunks, b2.chunks, strict=True):
         assert c1.keys() == c2.keys()
@@ -159,13 +159,13 @@ def test_a_reference_is_stored_once_by_digest_and_comes_back_for_a_reload(store_
     e = engine()
     feed(e, 0, 4000)
     rt = e.runtimes["lending-risk"]
-    assert rt.ready and len(rt.reference_columns[TS_KEY]) == 2000
+    assert rt.ready and len(rt.reference.columns[TS_KEY]) == 2000
     with Store(store_url) as s:
         checkpoint.save(s, e, {}, now=1.0)
         feed(e, 4000, 4300)
         checkpoint.save(s, e, {}, now=2.0)
         rows = s.query("SELECT digest, model FROM reference_samples")
-        assert rows == [{"digest": rt.reference_digest, "model": "lending-risk"}]  # stored once
+        assert rows == [{"digest": rt.reference.digest, "model": "lending-risk"}]  # stored once
         cp = checkpoint.load(s)
         raw = s.query_one("SELECT state FROM checkpoints WHERE instance = 'default'")["state"]
         other = engine()  # another reference (later records) under another instance, then replacing ours
@@ -174,7 +174,7 @@ def test_a_reference_is_stored_once_by_digest_and_comes_back_for_a_reload(store_
         assert len(s.query("SELECT digest FROM reference_samples")) == 2
         checkpoint.save(s, other, {}, now=4.0)
         assert s.query("SELECT digest FROM reference_samples") == [
-            {"digest": other.runtimes["lending-risk"].reference_digest}]  # no checkpoint names the first one
+            {"digest": other.runtimes["lending-risk"].reference.digest}]  # no checkpoint names the first one
     assert len(raw) < 200_000 and '"columns"' not in raw  # the state names the reference, not its rows
     # a new process with a policy that adds a detector builds it from the stored reference
     added = POLICY.read_text().replace("    detectors:\n", "    detectors:\n      - {name: ks_extra, kind: ks, "
@@ -185,7 +185,7 @@ def test_a_reference_is_stored_once_by_digest_and_comes_back_for_a_reload(store_
     assert second.swap_policy(rules.load_policy_text(added, base_dir=DATA))["fresh"] == [
         "detector lending-risk/ks_extra"]
     extra = second.runtimes["lending-risk"].detectors["ks_extra"]
-    same = KSDrift(rt.reference_columns["utilization"], window=300)
+    same = KSDrift(rt.reference.columns["utilization"], window=300)
     assert extra.snapshot()["params"]["reference"] == same.snapshot()["params"]["reference"]
 
 
@@ -223,7 +223,7 @@ def test_after_a_reload_a_checkpoint_restores_a_file_reference_model_whose_detec
     e = Engine(rules.load_policy(tmp_path / "p1.yaml"), base_dir=tmp_path)
     feed(e, 0, 3000)
     e.swap_policy(rules.load_policy(tmp_path / "p2.yaml"))
-    assert "ks_utilization" not in e.runtimes["lending-risk"].built_on
+    assert "ks_utilization" not in e.runtimes["lending-risk"].state.built_on
     with Store(str(tmp_path / "w.db")) as s:
         checkpoint.save(s, e, {}, now=1.0)
         again = Engine(rules.load_policy(tmp_path / "p2.yaml"), base_dir=tmp_path)

@@ -58,7 +58,7 @@ def _engine() -> tuple[Engine, float]:
         engine.process_line(raw, n)
     engine.finish()
     rt = engine.runtimes["lending-risk"]
-    last = rt.recent[-1][0]
+    last = rt.state.recent[-1][0]
     return engine, last
 
 

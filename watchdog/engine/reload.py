@@ -2,7 +2,7 @@
 
 The signal handler only sets a flag; the reload itself happens between records (`PolicyReloader.poll`), so a
 record is never evaluated half under one policy and half under another. A good new policy is swapped into the
-running engine by `swap_policy`:
+running engine by `Engine.swap_policy`, which works through each model's runtime (`ModelRuntime.carry_from`):
 
 - a model whose definition (features, prediction, reference) is unchanged keeps its state (reference, label
   join, pending batch, counters), and each of its detectors whose entry is unchanged keeps its window;
@@ -20,111 +20,20 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import rules
-from rules import Evaluator, Policy
-
+from rules import Policy
+from watchdog.engine.engine import Engine
 from watchdog.errors import WatchdogError
 from watchdog.observe.metrics import Metrics
-from watchdog.ingest.records import RecordParser
-
-if TYPE_CHECKING:
-    from watchdog.engine.engine import Engine, ModelRuntime
 
 log = logging.getLogger("watchdog.reload")
 
-__all__ = ["PolicyReloader", "swap_policy"]
-
-_DEFINITION = ("model", "model_id", "schema", "interval", "specs", "rules", "detectors", "max_window", "recent",
-               "versions", "reference_target", "join_capacity")
-"""Runtime attributes that come from the policy; everything else a runtime holds is state that carries over."""
-
-
-def _model_key(model: Any) -> str:
-    data = model.model_dump(mode="json", exclude={"detectors", "budget", "module"})
-    return repr(sorted(data.items()))
-
-
-def swap_policy(engine: Engine, policy: Policy) -> dict[str, list[str]]:
-    """Make ``engine`` run ``policy`` from the next record on; returns what was kept and what started fresh.
-
-    Everything new is built before anything is replaced, so an error (e.g. an unreadable reference file)
-    leaves the engine untouched.
-    """
-    from watchdog.engine.engine import ModelRuntime, evaluation_interval
-
-    base = Path(policy.source).parent if policy.source else Path.cwd()
-    kept_detectors: list[str] = []
-    fresh: list[str] = []
-    runtimes: dict[str, ModelRuntime] = {}
-    template = next(iter(engine.runtimes.values()), None)
-    for m in policy.models:
-        old = engine.runtimes.get(m.id)
-        join_capacity = old.join_capacity if old is not None else (template.join_capacity if template else 100_000)
-        model_rules = [r for r in policy.rules if r.model == m.id]
-        rt = ModelRuntime(m, evaluation_interval(policy, m.id), join_capacity, base, model_rules)
-        if old is None or _model_key(old.model) != _model_key(m):
-            if template is not None and hasattr(template, "label_window"):
-                rt.label_window = template.label_window
-            fresh.append(f"model {m.id}")
-            runtimes[m.id] = rt
-            continue
-        changed = [name for name in rt.specs if old.specs.get(name) != rt.specs[name] or name not in old.detectors]
-        if rt.ready and old.ready and rt.reference_digest != old.reference_digest:
-            # the reference file says something else now: the old detectors were built on another sample
-            fresh.append(f"model {m.id} (its reference file changed)")
-            runtimes[m.id] = rt
-            continue
-        built_now = _carry(old, rt, build=bool(changed))
-        built_on = {}
-        for name in rt.specs:
-            if name not in changed:
-                rt.detectors[name] = old.detectors[name]
-                kept_detectors.append(f"{m.id}/{name}")
-                if name in old.built_on:
-                    built_on[name] = old.built_on[name]
-            else:
-                if rt.ready:
-                    fresh.append(f"detector {m.id}/{name}")
-                if name in built_now:
-                    built_on[name] = built_now[name]
-        rt.built_on = built_on  # which detectors a checkpoint saves without the reference
-        runtimes[m.id] = rt
-
-    evaluator = Evaluator(policy)
-    dropped = evaluator.restore(engine.evaluator.snapshot())
-    fresh.extend(f"rule {name}" for name in dropped if name in {r.name for r in policy.rules})
-    parser = RecordParser({mid: rt.schema for mid, rt in runtimes.items()})
-
-    # nothing above touched the engine: now swap in one go
-    engine.policy = policy
-    engine.evaluator = evaluator
-    engine.runtimes = runtimes
-    engine.parser = parser
-    return {"kept_detectors": kept_detectors, "fresh": fresh}
-
-
-def _carry(old: ModelRuntime, rt: ModelRuntime, build: bool) -> dict[str, str]:
-    """Move the state of an unchanged model into its new runtime (the caller then picks the detectors);
-    returns ``built_on`` of the detectors built for it (their reference columns)."""
-    was_ready = rt.ready  # a reference file is read by the constructor
-    built_now = dict(rt.built_on)
-    for key, value in vars(old).items():
-        if key not in _DEFINITION:
-            setattr(rt, key, value)
-    rt.recent = deque(old.recent, maxlen=rt.recent.maxlen)
-    rt.versions = deque(old.versions, maxlen=rt.versions.maxlen)
-    if old.ready and not was_ready and build:
-        rt.ready = False
-        rt._build("the reference kept across a policy reload", old.reference_columns)
-        built_now = dict(rt.built_on)
-    rt.ready = old.ready or was_ready
-    return built_now
+__all__ = ["PolicyReloader"]
 
 
 class PolicyReloader:

@@ -25,6 +25,8 @@ from typing import Any, Literal, Mapping
 
 import orjson
 
+from watchdog.ingest import validate as why
+
 ReasonCode = Literal[
     "bad_utf8", "bad_json", "too_large", "not_object", "missing_field", "wrong_type", "non_finite",
     "unknown_model", "bad_timestamp", "duplicate_id", "future_timestamp", "past_timestamp",
@@ -95,10 +97,10 @@ def _is_number(v: Any) -> bool:
 
 def _number(v: Any, what: str) -> float:
     if not _is_number(v):
-        raise _Bad("wrong_type", f"{what} must be a number, got {_type_name(v)}")
+        raise _Bad("wrong_type", why.wrong_type(what, why.NUMBER, _type_name(v)))
     f = float(v)
     if not math.isfinite(f):
-        raise _Bad("non_finite", f"{what} must be a finite number, got {v!r}")
+        raise _Bad("non_finite", why.non_finite(what, repr(v)))
     return f
 
 
@@ -115,13 +117,13 @@ def _text(v: Any, what: str) -> str:
         return v
     if _is_number(v) and float(v).is_integer():
         return str(int(v))
-    raise _Bad("wrong_type", f"{what} must be a non-empty string, got {_type_name(v)}")
+    raise _Bad("wrong_type", why.wrong_type(what, why.TEXT, _type_name(v)))
 
 
 def parse_ts(v: Any) -> float:
     """Parse an RFC 3339 timestamp with a time zone into seconds since the epoch."""
     if not isinstance(v, str):
-        raise _Bad("wrong_type", f"ts must be an RFC 3339 string, got {_type_name(v)}")
+        raise _Bad("wrong_type", why.wrong_type("ts", "an RFC 3339 string", _type_name(v)))
     try:
         dt = datetime.fromisoformat(v)
     except ValueError:
@@ -177,28 +179,27 @@ class RecordParser:
         if not isinstance(obj, dict):
             raise _Bad("not_object", f"a record must be a JSON object, got {_type_name(obj)}")
         if "model" not in obj:
-            raise _Bad("missing_field", "missing field 'model'")
+            raise _Bad("missing_field", why.missing_field("model"))
         model = _text(obj["model"], "model")
         schema = self.models.get(model)
         if schema is None:
-            known = ", ".join(sorted(self.models)) or "none"
-            raise _Bad("unknown_model", f"model {model[:64]!r} is not in the policy (known: {known})")
+            raise _Bad("unknown_model", why.unknown_model(model, list(self.models)))
         self._model = model
         if "id" not in obj:
-            raise _Bad("missing_field", "missing field 'id'")
+            raise _Bad("missing_field", why.missing_field("id"))
         rid = _text(obj["id"], "id")
         if "prediction" not in obj and "features" not in obj:
             if "label" not in obj:
-                raise _Bad("missing_field", "missing field 'prediction' (or 'label' for a late label)")
+                raise _Bad("missing_field", why.MISSING_TARGET)
             return Label(model=model, id=rid, label=self._target(obj["label"], schema, "label"), line=line)
         for name in ("version", "ts", "features", "prediction"):
             if name not in obj:
-                raise _Bad("missing_field", f"missing field {name!r}")
+                raise _Bad("missing_field", why.missing_field(name))
         version = _text(obj["version"], "version")
         ts = parse_ts(obj["ts"])
         feats = obj["features"]
         if not isinstance(feats, dict):
-            raise _Bad("wrong_type", f"features must be an object, got {_type_name(feats)}")
+            raise _Bad("wrong_type", why.wrong_type("features", "an object", _type_name(feats)))
         out: dict[str, float | str | None] = {}
         for name in schema.numeric:
             v = feats.get(name)
@@ -212,7 +213,7 @@ class RecordParser:
             elif _is_number(v) and float(v).is_integer():
                 out[name] = str(int(v))
             else:
-                raise _Bad("wrong_type", f"features.{name} must be a category (string), got {_type_name(v)}")
+                raise _Bad("wrong_type", why.wrong_type(f"features.{name}", why.CATEGORY, _type_name(v)))
         label = obj.get("label")
         return Prediction(
             model=model, version=version, ts=ts, id=rid, features=out,
@@ -228,4 +229,4 @@ class RecordParser:
             return v
         if _is_number(v) and float(v).is_integer():
             return str(int(v))
-        raise _Bad("wrong_type", f"{what} must be a class (string) for model {schema.id!r}, got {_type_name(v)}")
+        raise _Bad("wrong_type", why.wrong_type(what, why.class_of(schema.id), _type_name(v)))

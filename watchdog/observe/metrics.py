@@ -9,8 +9,8 @@ are read at scrape time by :class:`EngineCollector`, not pushed with ``.set()`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -18,9 +18,22 @@ from prometheus_client.registry import Collector
 
 from watchdog import __version__
 
-if TYPE_CHECKING:
-    from watchdog.engine.engine import Engine
-    from watchdog.store.store import Store
+
+class EngineView(Protocol):
+    """What the engine collector reads of an engine at scrape time (:class:`watchdog.engine.engine.Engine`
+    has it); a narrow view, so this module needs nothing of the engine's."""
+
+    policy: Any
+    evaluator: Any
+    runtimes: Mapping[str, Any]
+    last_evaluation_wall: float | None
+
+
+class StoreView(Protocol):
+    """What the store collector reads (:class:`watchdog.store.store.Store` has it)."""
+
+    def query(self, sql: str, params: Any = ...) -> list[Any]: ...
+
 
 OPEN_ACTION_STATUSES = ("intent", "held", "signed", "sent", "mined")
 """Action statuses still in the outbox (watchdog.outbox.OPEN_STATES): they count in its depth."""
@@ -78,10 +91,10 @@ class Metrics:
         self.build = Info("watchdog_build", "The watchdog's own version.", registry=r)
         self.build.info({"version": __version__})
 
-    def attach(self, engine: Engine) -> None:
+    def attach(self, engine: EngineView) -> None:
         self.registry.register(EngineCollector(engine))
 
-    def attach_store(self, store: Store, engine: Engine | None = None) -> None:
+    def attach_store(self, store: StoreView, engine: EngineView | None = None) -> None:
         """Export the outbox depth, open incidents and pauses, read from the store at scrape time."""
         self.registry.register(StoreCollector(store, engine))
 
@@ -89,7 +102,7 @@ class Metrics:
 class EngineCollector(Collector):
     """Detector statistics, thresholds, rule states and the policy hash, read at scrape time."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: EngineView):
         self.engine = engine
 
     def describe(self) -> list:  # no describe: the label sets depend on the policy
@@ -151,7 +164,7 @@ class StoreCollector(Collector):
     failing the whole scrape: the missing series is what an alert on absence notices.
     """
 
-    def __init__(self, store: Store, engine: Engine | None = None):
+    def __init__(self, store: StoreView, engine: EngineView | None = None):
         self.store = store
         self.models = [m.id for m in engine.policy.models] if engine is not None else []
 

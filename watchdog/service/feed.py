@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import numpy as np
+
 from watchdog.engine.engine import Engine
+from watchdog.engine.tables import TableResult
+from watchdog.ingest.columnar import json_blocks, restore_raw
+from watchdog.ingest.records import Label, Prediction, Quarantined
 from watchdog.ingest.sources.base import RawBatch
 
 
@@ -30,56 +35,57 @@ class FeedResult:
         self.quarantined.extend(other.quarantined)
 
 
-def feed(engine: Engine, batch: RawBatch, quarantine: IO[bytes] | None = None, *, columnar: bool = True
-         ) -> FeedResult:
-    """Run one batch through ``engine``; write rejected records to ``quarantine`` (JSON Lines).
+def feed(engine: Engine, batch: RawBatch, quarantine: IO[bytes] | None = None, *, columnar: bool = True,
+         block: int = 32768) -> FeedResult:
+    """Run one batch through validation and ``engine``; write rejected records to ``quarantine`` (JSON Lines).
 
-    JSON lines take the columnar path (:func:`watchdog.columnar.process_jsonl`: pyarrow parses blocks,
-    a block it cannot read goes line by line) unless ``columnar`` is false: then every line goes
-    through :meth:`Engine.process_line`. Both give the same verdicts and decisions.
+    JSON lines are cut into tables pyarrow reads at once (:func:`watchdog.ingest.columnar.json_blocks`),
+    validated as tables and taken by the engine in row order; the lines pyarrow cannot read go one by one
+    through :meth:`Engine.process_line`. With ``columnar`` false every line goes that way. Both give the same
+    verdicts and decisions. ``block``: the most lines in one table.
 
     Never raises on bad data: every bad record comes back in ``FeedResult.quarantined`` with its
     line number, reason code and sentence, and is counted in ``watchdog_records_quarantined_total``.
     """
-    from watchdog.ingest.records import Label, Prediction, Quarantined
-
     out = FeedResult()
     for q in batch.pre_quarantined:
         engine.quarantine(q, batch.source)
         out.quarantined.append(q)
-    if batch.lines and columnar:
-        from watchdog.ingest.columnar import process_jsonl
-        res = process_jsonl(engine, batch.lines, batch.line_numbers, batch.source)
+    if batch.lines:
+        blocks = (json_blocks(batch.lines, batch.line_numbers, block) if columnar
+                  else [(None, batch.lines, batch.line_numbers)])
+        for table, part, numbers in blocks:
+            if table is None:
+                for raw, n in zip(part, numbers, strict=True):
+                    _count(out, engine.process_line(raw, n, batch.source))
+                continue
+            valid = engine.validate(table, lines=np.asarray(numbers, dtype=np.int64), strings_are_numbers=False)
+            restore_raw(valid.quarantined, part, numbers)
+            _add(out, engine.take_table(valid, batch.source))
         out.records += len(batch.lines)
-        out.predictions += res.predictions
-        out.labels += res.labels
-        out.quarantined.extend(res.quarantined)
-    elif batch.lines:
-        for raw, n in zip(batch.lines, batch.line_numbers):
-            rec = engine.process_line(raw, n, batch.source)
-            out.records += 1
-            if isinstance(rec, Quarantined):
-                out.quarantined.append(rec)
-            elif isinstance(rec, Prediction):
-                out.predictions += 1
-            elif isinstance(rec, Label):
-                out.labels += 1
     if batch.table is not None:
-        if batch.line_numbers:  # rows the source took out (a CSV cell not UTF-8) leave gaps
-            import numpy as np
-
-            from watchdog.ingest.columnar import process_table
-            res = process_table(engine, batch.table, source=batch.source,
-                                lines=np.asarray(batch.line_numbers, dtype=np.int64))
-        else:
-            res = engine.process_columns(batch.table, batch.first_line, batch.source)
+        # rows the source took out (a CSV cell not UTF-8) leave gaps in the line numbers
+        lines = np.asarray(batch.line_numbers, dtype=np.int64) if batch.line_numbers else None
+        _add(out, engine.take_table(engine.validate(batch.table, batch.first_line, lines), batch.source))
         out.records += batch.table.num_rows
-        out.predictions += res.predictions
-        out.labels += res.labels
-        out.quarantined.extend(res.quarantined)
     out.records += len(batch.pre_quarantined)
     if quarantine is not None and out.quarantined:
         for q in out.quarantined:
             quarantine.write(q.to_json(batch.source) + b"\n")
         quarantine.flush()
     return out
+
+
+def _count(out: FeedResult, rec: Prediction | Label | Quarantined) -> None:
+    if isinstance(rec, Quarantined):
+        out.quarantined.append(rec)
+    elif isinstance(rec, Prediction):
+        out.predictions += 1
+    else:
+        out.labels += 1
+
+
+def _add(out: FeedResult, res: TableResult) -> None:
+    out.predictions += res.predictions
+    out.labels += res.labels
+    out.quarantined.extend(res.quarantined)
