@@ -6,7 +6,7 @@
 ['LiquidationClassMixShift', 'LiquidationAccuracyLow']
 
 ``rules`` imports neither the service (``watchdog``) nor ``detectors``; the detector kinds a policy may name
-are the table `rules.kinds.KINDS`.
+are the table `rules.kinds.KINDS`, to which `rules.kinds.register` adds a kind from outside.
 """
 
 from __future__ import annotations

@@ -273,12 +273,12 @@ def _unwrap(annotation: Any, raw: Any) -> Any:
             if any(typing.get_origin(a) is typing.Annotated for a in args):
                 form = _condition_form(raw)
                 return {"cond:all": AllOf, "cond:any": AnyOf, "cond:k_of_n": KOfN}.get(form or "", Condition)
-            if args and all(isinstance(a, type) and issubclass(a, DetectorSpec) for a in args):
-                kind = raw.get("kind") if isinstance(raw, Mapping) else None
-                return DETECTOR_MODELS.get(kind, DetectorSpec) if isinstance(kind, str) else DetectorSpec
             if len(args) != 1:
                 return annotation
             annotation = args[0]
+        elif annotation is DetectorSpec:  # an entry's keys are those of its kind
+            kind = raw.get("kind") if isinstance(raw, Mapping) else None
+            return DETECTOR_MODELS.get(kind, DetectorSpec) if isinstance(kind, str) else DetectorSpec
         else:
             return annotation
 

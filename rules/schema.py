@@ -6,8 +6,9 @@ relate one part of the policy to another (references, duplicates, tier permissio
 `rules.checks` so that the loader can run them even when other parts failed, and report every mistake at once.
 Building a `Policy` directly (``Policy.model_validate(data)``) runs both.
 
-Detector entries are generated from `rules.kinds.KINDS`: each kind becomes a model whose extra keys are exactly
-that kind's parameters, in a union discriminated by ``kind``.
+Detector entries are derived from `rules.kinds.KINDS` when a policy is validated: each kind becomes a model whose
+extra keys are exactly that kind's parameters (`detector_model`), in a union discriminated by ``kind``, so a kind
+added with `rules.kinds.register` is validated as a built-in one.
 
 Imports go one way: `rules.vocabulary` (tiers, actions, durations) <- `rules.checks` <- this module. The
 vocabulary is re-exported here for the callers that know it from this module.
@@ -18,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -30,17 +31,21 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainValidator,
     PrivateAttr,
     Strict,
     Tag,
+    TypeAdapter,
     ValidationInfo,
     WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from rules.checks import find_problems
 from rules.ids import check_module, module_id_bytes32
@@ -84,6 +89,7 @@ __all__ = [
     "Rule",
     "TierSettings",
     "Tiers",
+    "detector_model",
     "duration_seconds",
 ]
 
@@ -320,14 +326,69 @@ def _detector_model(kind: DetectorKind) -> type[DetectorSpec]:
     return create_model(f"{camel}Detector", __base__=DetectorSpec, __doc__=kind.doc, **fields)
 
 
-DETECTOR_MODELS: Mapping[str, type[DetectorSpec]] = MappingProxyType(
-    {name: _detector_model(kind) for name, kind in KINDS.items()}
-)
+_MODELS: dict[str, tuple[DetectorKind, type[DetectorSpec]]] = {}
+_UNION: list[tuple[tuple[type[DetectorSpec], ...], TypeAdapter[DetectorSpec]]] = []
 
-if TYPE_CHECKING:
-    AnyDetector = DetectorSpec
-else:
-    AnyDetector = Annotated[Union[tuple(DETECTOR_MODELS.values())], Field(discriminator="kind")]  # noqa: UP007
+
+def detector_model(kind: str) -> type[DetectorSpec]:
+    """The model of a detector entry of a kind in `rules.kinds.KINDS` (KeyError for a kind not in it).
+
+    Made when first asked for and kept while the kind is registered, so a kind added with
+    `rules.kinds.register` gets its model as a built-in one does.
+    """
+    spec = KINDS[kind]
+    cached = _MODELS.get(kind)
+    if cached is None or cached[0] is not spec:
+        cached = _MODELS[kind] = (spec, _detector_model(spec))
+    return cached[1]
+
+
+class _DetectorModels(Mapping[str, type[DetectorSpec]]):
+    """A read-only live mapping: kind name -> its entry model, for every kind registered now."""
+
+    def __getitem__(self, kind: str) -> type[DetectorSpec]:
+        return detector_model(kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+
+DETECTOR_MODELS: Mapping[str, type[DetectorSpec]] = _DetectorModels()
+"""Kind name -> the model of its detector entries (fields: name, kind, feature and the kind's parameters)."""
+
+
+def _detector_union() -> TypeAdapter[DetectorSpec]:
+    """The union of every registered kind's model, discriminated by ``kind``; rebuilt when the kinds change."""
+    models = tuple(detector_model(kind) for kind in KINDS)
+    if not _UNION or _UNION[0][0] != models:
+        adapter: TypeAdapter[DetectorSpec] = TypeAdapter(
+            Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+        )
+        _UNION[:] = [(models, adapter)]
+    return _UNION[0][1]
+
+
+def _validate_detector(value: Any) -> DetectorSpec:
+    # A ValidationError raised here keeps its own locations (models.0.detectors.1.ks.window), as the union did
+    # when it was built into the field at import time.
+    return _detector_union().validate_python(value)
+
+
+class _RegisteredKind:
+    """Marks a detector entry: validated against the kinds registered when a policy is validated, not when
+    this module was imported (a static union would not see a kind added later with `rules.kinds.register`)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(_validate_detector)
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return handler(_detector_union().core_schema)
+
+
+AnyDetector = Annotated[DetectorSpec, _RegisteredKind()]
 
 
 class Budget(_Spec):
