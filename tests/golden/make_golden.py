@@ -131,7 +131,7 @@ def digests(checkpoint: dict[str, Any]) -> dict[str, Any]:
 def run_incidents(policy_path: Path, log_path: Path, tmp: Path) -> list[dict[str, Any]]:
     """The incidents a dry ``watchdog run`` records: ids, evidence hashes, the evidence itself."""
     try:
-        from watchdog.service.compose import RunOptions, run
+        from watchdog.service.oneshot import RunOptions, run
     except ImportError:
         from watchdog.service import RunOptions, run  # type: ignore[no-redef]
     res = run(RunOptions(policy=policy_path, source=log_path, store=tmp / "w.db", quarantine=tmp / "q.jsonl",

@@ -13,7 +13,7 @@ from web3 import Web3
 from rules import module_id_bytes32
 from watchdog.actions.chain import MonitorClient, Signer, deploy_monitor
 from watchdog.service.demo_data import write_log
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.oneshot import RunOptions, run
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"
 MODULE = module_id_bytes32("lending-risk")

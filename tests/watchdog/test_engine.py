@@ -7,7 +7,7 @@ import urllib.request
 from prometheus_client import start_http_server
 
 from watchdog.service.demo_data import write_log
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.oneshot import RunOptions, run
 from watchdog.store.store import Store
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from watchdog.service.demo_data import write_log
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.oneshot import RunOptions, run
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"
 

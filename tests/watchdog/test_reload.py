@@ -16,7 +16,7 @@ from watchdog.engine.engine import Engine
 from watchdog.observe.metrics import Metrics
 from watchdog.engine.reload import PolicyReloader
 from watchdog.service.runner import BATCH_BYTES, replay_file
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.oneshot import RunOptions, run
 from watchdog.ingest.sources.jsonl import JsonlSource
 from watchdog.store.store import Store
 

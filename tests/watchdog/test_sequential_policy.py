@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from watchdog.service.demo_data import write_log
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.oneshot import RunOptions, run
 
 EXTRA_DETECTORS = """      - {name: e_volatility, kind: e_detector, feature: volatility_7d, alpha: 1.0e-6, warmup: 500}
       - {name: ph_volatility, kind: page_hinkley, feature: volatility_7d}

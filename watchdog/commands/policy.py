@@ -1,4 +1,4 @@
-"""``watchdog policy schema`` prints the policy's JSON Schema; ``watchdog policy test FILE...`` runs policy tests.
+"""``watchdog check POLICY`` validates a policy; ``watchdog policy schema`` prints the policy's JSON Schema; ``watchdog policy test FILE...`` runs policy tests.
 
 The schema lets an editor validate a policy as it is typed (e.g. YAML language server:
 ``# yaml-language-server: $schema=policy.schema.json``). Policy tests are data files in the spirit of
@@ -55,7 +55,28 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        policy = rules.load_policy(args.policy)
+    except rules.PolicyError as e:
+        for issue in e.errors:
+            print(issue, file=sys.stderr)
+        print(f"{len(e.errors)} error(s) in {args.policy}; the watchdog would refuse to start.", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"{args.policy}: cannot read the policy: {e.strerror}", file=sys.stderr)
+        return 1
+    print(f"{args.policy}: OK, policy {policy.name!r}, hash {policy.hash}")
+    print(rules.format_summary(policy))
+    return 0
+
+
 def register(subparsers: Any) -> None:
+    sub0 = subparsers
+    c = sub0.add_parser("check", help="validate a policy file and summarise what each tier may do")
+    c.add_argument("policy")
+    c.set_defaults(func=cmd_check)
+
     p = subparsers.add_parser("policy", help="policy tools: JSON Schema export, policy tests")
     sub = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
     s = sub.add_parser("schema", help="print the JSON Schema of policy files (for editors)")

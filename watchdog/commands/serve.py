@@ -36,7 +36,6 @@ import orjson
 from watchdog.engine import checkpoint
 from watchdog.observe import notify
 from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
-from watchdog.engine.reload import PolicyReloader
 from watchdog.errors import ConfigError, StartupError
 
 log = logging.getLogger("watchdog.serve")
@@ -221,45 +220,28 @@ class Service:
         self.recorder: Any = None
         self.reloader: Any = None
         self.close_notify: Any = None
+        self.parts: Any = None  # the composed components (watchdog.service.compose)
 
     # start -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from watchdog.actions.responder import Responder
-        from watchdog.engine.engine import Engine
-        from watchdog.observe.metrics import Metrics
-        from watchdog.service.compose import RunOptions, load_policy_or_refuse, open_monitor
-        from watchdog.store.store import Store
+        # web3, pyarrow, the engine: loaded when serving, not for `watchdog --help`
+        from watchdog.service.compose import RunOptions, compose, load_policy_or_refuse
 
         a = self.args
         policy_path = Path(a.policy)
-        self.policy = load_policy_or_refuse(policy_path)
-        self.metrics = Metrics()
         opts = RunOptions(policy=policy_path, source=Path(a.source[0] if a.source else "-"), rpc_url=a.rpc_url,
                           monitor=a.monitor, key_file=a.key_file, key_password_file=a.key_password_file,
-                          store=a.store, dry_run=a.dry_run, max_fee_gwei=a.max_fee_gwei)
+                          store=a.store, dry_run=a.dry_run, max_fee_gwei=a.max_fee_gwei, **notify.options(a))
+        load_policy_or_refuse(policy_path)  # a bad policy is refused before the sources are looked at
         self.sources = self._sources()
-        if not a.dry_run:
-            self.monitor = open_monitor(opts, self.metrics)
-        self.store = Store(a.store)
-        self.responder = Responder(self.store, None if a.dry_run else self.monitor, metrics=self.metrics,
-                                   dry_run=a.dry_run)
-        self.responder.resume()  # actions a killed process left open (the outbox never sends twice)
         # a live service knows the time: records stamped too far ahead of it are quarantined
-        self.engine = Engine(self.policy, base_dir=policy_path.parent, metrics=self.metrics,
-                             on_decision=self.responder, clock=self.clock)
-        try:
-            from watchdog.report.recorder import EvaluationRecorder
-
-            self.recorder = EvaluationRecorder(self.store)
-            self.engine.observers.append(self.recorder)  # history for the weekly report
-        except ImportError:
-            pass
-        self.metrics.attach(self.engine)
-        self.metrics.attach_store(self.store, self.engine)
-        self.close_notify = notify.attach(self.responder, self.metrics, **notify.options(a))
+        parts = compose(opts, clock=self.clock, on_reload=self._reloaded)
+        self.parts = parts
+        self.policy, self.metrics, self.store, self.monitor = parts.policy, parts.metrics, parts.store, parts.monitor
+        self.responder, self.engine, self.recorder = parts.responder, parts.engine, parts.recorder
+        self.close_notify, self.reloader = parts.close_notify, parts.reloader
         # SIGHUP reloads the policy between batches; a bad one is refused and the old one keeps running
-        self.reloader = PolicyReloader(policy_path, self.engine, metrics=self.metrics, on_reload=self._reloaded)
         self.reloader.install()
         try:
             cp = checkpoint.resume(self.store, self.engine, a.instance)
@@ -524,7 +506,7 @@ class Service:
                     self.reloader.poll()
 
     def _reloaded(self, outcome: str, old: Any, new: Any, detail: dict[str, Any]) -> None:
-        self.store.audit(self.clock(), f"policy_reload_{outcome}", detail, policy_hash=(new or old).hash)
+        """After a reload (audited by the composition): the service reports the policy in force."""
         if new is not None:
             self.policy = new
 

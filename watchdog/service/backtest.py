@@ -29,10 +29,9 @@ import rules
 from watchdog.engine.engine import Engine
 from watchdog.errors import ConfigError
 from watchdog.fmt import iso_utc
-from watchdog.observe.metrics import Metrics
 from watchdog.ingest.records import Prediction
 from watchdog.service.runner import BATCH_BYTES, COLUMNAR, Progress
-from watchdog.service.compose import load_policy_or_refuse
+from watchdog.service.compose import compose_offline
 from watchdog.ingest.sources.base import RawBatch
 from watchdog.service.feed import FeedResult, feed
 from watchdog.ingest.sources.jsonl import JsonlSource
@@ -234,13 +233,12 @@ def backtest(policy_path: str | Path, log_path: str | Path, truth: list[ChangePo
              max_delay_records: int | None = None, progress: Progress | None = None) -> BacktestResult:
     """Replay ``log_path`` through the policy's detectors and rules; nothing is sent or stored."""
     policy_path, log_path = Path(policy_path), Path(log_path)
-    policy = load_policy_or_refuse(policy_path)
-    if not log_path.is_file():
-        raise ConfigError(f"The log {log_path} does not exist or is not a file.")
     firings: list[Firing] = []
     # a decision carries the model's prediction count at that moment (the delays in records are counted in them)
-    engine = Engine(policy, base_dir=policy_path.parent, metrics=Metrics(), keep_decisions=0,
-                    on_decision=lambda _engine, rt, d: firings.append(_firing(d, rt.n_predictions)))
+    policy, engine = compose_offline(policy_path, keep_decisions=0,
+                                     on_decision=lambda _engine, rt, d: firings.append(_firing(d, rt.n_predictions)))
+    if not log_path.is_file():
+        raise ConfigError(f"The log {log_path} does not exist or is not a file.")
     pending = sorted(truth or [], key=lambda c: (c.at_line or 0, c.at_ts or 0.0))
     lines = predictions = quarantined = done = 0
     t0 = time.perf_counter()

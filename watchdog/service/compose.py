@@ -1,4 +1,16 @@
-"""Wiring one run of the watchdog: policy, store, chain, metrics, engine, source."""
+"""The composition root: the one place that builds the watchdog's components from its options.
+
+Every command that runs the watchdog (``run``, ``serve``, ``demo``, ``backtest``) asks :func:`compose` for the
+same set of objects, wired the same way::
+
+    policy ─▶ engine ──decisions──▶ responder ──▶ outbox ──▶ chain (MonitorClient)
+                │  └─observers──▶ recorder (weekly-report history)      └─▶ notify (alerts, annotations)
+                └─ metrics (collectors read engine and store at scrape time)
+    store: incidents, actions, outbox, checkpoints, audit          reloader: SIGHUP → Engine.swap_policy
+
+and then drives them its own way (a file read once; sources followed with HTTP ingest and a scheduler). A
+backtest asks :func:`compose_offline` for the policy and an engine alone: it sends and stores nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import rules
-
-from watchdog.observe import notify
-from watchdog.actions.responder import Responder
 from watchdog.actions.chain import MonitorClient, chain_metrics, connect, load_signer
-from watchdog.engine.engine import Engine
-from watchdog.errors import ConfigError, StartupError
-from watchdog.observe.metrics import Metrics
 from watchdog.actions.outbox import Outbox
-from watchdog.report.recorder import EvaluationRecorder
-from watchdog.service.runner import Progress, RunSummary, replay_file
+from watchdog.actions.responder import Responder
+from watchdog.engine.engine import Engine
 from watchdog.engine.reload import PolicyReloader
-from watchdog.store.store import Action, Incident, Store
+from watchdog.errors import ConfigError, StartupError
+from watchdog.observe import notify
+from watchdog.observe.metrics import Metrics
+from watchdog.report.recorder import EvaluationRecorder
+from watchdog.store.store import Store
 
 log = logging.getLogger("watchdog.service")
-
 
 @dataclass
 class RunOptions:
@@ -47,44 +56,6 @@ class RunOptions:
     grafana_url: str | None = None
     grafana_token_file: str | None = None
     evidence_url: str | None = None  # template with {incident}, for the alerts' evidence link
-
-
-@dataclass
-class RunResult:
-    policy: rules.Policy
-    summary: RunSummary
-    incidents: list[Incident]
-    actions: list[Action]
-    chain: bool
-    quarantine_path: Path
-    store_path: Path
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def render(self) -> str:
-        s = self.summary
-        out = [
-            f"read {s.lines:,} lines in {s.seconds:.2f} s: {s.predictions:,} predictions, {s.labels:,} labels, "
-            f"{s.quarantined:,} quarantined",
-        ]
-        if s.quarantined:
-            reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.quarantine_by_reason.items()))
-            out.append(f"  quarantine ({reasons}) -> {self.quarantine_path}")
-        if not self.incidents:
-            out.append("no rule fired: no incident")
-        for inc in self.incidents:
-            ev = inc.evidence_data
-            c = ev["condition"]
-            out.append(
-                f"incident {inc.id} rule {inc.rule} ({inc.tier}) on {inc.model} at line {inc.record_index}: "
-                f"{c['detector']}.{c['statistic']} = {c['observed']:.4g} {c['op']} {c['threshold']:g}"
-                + (" [dry run]" if inc.dry_run else "")
-            )
-            for a in self.actions:
-                if a.incident_id == inc.id:
-                    where = f" tx {a.tx_hash} block {a.block_number}" if a.tx_hash else ""
-                    out.append(f"  {a.kind}: {a.status}{where}" + (f" ({a.error})" if a.error else ""))
-        out.append(f"store: {self.store_path}")
-        return "\n".join(out)
 
 
 def load_policy_or_refuse(path: Path, dry_run: bool = False) -> rules.Policy:
@@ -111,45 +82,76 @@ def open_monitor(opts: RunOptions, metrics: Metrics | None = None) -> MonitorCli
     return MonitorClient(w3, opts.monitor, signer, max_fee_gwei=opts.max_fee_gwei)
 
 
-def run(opts: RunOptions, start_metrics: Callable[[Any], Any] | None = None,
-        on_event: Callable[[str, dict[str, Any]], None] | None = None,
-        monitor: MonitorClient | None = None) -> RunResult:
-    """Run the watchdog over ``opts.source`` once, start to end."""
+def compose_offline(policy_path: Path, **engine_options: Any) -> tuple[rules.Policy, Engine]:
+    """The policy and an engine with nothing around it (no store, chain, notifications): what a backtest
+    replays through. ``engine_options`` go to :class:`Engine` (e.g. ``on_decision``, ``keep_decisions``)."""
+    policy = load_policy_or_refuse(policy_path)
+    return policy, Engine(policy, base_dir=policy_path.parent, metrics=Metrics(), **engine_options)
+
+
+@dataclass
+class Components:
+    """The objects of one watchdog, wired (see the module docstring). ``close()`` delivers what notify still
+    holds and closes the store."""
+
+    policy: rules.Policy
+    metrics: Metrics
+    store: Store
+    monitor: MonitorClient | None
+    responder: Responder
+    engine: Engine
+    recorder: EvaluationRecorder
+    reloader: PolicyReloader
+    close_notify: Callable[[float], Any]
+    closed: bool = field(default=False, repr=False)
+
+    def close(self, notify_seconds: float = 10.0) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.close_notify(notify_seconds)  # deliver the alerts and annotations still queued
+        finally:
+            self.store.close()
+
+
+def compose(opts: RunOptions, *, clock: Callable[[], float] | None = None,
+            on_event: Callable[[str, dict[str, Any]], None] | None = None, monitor: MonitorClient | None = None,
+            on_reload: Callable[[str, rules.Policy, rules.Policy | None, dict[str, Any]], None] | None = None
+            ) -> Components:
+    """Build the components ``opts`` describe. ``clock``: a live service's wall clock (records stamped too far
+    ahead of it are quarantined); ``monitor``: an already connected chain client (else one is opened from
+    ``opts``); ``on_reload``: told of each policy reload after it is audited.
+
+    Raises :class:`StartupError` / :class:`ConfigError` with a sentence when the policy, the chain or the key
+    is not usable; nothing is left open then."""
     policy = load_policy_or_refuse(opts.policy)
-    if not opts.source.is_file():
-        raise ConfigError(f"The source {opts.source} does not exist or is not a file.")
     metrics = Metrics()
     if monitor is None and not opts.dry_run:
         monitor = open_monitor(opts, metrics)
-    with Store(opts.store) as store:
-        outbox = Outbox(store, None if opts.dry_run else monitor, confirmations=opts.confirmations,
-                        stuck_blocks=opts.stuck_blocks, metrics=chain_metrics(metrics))
-        responder = Responder(store, None if opts.dry_run else monitor, on_event=on_event, metrics=metrics,
-                              dry_run=opts.dry_run, outbox=outbox)
+    chain = None if opts.dry_run else monitor
+    store = Store(opts.store)
+    try:
+        outbox = Outbox(store, chain, confirmations=opts.confirmations, stuck_blocks=opts.stuck_blocks,
+                        metrics=chain_metrics(metrics))
+        responder = Responder(store, chain, on_event=on_event, metrics=metrics, dry_run=opts.dry_run, outbox=outbox)
         close_notify = notify.attach(responder, metrics, alertmanager_url=opts.alertmanager_url,
                                      webhook_url=opts.webhook_url, grafana_url=opts.grafana_url,
                                      grafana_token_file=opts.grafana_token_file, evidence_url=opts.evidence_url)
-        responder.resume()  # actions an earlier (crashed) run left open
-        engine = Engine(policy, base_dir=opts.policy.parent, metrics=metrics, on_decision=responder)
-        engine.observers.append(EvaluationRecorder(store))  # history for the weekly report
+        responder.resume()  # actions an earlier (crashed) process left open: the outbox never sends twice
+        engine = Engine(policy, base_dir=opts.policy.parent, metrics=metrics, on_decision=responder, clock=clock)
+        recorder = EvaluationRecorder(store)
+        engine.observers.append(recorder)  # history for the weekly report
         metrics.attach(engine)
         metrics.attach_store(store, engine)
-        if start_metrics is not None:
-            start_metrics(metrics.registry)
-        store.audit(responder.clock(), "run_started", {"source": str(opts.source), "dry_run": opts.dry_run},
-                    policy_hash=policy.hash)
-        opts.quarantine.parent.mkdir(parents=True, exist_ok=True)
-        with open(opts.quarantine, "ab") as q:
-            progress = Progress(opts.source.stat().st_size, enabled=opts.progress)
-            # SIGHUP reloads the policy between batches (replay_file reads about 1 MiB at a time): a reload
-            # applies from the next batch; a bad policy is refused and the old one keeps running
-            with PolicyReloader(opts.policy, engine, metrics=metrics, on_reload=lambda outcome, old, new, detail:
-                                store.audit(responder.clock(), f"policy_reload_{outcome}", detail,
-                                            policy_hash=(new or old).hash)) as reloader:
-                summary = replay_file(engine, opts.source, q, progress=progress, after_line=reloader.poll)
-        responder.settle(opts.settle_seconds)
-        close_notify(10.0)  # deliver the alerts and annotations still queued
-        store.audit(responder.clock(), "run_finished", {"lines": summary.lines, "quarantined": summary.quarantined},
-                    policy_hash=policy.hash)
-        return RunResult(policy, summary, store.incidents(), store.actions(), monitor is not None,
-                         opts.quarantine, opts.store)
+
+        def reloaded(outcome: str, old: rules.Policy, new: rules.Policy | None, detail: dict[str, Any]) -> None:
+            store.audit(responder.clock(), f"policy_reload_{outcome}", detail, policy_hash=(new or old).hash)
+            if on_reload is not None:
+                on_reload(outcome, old, new, detail)
+
+        reloader = PolicyReloader(opts.policy, engine, metrics=metrics, on_reload=reloaded)
+    except BaseException:
+        store.close()
+        raise
+    return Components(policy, metrics, store, monitor, responder, engine, recorder, reloader, close_notify)

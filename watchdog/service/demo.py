@@ -20,7 +20,7 @@ from web3 import Web3
 from rules import module_id_bytes32
 
 from watchdog.actions.chain import MonitorClient, Signer, deploy_monitor
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.oneshot import RunOptions, run
 
 DRIFT_AT = 4000  # the record index (0-based prediction count) where demo_data injects the regime change
 

@@ -1,0 +1,67 @@
+"""``watchdog run``: read a JSON Lines log once through the detectors and rules, act, and print what happened."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from watchdog.observe import notify
+
+log = logging.getLogger("watchdog.cli")
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    if text.lower() in ("", "none", "off"):
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--metrics-addr must look like 127.0.0.1:9464 or 'off', got {text!r}")
+    return (host or "127.0.0.1", int(port))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # web3, pyarrow, the engine: loaded when running, not for `watchdog --help`
+    from prometheus_client import start_http_server
+
+    from watchdog.service.oneshot import RunOptions, run
+
+    opts = RunOptions(
+        policy=Path(args.policy), source=Path(args.source), rpc_url=args.rpc_url, monitor=args.monitor,
+        key_file=args.key_file, key_password_file=args.key_password_file, store=Path(args.store),
+        quarantine=Path(args.quarantine), metrics_addr=args.metrics_addr, dry_run=args.dry_run,
+        max_fee_gwei=args.max_fee_gwei, progress=not args.no_progress,
+        confirmations=args.confirmations, stuck_blocks=args.stuck_blocks,
+        **notify.options(args),
+    )
+    if opts.metrics_addr is not None:
+        log.info("metrics_serving", extra={"addr": f"{opts.metrics_addr[0]}:{opts.metrics_addr[1]}"})
+    result = run(opts, start_metrics=lambda reg: start_http_server(opts.metrics_addr[1], opts.metrics_addr[0],
+                                                                   registry=reg) if opts.metrics_addr else None)
+    print(result.render())
+    return 0
+
+
+def register(sub: Any) -> None:
+    r = sub.add_parser("run", help="read a JSON Lines log through the detectors and rules, and act")
+    r.add_argument("--policy", required=True)
+    r.add_argument("--source", required=True, help="JSON Lines file of records")
+    r.add_argument("--rpc-url", action="append",
+                   help="JSON-RPC endpoint, repeatable (failover in order); without it actions are recorded, not sent")
+    r.add_argument("--monitor", help="address of the deployed ModelMonitor")
+    r.add_argument("--key-file", help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD or --key-password-file)")
+    r.add_argument("--key-password-file")
+    r.add_argument("--store", default="watchdog.db", help="SQLite file for incidents and actions (default: %(default)s)")
+    r.add_argument("--quarantine", default="quarantine.jsonl", help="where invalid records go (default: %(default)s)")
+    r.add_argument("--metrics-addr", type=_host_port, default=_host_port("127.0.0.1:9464"),
+                   help="host:port for /metrics, or 'off' (default: 127.0.0.1:9464)")
+    r.add_argument("--dry-run", action="store_true", help="evaluate and record everything, send nothing on-chain")
+    r.add_argument("--max-fee-gwei", type=float, default=500.0, help="cap on the fee per gas (default: %(default)s)")
+    r.add_argument("--confirmations", type=int, default=3, help="blocks deep before an action is confirmed (default: %(default)s)")
+    r.add_argument("--stuck-blocks", type=int, default=3,
+                   help="blocks without inclusion before a transaction is replaced with a 12.5%% higher fee (default: %(default)s)")
+    r.add_argument("--no-progress", action="store_true")
+    notify.add_arguments(r)
+    r.set_defaults(func=cmd_run)
+
