@@ -7,10 +7,14 @@ categories (:mod:`detectors.categorical`), performance over labelled predictions
 :mod:`detectors.calibration` controls false alarms. Change points in one stream, without a reference:
 :mod:`detectors.sequential` (ADWIN, Page-Hinkley, CUSUM, KSWIN), :mod:`detectors.errorstream` (DDM, EDDM,
 HDDM_A, HDDM_W on a classifier's errors) and the anytime-valid :mod:`detectors.evalue`. :data:`REGISTRY` maps the names used in policies to
-the classes; ``Detector.restore`` rebuilds any detector from its ``snapshot()``.
+the classes; ``Detector.restore`` rebuilds any detector from its ``snapshot()``. :mod:`detectors.protocol`
+declares what a caller may rely on: each class's ``feeds`` names the protocol it satisfies, and
+``Detector.build`` makes one from a policy entry's parameters and the model's reference.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from detectors.base import Detector, PairDetector, UnivariateDetector
 from detectors.categorical import CategoricalPSIDrift, ChiSquareDrift, GTestDrift, UnseenCategoryRate
@@ -24,6 +28,15 @@ from detectors.numeric import (
     QuantileKSDrift,
     WassersteinDrift,
     WindowedPSIDrift,
+)
+from detectors.protocol import (
+    CountFed,
+    PairFed,
+    Reading,
+    ReferenceSample,
+    TimeFed,
+    ValueFed,
+    VectorFed,
 )
 from detectors.performance import (
     RollingAccuracy,
@@ -55,6 +68,7 @@ __all__ = [
     "CategoricalPSIDrift",
     "ChangeFrequencyGuard",
     "ChiSquareDrift",
+    "CountFed",
     "CumulativeChangeGuard",
     "Detector",
     "EDetector",
@@ -68,7 +82,10 @@ __all__ = [
     "PSIDrift",
     "PageHinkley",
     "PairDetector",
+    "PairFed",
     "QuantileKSDrift",
+    "Reading",
+    "ReferenceSample",
     "WindowedPSIDrift",
     "RollingAccuracy",
     "RollingBias",
@@ -83,9 +100,12 @@ __all__ = [
     "SequentialDetector",
     "Staleness",
     "StepChangeGuard",
+    "TimeFed",
     "TypeErrorRate",
     "UnivariateDetector",
     "UnseenCategoryRate",
+    "ValueFed",
+    "VectorFed",
     "VolumeDrift",
     "WassersteinDrift",
 ]
@@ -122,3 +142,20 @@ REGISTRY.update(
 )
 # Detectors fed timestamps and told the time (``observe_time(now)``): policy kinds of input "time".
 TIME_REGISTRY: dict[str, type[Detector]] = {cls.kind: cls for cls in (Staleness, VolumeDrift)}
+
+if TYPE_CHECKING:
+    # mypy proves that each registered class satisfies the protocol its ``feeds`` names (the conformance
+    # tests check the same at run time, and that ``feeds`` names it).
+    _VALUE_FED: tuple[type[ValueFed], ...] = (
+        KSDrift, PSIDrift, ChiSquareDrift, AndersonDarlingDrift, WassersteinDrift, JensenShannonDrift,
+        QuantileKSDrift, WindowedPSIDrift, GTestDrift, CategoricalPSIDrift, UnseenCategoryRate, MissingRate,
+        OutOfRangeRate, ADWIN, PageHinkley, CUSUM, KSWIN, EDetector,
+    )  # fmt: skip
+    _PAIR_FED: tuple[type[PairFed], ...] = (
+        RollingAccuracy, RollingMAE, RollingPrecision, RollingRecall, RollingROCAUC, RollingLogLoss,
+        RollingBrier, RollingECE, RollingRMSE, RollingBias, DDM, EDDM, HDDM_A, HDDM_W,
+    )  # fmt: skip
+    _COUNT_FED: tuple[type[CountFed], ...] = (TypeErrorRate,)
+    _TIME_FED: tuple[type[TimeFed], ...] = (Staleness, VolumeDrift)
+    _VECTOR_FED: tuple[type[VectorFed], ...] = (PCAReconstructionDrift,)
+    _READING: type[Reading] = KSDrift

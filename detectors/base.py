@@ -14,6 +14,8 @@ detector.
 
 ``snapshot()`` returns a JSON-serialisable dict (class name, constructor parameters, window state)
 and ``Detector.restore(snapshot)`` rebuilds the detector it came from, whatever its class.
+``Detector.build(params, reference)`` builds one from a policy entry's parameters and the model's
+reference sample. What a caller may rely on is declared in :mod:`detectors.protocol`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import abc
 import inspect
 import math
 import numbers
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from detectors._window import RingBuffer
+from detectors.protocol import FEEDS, Feed, ReferenceSample
 
 __all__ = ["DEFAULT_ALPHA", "SNAPSHOT_VERSION", "Detector", "PairDetector", "UnivariateDetector"]
 
@@ -59,6 +62,14 @@ class Detector(abc.ABC):
     input_kind
         ``"numeric"``, ``"categorical"``, ``"classification"`` (prediction/label pairs of
         classes) or ``"regression"`` (numeric prediction/label pairs).
+    feeds
+        How it is fed: ``"values"``, ``"pairs"``, ``"counts"``, ``"time"`` or ``"vectors"``, the
+        protocol of :mod:`detectors.protocol` it satisfies.
+    reads_missing
+        True if it is fed the missing values too (it counts them); others are fed without them.
+    takes_reference
+        True if it is built on a reference sample, its ``reference`` parameter (set from the
+        constructor's signature).
     statistics
         Names accepted by :meth:`read`; the first is ``"statistic"``, the primary one.
     fires_when
@@ -77,6 +88,9 @@ class Detector(abc.ABC):
 
     kind: ClassVar[str]
     input_kind: ClassVar[str]
+    feeds: ClassVar[Feed]
+    reads_missing: ClassVar[bool] = False
+    takes_reference: ClassVar[bool] = False
     statistics: ClassVar[tuple[str, ...]]
     fires_when: ClassVar[Mapping[str, str]]
     direction: ClassVar[str]
@@ -99,12 +113,15 @@ class Detector(abc.ABC):
         super().__init_subclass__(**kwargs)
         if "fires_when" in cls.__dict__:
             cls.direction = "above" if cls.fires_when["statistic"] == ">" else "below"
+        cls.takes_reference = "reference" in inspect.signature(cls.__init__).parameters
         if "kind" not in cls.__dict__:  # an intermediate base, not a detector
             return
         if cls.input_kind not in _INPUT_KINDS:
             raise TypeError(
                 f"{cls.__name__}.input_kind must be one of {_INPUT_KINDS}, got {cls.input_kind!r}"
             )
+        if getattr(cls, "feeds", None) not in FEEDS:
+            raise TypeError(f"{cls.__name__}.feeds must be one of {FEEDS}, got {getattr(cls, 'feeds', None)!r}")
         if cls.statistics[0] != "statistic" or set(cls.fires_when) != set(cls.statistics):
             raise TypeError(
                 f"{cls.__name__} must list 'statistic' first and give fires_when for each statistic"
@@ -214,9 +231,49 @@ class Detector(abc.ABC):
         return self._buffer._count
 
     @property
+    def ready(self) -> bool:
+        """Whether the statistics mean something yet; always, except for a detector fed time."""
+        return True
+
+    @property
     def n_seen(self) -> int:
         """Number of values seen since construction (missing values excluded)."""
         return self._n_seen
+
+    # -- building ----------------------------------------------------------------------------------
+
+    # Fewest reference values a detector is built on (the service's rule: a sample of one is no sample).
+    _MIN_REFERENCE: ClassVar[int] = 2
+
+    @classmethod
+    def build(
+        cls, params: Mapping[str, Any], reference: ReferenceSample | None, *, column: str | None = None
+    ) -> Self:
+        """The detector a policy entry describes: its parameters ``params``, on the model's ``reference``.
+
+        A class that ``takes_reference`` (and ``needs_reference``) is built on
+        ``reference.values(column)``, the reference's column ``column`` (None: the prediction) without
+        missing values, passed as its first argument; any other from ``params`` alone.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid, or the class needs a reference and none is given or it holds
+            fewer than 2 values of ``column``.
+        """
+        make: Callable[..., Self] = cls  # the signature is the subclass's
+        if not (cls.takes_reference and cls.needs_reference):
+            return make(**params)
+        where = "the prediction" if column is None else f"column {column!r}"
+        if reference is None:
+            raise ValueError(f"{cls.__name__} is built on a reference sample of {where}, and none was given.")
+        values = reference.values(column)
+        if len(values) < cls._MIN_REFERENCE:
+            raise ValueError(
+                f"{cls.__name__} needs at least {cls._MIN_REFERENCE} reference values of {where} "
+                f"(missing values do not count); the reference has {len(values)}."
+            )
+        return make(values, **params)
 
     # -- persistence -----------------------------------------------------------------------------
 
@@ -294,6 +351,8 @@ class UnivariateDetector(Detector):
     uses to find the values it need not encode.
     """
 
+    feeds: ClassVar[Feed] = "values"
+
     def update(self, x: Any) -> None:
         """Add one value to the window (missing values are skipped)."""
         code = self._encode_one(x)
@@ -351,6 +410,8 @@ class UnivariateDetector(Detector):
 class PairDetector(Detector):
     """A detector fed (prediction, label) pairs; ``_slides`` and ``_kept`` as for :class:`UnivariateDetector`."""
 
+    feeds: ClassVar[Feed] = "pairs"
+
     def update(self, pair: tuple[Any, Any]) -> None:
         """Add one ``(prediction, label)`` pair to the window (pairs with a missing label are skipped)."""
         prediction, label = pair
@@ -378,6 +439,19 @@ class PairDetector(Detector):
     @abc.abstractmethod
     def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """What to store for each pair that is not skipped."""
+
+
+class _WholeBatch:
+    """For a detector fed values that is no pure sliding window: it needs every value of a batch."""
+
+    @property
+    def keeps_last(self) -> int | None:
+        """None: a caller may not cut a batch short (see :meth:`UnivariateDetector.keeps_last`)."""
+        return None
+
+    def update_tail(self, values: ArrayLike, skipped: int) -> None:
+        """Not offered: raises TypeError."""
+        raise TypeError(f"{type(self).__name__} is not a pure sliding window: it needs the whole batch")
 
 
 # -- helpers shared by the families ------------------------------------------------------------
@@ -420,7 +494,8 @@ def is_missing(value: Any) -> bool:
 def _missing_mask(values: np.ndarray) -> np.ndarray:
     """Which entries of a one-dimensional array :func:`is_missing` holds true of (as ``tolist`` gives them)."""
     if values.dtype.kind == "f":
-        return np.isnan(values)
+        nan: np.ndarray = np.isnan(values)
+        return nan
     if values.dtype.kind in "biuUS":
         return np.zeros(values.shape[0], dtype=bool)
     return np.fromiter((is_missing(v) for v in values.tolist()), dtype=bool, count=values.shape[0])
@@ -448,9 +523,9 @@ def check_min_samples(min_samples: Any, window: int) -> int:
 def check_real(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
     """Validate a real argument lying in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
     interval = f"{'(' if low_open else '['}{low}, {high}]"
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
+        not real
         or math.isnan(value)
         or value < low
         or (low_open and value == low)

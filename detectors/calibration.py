@@ -25,14 +25,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from detectors.base import Detector, check_int, check_real
+from detectors.base import check_int, check_real
+from detectors.protocol import Reading
 
 __all__ = ["Calibration", "benjamini_hochberg", "bh_adjusted", "bonferroni", "calibrate_threshold"]
+
+
+class _Windowed(Reading, Protocol):
+    """What :func:`calibrate_threshold` uses of the detectors it builds: a window of values (or rows)."""
+
+    @property
+    def min_samples(self) -> int: ...
+
+    def update_many(self, values: Any, /) -> None: ...
 
 
 def _p_values(p_values: ArrayLike) -> np.ndarray:
@@ -46,7 +56,8 @@ def bonferroni(p_values: ArrayLike, alpha: float = 0.05) -> np.ndarray:
     """Which hypotheses to reject with family-wise error at most ``alpha``: ``p <= alpha / k``."""
     alpha = check_real("alpha", alpha, 0.0, 1.0, low_open=True)
     p = _p_values(p_values)
-    return p <= alpha / max(1, p.shape[0])
+    rejected: np.ndarray = p <= alpha / max(1, p.shape[0])
+    return rejected
 
 
 def bh_adjusted(p_values: ArrayLike) -> np.ndarray:
@@ -60,7 +71,8 @@ def bh_adjusted(p_values: ArrayLike) -> np.ndarray:
     adjusted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     out = np.empty(k)
     out[order] = adjusted
-    return np.maximum(out, p)  # p * k / k may round below p
+    q: np.ndarray = np.maximum(out, p)  # p * k / k may round below p
+    return q
 
 
 def benjamini_hochberg(p_values: ArrayLike, alpha: float = 0.05) -> np.ndarray:
@@ -105,7 +117,7 @@ class Calibration:
 
 
 def _path_extremes(
-    make: Callable[[Any, float], Detector],
+    make: Callable[[Any, float], _Windowed],
     calib: Any,
     stream_from: Any | None,
     rng: np.random.Generator,
@@ -144,7 +156,7 @@ def _path_extremes(
 
 
 def calibrate_threshold(
-    make: Callable[[Any, float], Detector],
+    make: Callable[[Any, float], _Windowed],
     reference: ArrayLike,
     *,
     budget: float,

@@ -83,7 +83,7 @@ class ChiSquareDrift(UnivariateDetector):
 
     kind = "chi_square"
     input_kind = "categorical"
-    statistics = ("statistic", "p_value", "unseen_ratio")
+    statistics: ClassVar[tuple[str, ...]] = ("statistic", "p_value", "unseen_ratio")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "p_value": "<", "unseen_ratio": ">"}
     _dtype = np.int64
     _slides = True

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from detectors.base import PairDetector, _pair_arrays, check_int, check_real
+from detectors.protocol import Feed
 from detectors.performance import _correct_many, _correct_one
 from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, SequentialDetector
 
@@ -93,6 +94,7 @@ def _load(value: Any) -> Any:
 
 class _ErrorStreamDetector(SequentialDetector, PairDetector):
     input_kind = "classification"
+    feeds: ClassVar[Feed] = "pairs"  # SequentialDetector, first in the order, is fed values
     statistics = ("statistic", "warning", *_COMMON_STATISTICS)
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "warning": ">", **_COMMON_FIRES_WHEN}
     _river_name: ClassVar[str]
@@ -109,7 +111,7 @@ class _ErrorStreamDetector(SequentialDetector, PairDetector):
 
     # -- input: (prediction, label) pairs ---------------------------------------------------------
 
-    def update(self, pair: tuple[Any, Any]) -> None:  # type: ignore[override]
+    def update(self, pair: tuple[Any, Any]) -> None:
         """Feed one ``(prediction, label)`` pair (skipped when the label is missing)."""
         prediction, label = pair
         code = self._encode_one(prediction, label)

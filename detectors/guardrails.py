@@ -26,15 +26,18 @@ from detectors._window import RingBuffer
 from detectors.base import (
     Detector,
     _one_dimensional,
+    _WholeBatch,
     check_real,
     check_window,
 )
+from detectors.protocol import Feed
 
 __all__ = ["ChangeFrequencyGuard", "CumulativeChangeGuard", "HardBoundsGuard", "StepChangeGuard"]
 
 
-class _Guardrail(Detector):
+class _Guardrail(_WholeBatch, Detector):
     input_kind = "numeric"
+    feeds: ClassVar[Feed] = "values"  # the model's successive outputs (with their times, for the guards that count time)
     statistics = ("statistic", "breaches")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "breaches": ">"}
     _needs_ts = False
@@ -331,7 +334,8 @@ class ChangeFrequencyGuard(_Guardrail):
         upto = old.shape[0] + np.cumsum(changed)
         since = np.searchsorted(times, ts - self.period, side="right")
         self._changes.extend(new)
-        return np.minimum(upto - since, self.window).astype(np.float64)
+        changes: np.ndarray = np.minimum(upto - since, self.window).astype(np.float64)
+        return changes
 
     def _history_state(self) -> dict[str, Any]:
         return {"changes": self._changes.state()}

@@ -15,13 +15,15 @@ shifted, and it says *that* the joint distribution moved, not which feature did.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
 from detectors.base import DEFAULT_ALPHA, Detector, check_min_samples, check_real, check_window
+from detectors.protocol import Feed, ReferenceSample
 
 __all__ = ["PCAReconstructionDrift"]
 
@@ -82,6 +84,7 @@ class PCAReconstructionDrift(Detector):
 
     kind = "pca_reconstruction"
     input_kind = "numeric"
+    feeds: ClassVar[Feed] = "vectors"
     _slides = True
     statistics = ("statistic", "error_ratio")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "error_ratio": ">"}
@@ -139,12 +142,24 @@ class PCAReconstructionDrift(Detector):
         self.min_samples = check_min_samples(min_samples, self.window)
         self._reset()
 
+    @classmethod
+    def build(
+        cls, params: Mapping[str, Any], reference: ReferenceSample | None, *, column: str | None = None
+    ) -> Self:
+        """Not offered: a reference sample gives one column at a time, without its missing values, and
+        this detector is built on whole rows (``PCAReconstructionDrift(rows)``). Raises ValueError."""
+        raise ValueError(
+            f"{cls.__name__} is built on whole rows of the reference, which a reference sample does not "
+            "give (it gives one column at a time); construct it with PCAReconstructionDrift(rows)."
+        )
+
     def _errors_of(self, z: np.ndarray) -> np.ndarray:
         # Row by row reductions rather than a matrix product: BLAS may round a batch differently
         # from a single row, and update_many must give exactly what update gives.
         scores = (z[:, None, :] * self._components[None, :, :]).sum(axis=2)
         residual = z - (scores[:, :, None] * self._components[None, :, :]).sum(axis=1)
-        return (residual * residual).sum(axis=1)
+        errors: np.ndarray = (residual * residual).sum(axis=1)
+        return errors
 
     def _encode(self, rows: np.ndarray) -> np.ndarray:
         rows = rows[self._kept_rows(rows)]
@@ -170,7 +185,8 @@ class PCAReconstructionDrift(Detector):
 
     @staticmethod
     def _kept_rows(rows: np.ndarray) -> np.ndarray:
-        return ~np.isnan(rows).any(axis=1)
+        kept: np.ndarray = ~np.isnan(rows).any(axis=1)
+        return kept
 
     def _compute(self, name: str) -> float:
         mean = float(np.mean(self._buffer.values()))

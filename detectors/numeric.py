@@ -85,7 +85,7 @@ class _WindowedNumeric(_NumericDetector):
 
     # -- feeding ---------------------------------------------------------------------------------
 
-    def update(self, x: Any, ts: float | None = None) -> None:  # type: ignore[override]
+    def update(self, x: Any, ts: float | None = None) -> None:
         """Add one value (missing values are skipped); ``ts`` is required by a time window only."""
         stamp = self._check_ts_one(ts)
         code = self._encode_one(x)
@@ -97,7 +97,7 @@ class _WindowedNumeric(_NumericDetector):
             self._close_block(self._buffer.values())
         self._push_one(code)
 
-    def update_many(self, values: ArrayLike, ts: ArrayLike | None = None) -> None:  # type: ignore[override]
+    def update_many(self, values: ArrayLike, ts: ArrayLike | None = None) -> None:
         """Add a batch of values in order; same final state as calling :meth:`update` on each."""
         array = _one_dimensional(values, "values")
         stamps = self._check_ts_many(ts, array.shape[0])
@@ -341,7 +341,7 @@ class AndersonDarlingDrift(_WindowedNumeric):
             with np.errstate(divide="ignore", invalid="ignore"):
                 inner = lj / big_n * (big_n * mij - bj * size) ** 2 / denom
             total += float(np.sum(inner[denom > 0])) / size
-        return total * (big_n - 1.0) / big_n
+        return float(total * (big_n - 1.0) / big_n)
 
 
 # -- Wasserstein ---------------------------------------------------------------------------------

@@ -116,7 +116,8 @@ def _correct_many(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     keep = ~_missing_mask(labels)
     p, y = predictions[keep], labels[keep]
     if (p.dtype.kind in "biuf" and y.dtype.kind in "biuf") or (p.dtype.kind in "U" and y.dtype.kind in "U"):
-        return p == y  # NaN equals nothing
+        same: np.ndarray = p == y  # NaN equals nothing
+        return same
     # Mixed or object dtypes: compare element by element, as update() does.
     return np.fromiter(
         (bool(a == b) and not is_missing(a) for a, b in zip(p.tolist(), y.tolist())),
@@ -148,7 +149,8 @@ class _ErrorDetector(PairDetector):
 
     def _encode_many(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
         errors = self._error(np.asarray(predictions, dtype=np.float64), np.asarray(labels, dtype=np.float64))
-        return errors[~np.isnan(errors)]
+        kept: np.ndarray = errors[~np.isnan(errors)]
+        return kept
 
 
 class RollingMAE(_ErrorDetector):
@@ -194,7 +196,8 @@ class RollingMAE(_ErrorDetector):
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
 
     def _error(self, prediction: np.ndarray, label: np.ndarray) -> np.ndarray:
-        return np.abs(prediction - label)
+        error: np.ndarray = np.abs(prediction - label)
+        return error
 
     def _compute(self, name: str) -> float:
         # Summed oldest first on every read, so the value depends only on the window's contents.
@@ -333,10 +336,13 @@ class RollingRecall(RollingPrecision):
 
 
 def _equals(values: np.ndarray, target: Any) -> np.ndarray:
+    same: np.ndarray
     if values.dtype.kind in "biuf" and isinstance(target, int | float) and not isinstance(target, bool):
-        return values == target
+        same = values == target
+        return same
     if values.dtype.kind == "U" and isinstance(target, str):
-        return values == target
+        same = values == target
+        return same
     return np.fromiter((bool(v == target) for v in values.tolist()), dtype=bool, count=values.shape[0])
 
 
@@ -507,7 +513,8 @@ class RollingLogLoss(_ProbabilityDetector):
 
     def _store(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
         p = np.clip(p, self.eps, 1.0 - self.eps)
-        return -np.where(y == 1.0, np.log(p), np.log1p(-p))
+        loss: np.ndarray = -np.where(y == 1.0, np.log(p), np.log1p(-p))
+        return loss
 
     def _compute(self, name: str) -> float:
         return float(np.mean(self._buffer.values()))
@@ -557,7 +564,8 @@ class RollingBrier(_ProbabilityDetector):
         self._reset()
 
     def _store(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (p - y) ** 2
+        squared: np.ndarray = (p - y) ** 2
+        return squared
 
     def _compute(self, name: str) -> float:
         return float(np.mean(self._buffer.values()))
@@ -671,11 +679,12 @@ class RollingRMSE(_ErrorDetector):
     """
 
     kind = "rmse"
-    statistics = ("statistic",)
+    statistics: ClassVar[tuple[str, ...]] = ("statistic",)
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">"}
 
     def _error(self, prediction: np.ndarray, label: np.ndarray) -> np.ndarray:
-        return (prediction - label) ** 2
+        squared: np.ndarray = (prediction - label) ** 2
+        return squared
 
     def _compute(self, name: str) -> float:
         return float(math.sqrt(np.mean(self._buffer.values())))
@@ -720,7 +729,8 @@ class RollingBias(RollingRMSE):
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "mean_error": ">"}
 
     def _error(self, prediction: np.ndarray, label: np.ndarray) -> np.ndarray:
-        return prediction - label
+        error: np.ndarray = prediction - label
+        return error
 
     def _compute(self, name: str) -> float:
         mean = float(np.mean(self._buffer.values()))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -34,6 +34,7 @@ from detectors.base import (
     check_window,
     is_missing,
 )
+from detectors.protocol import Feed, ReferenceSample
 from detectors.twosample import _numeric_reference
 
 __all__ = ["MissingRate", "OutOfRangeRate", "Staleness", "TypeErrorRate", "VolumeDrift"]
@@ -87,6 +88,7 @@ class MissingRate(_FlagRate):
     """
 
     kind = "missing_rate"
+    reads_missing = True
     _slides = True
 
     def __init__(self, *, window: int = 500, threshold: float = 0.05, min_samples: int | None = None) -> None:
@@ -239,6 +241,7 @@ class TypeErrorRate(_FlagRate):
     """
 
     kind = "type_error_rate"
+    feeds: ClassVar[Feed] = "counts"  # by the service; update_many(flags) takes one flag per record too
     _slides = True
 
     def __init__(self, *, window: int = 500, threshold: float = 0.01, min_samples: int | None = None) -> None:
@@ -261,7 +264,8 @@ class TypeErrorRate(_FlagRate):
 
     def _encode_many(self, values: np.ndarray) -> np.ndarray:
         if values.dtype.kind in "biu":
-            return (values != 0).astype(np.int64)
+            flags: np.ndarray = (values != 0).astype(np.int64)
+            return flags
         codes = [self._encode_one(v) for v in values.tolist()]
         return np.array([c for c in codes if c is not None], dtype=np.int64)
 
@@ -277,6 +281,7 @@ class _ClockedDetector(Detector):
     """
 
     input_kind = "numeric"
+    feeds: ClassVar[Feed] = "time"
 
     def _reset(self) -> None:
         self._stamps = RingBuffer(self.window, np.float64)
@@ -297,7 +302,7 @@ class _ClockedDetector(Detector):
         stamps = stamps[~np.isnan(stamps)]
         if not stamps.shape[0]:
             return
-        last = self._last_record()
+        last = self.last_record
         if stamps[0] < last or (np.diff(stamps) < 0).any():
             raise ValueError(f"ts must not decrease: got {stamps[0]} after a record at {last}")
         self._stamps.extend(stamps)
@@ -305,10 +310,16 @@ class _ClockedDetector(Detector):
         self._n_seen += int(stamps.shape[0])
         self._cache.clear()
 
-    def _last_record(self) -> float:
+    @property
+    def last_record(self) -> float:
+        """The timestamp of the latest record; -inf before any."""
         if not self._stamps._count:
             return -math.inf
         return float(self._stamps._data[(self._stamps._pos - 1) % self._stamps.capacity])
+
+    def _last_record(self) -> float:
+        # The service's name until it reads last_record.
+        return self.last_record
 
     def observe_time(self, now: float) -> None:
         """Tell the detector the current time (not before any time already seen)."""
@@ -333,13 +344,15 @@ class _ClockedDetector(Detector):
 
     @property
     def drift_detected(self) -> bool:
+        """Whether ``statistic`` is beyond ``threshold``, once the detector is :attr:`ready`."""
         value = self.statistic
-        if math.isnan(value) or not self._ready():
+        if math.isnan(value) or not self.ready:
             return False
         return value > self.threshold if self.fires_when["statistic"] == ">" else value < self.threshold
 
     def _ready(self) -> bool:
-        return True
+        # The service's name until it reads ready.
+        return self.ready
 
     def _snapshot_state(self) -> dict[str, Any]:
         return {
@@ -408,7 +421,31 @@ class VolumeDrift(_ClockedDetector):
         self._reset()
 
     @classmethod
-    def from_reference(cls, ts: ArrayLike, **kwargs: Any) -> VolumeDrift:
+    def build(
+        cls, params: Mapping[str, Any], reference: ReferenceSample | None, *, column: str | None = None
+    ) -> Self:
+        """Built with :meth:`from_reference` on the reference's timestamps, unless ``params`` give a ``rate``.
+
+        ``column`` is not read: the rate is that of the records, whatever their columns.
+        """
+        if "rate" in params:
+            return cls(**params)
+        if reference is None:
+            raise ValueError(
+                f"{cls.__name__} takes its usual rate from the reference's timestamps, and no reference "
+                "was given; give one, or a rate."
+            )
+        stamps = np.asarray(reference.timestamps(), dtype=np.float64).reshape(-1)
+        distinct = np.unique(stamps[~np.isnan(stamps)]).shape[0]
+        if distinct < 2:
+            raise ValueError(
+                f"{cls.__name__} takes its usual rate from the reference's timestamps, which must hold at "
+                f"least 2 distinct times; the reference has {distinct}."
+            )
+        return cls.from_reference(stamps, **params)
+
+    @classmethod
+    def from_reference(cls, ts: ArrayLike, **kwargs: Any) -> Self:
         """A detector whose ``rate`` is the reference's: records per second between its first and last."""
         stamps = np.asarray(ts, dtype=np.float64).reshape(-1)
         stamps = stamps[~np.isnan(stamps)]
@@ -430,7 +467,9 @@ class VolumeDrift(_ClockedDetector):
         if math.isnan(self._start):
             self._start = self._now
 
-    def _ready(self) -> bool:
+    @property
+    def ready(self) -> bool:
+        """True once one whole ``interval`` has been observed since the first record or time seen."""
         return self._now - self._start >= self.interval
 
     def _compute(self, name: str) -> float:
@@ -489,4 +528,4 @@ class Staleness(_ClockedDetector):
     def _compute(self, name: str) -> float:
         if not self._stamps._count:
             return math.nan
-        return self._now - self._last_record()
+        return self._now - self.last_record

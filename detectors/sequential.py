@@ -41,7 +41,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import signal, stats
 
-from detectors.base import Detector, _one_dimensional, check_int, check_real
+from detectors.base import Detector, _one_dimensional, _WholeBatch, check_int, check_real
+from detectors.protocol import Feed
 
 __all__ = ["ADWIN", "CUSUM", "KSWIN", "PageHinkley", "SequentialDetector"]
 
@@ -64,7 +65,7 @@ def _float_or_none(value: float) -> float | None:
     return None if math.isinf(value) else float(value)
 
 
-class SequentialDetector(Detector):
+class SequentialDetector(_WholeBatch, Detector):
     """Base of the detectors that look for a change point in one stream, with no reference.
 
     Subclasses implement ``_restart()`` (the running state at the start and after an alarm),
@@ -75,6 +76,7 @@ class SequentialDetector(Detector):
     """
 
     input_kind = "numeric"
+    feeds: ClassVar[Feed] = "values"
     needs_reference = False
     # Block sizing of the batch path (speed only; a subclass may tune it to its cost per call).
     _first_block: ClassVar[int] = _FIRST_BLOCK
@@ -249,8 +251,10 @@ def _first_order_filter(alpha: float, u: np.ndarray, s_inc: float, s_dec: float)
     b, a = _coefficients(alpha)
     zi = np.array(((alpha * s_inc,), (alpha * s_dec,)))
     if _linear_filter is not None:
-        return _linear_filter(b, a, u, 1, zi)[0]
-    return signal.lfilter(b, a, u, axis=1, zi=zi)[0]  # pragma: no cover
+        filtered: np.ndarray = _linear_filter(b, a, u, 1, zi)[0]
+        return filtered
+    filtered = signal.lfilter(b, a, u, axis=1, zi=zi)[0]  # pragma: no cover
+    return filtered  # pragma: no cover
 
 
 class PageHinkley(SequentialDetector):
@@ -825,6 +829,8 @@ class KSWIN(SequentialDetector):
         if self.sampling == "river":
             sample, pool, size = self._py_rng.sample, range(self._pool), self.stat_size
             return np.array([sample(pool, size) for _ in range(tests)], dtype=np.int64).reshape(tests, size)
+        keys: np.ndarray
+        low: np.integer[Any]
         if self._index_bits <= 7:
             keys = self._np_rng.integers(0, 1 << 32, size=(tests, self._pool), dtype=np.uint32)
             keys = (keys & np.uint32(~0x7F & 0xFFFFFFFF)) | np.arange(self._pool, dtype=np.uint32)
@@ -847,8 +853,8 @@ class KSWIN(SequentialDetector):
             self._values = data
             return None
         # Integer ranks (ties equal) turn every comparison into exact integer arithmetic.
-        _, ranks = np.unique(data, return_inverse=True)
-        ranks = ranks.astype(np.int32).reshape(-1)
+        _, inverse = np.unique(data, return_inverse=True)
+        ranks = inverse.astype(np.int32).reshape(-1)
         ends = np.arange(first, data.shape[0])  # last position of each test's window
         starts = ends - w + 1
         sample = ranks[starts[:, None] + self._draw(tests)]

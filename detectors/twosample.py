@@ -61,7 +61,8 @@ class _NumericDetector(UnivariateDetector):
 
     def _encode_many(self, values: np.ndarray) -> np.ndarray:
         array, keep = self._kept(values)
-        return array[keep]
+        kept: np.ndarray = array[keep]
+        return kept
 
 
 class _QuantileBinned(_NumericDetector):
@@ -77,7 +78,8 @@ class _QuantileBinned(_NumericDetector):
         self._edge_list = self._edges.tolist()  # bisect on a list beats numpy for one value
         self._n_codes = self._edges.shape[0] + 1
         ref_counts = np.bincount(self._bin(self.reference), minlength=self._n_codes)
-        return ref_counts / self.reference.shape[0]
+        props: np.ndarray = ref_counts / self.reference.shape[0]
+        return props
 
     def _bin(self, values: np.ndarray) -> np.ndarray:
         return np.searchsorted(self._edges, values, side="right").astype(np.int64)
@@ -193,7 +195,7 @@ class KSDrift(_NumericDetector):
         above = np.max(m * np.searchsorted(win, win, "right") - n * np.searchsorted(ref, win, "right"))
         k = max(int(below), int(above), 0)
         g = math.gcd(m, n)
-        return (k // g) / ((m // g) * n)
+        return float((k // g) / ((m // g) * n))
 
     def _p_value(self, d: float) -> float:
         return _ks_p_value(d, self._buffer._count, self.reference.shape[0])

@@ -15,6 +15,21 @@ import pytest
 
 import detectors
 from detectors import REGISTRY, TIME_REGISTRY, Detector, PairDetector
+from detectors.base import is_missing
+from detectors.protocol import (
+    FEEDS,
+    CountFed,
+    PairFed,
+    Reading,
+    TimeFed,
+    ValueFed,
+    VectorFed,
+    is_count_fed,
+    is_pair_fed,
+    is_time_fed,
+    is_value_fed,
+    is_vector_fed,
+)
 
 Columns = tuple[np.ndarray, ...]
 
@@ -339,7 +354,7 @@ def _chunks(rng: np.random.Generator, total: int, longest: int) -> list[tuple[in
 
 def _outputs(det: Detector) -> dict[str, Any]:
     out: dict[str, Any] = {name: det.read(name) for name in det.statistics}
-    out.update(drift=det.drift_detected, n=det.n, n_seen=det.n_seen, threshold=det.threshold)
+    out.update(drift=det.drift_detected, n=det.n, n_seen=det.n_seen, threshold=det.threshold, ready=det.ready)
     return out
 
 
@@ -475,11 +490,10 @@ def test_policy_kinds_match_the_detector_classes() -> None:
                 assert default == param.default, (name, param.name)
 
 
-# -- checkpoints as the service takes them: without the reference, put back on restore ---------------------
+# -- the protocol the service relies on (detectors/protocol.py) -------------------------------------------
 #
-# Every kind, the time-fed ones too, is checkpointed with ``snapshot(omit=("reference",))`` and restored
-# with the reference it was built on put back into ``params``; the restored detector must read and behave
-# exactly as a twin that was never interrupted.
+# The service builds every detector with ``build(params, reference, column=...)``, feeds it by its ``feeds``
+# and reads it through ``Reading``; the tests below do exactly that, for every registered kind.
 
 
 def _times(rng: np.random.Generator, size: int) -> Columns:
@@ -499,31 +513,145 @@ TIME_CASES: dict[str, Case] = {
 }
 ALL_CASES = {**CASES, **TIME_CASES}
 ALL_KINDS = sorted(ALL_CASES)
+ALL_CLASSES = {**REGISTRY, **TIME_REGISTRY}
+PROTOCOLS: dict[str, type] = {
+    "values": ValueFed, "pairs": PairFed, "counts": CountFed, "time": TimeFed, "vectors": VectorFed
+}
+
+
+class ColumnReference:
+    """A model's reference as the service holds it: columns with missing values, and the timestamps."""
+
+    def __init__(self, columns: dict[str | None, np.ndarray], ts: np.ndarray) -> None:
+        self.columns, self.ts = columns, ts
+
+    def values(self, column: str | None) -> np.ndarray:
+        values = self.columns[column]
+        return values[[not is_missing(v) for v in values.tolist()]]
+
+    def timestamps(self) -> np.ndarray:
+        return self.ts
+
+
+# The case references with missing values put in; the prediction (column None) is categorical here.
+REFERENCE = ColumnReference(
+    {"x": np.insert(_REF, [0, 7, 300], np.nan), None: np.insert(_CAT_REF.astype(object), [5, 90], None)},
+    np.arange(0.0, 800.0, 2.0),
+)
+
+
+def _column_of(cls: type[Detector]) -> str | None:
+    return None if cls.input_kind == "categorical" else "x"
+
+
+def _case_params(kind: str) -> dict[str, Any]:
+    """The constructor parameters of a case's detector, as a policy entry would give them."""
+    return dict(ALL_CASES[kind].make().snapshot(omit=("reference",))["params"])
+
+
+def _build(kind: str) -> Detector:
+    """The case's detector, built as the service builds it."""
+    cls = ALL_CLASSES[kind]
+    if cls.feeds == "vectors":  # no reference sample gives rows (see test_vector_fed_is_not_built)
+        return ALL_CASES[kind].make()
+    return cls.build(_case_params(kind), REFERENCE, column=_column_of(cls))
+
+
+def _feed(det: Reading, columns: Columns, lo: int, hi: int) -> None:
+    """Feed rows ``lo:hi`` of a case's stream the way the service does: by ``feeds`` alone."""
+    if is_value_fed(det):
+        values = columns[0][lo:hi]
+        if not det.reads_missing:
+            values = values[[not is_missing(v) for v in values.tolist()]]
+        det.update_many(values)
+    elif is_pair_fed(det):
+        det.update_many(columns[0][lo:hi], columns[1][lo:hi])
+    elif is_count_fed(det):
+        flags = [v for v in columns[0][lo:hi].tolist() if not is_missing(v)]
+        det.add_counts(ok=flags.count(False), errors=flags.count(True))
+    elif is_time_fed(det):
+        ts, now = columns
+        det.update_many(ts[lo:hi])
+        if hi > lo:
+            det.observe_time(max(float(now[hi - 1]), det.now))
+    else:
+        assert is_vector_fed(det)
+        det.update_many(columns[0][lo:hi])
 
 
 def test_every_time_kind_has_a_case() -> None:
     assert set(TIME_CASES) == set(TIME_REGISTRY)
 
 
-def _reference_of(kind: str) -> Any:
-    """The reference a case's detector is built on (None for a kind that takes none)."""
-    cls = REGISTRY.get(kind) or TIME_REGISTRY[kind]
-    if "reference" not in inspect.signature(cls).parameters:
-        return None
-    if kind == "pca_reconstruction":
-        return _ROWS_REF
-    return _CAT_REF if cls.input_kind == "categorical" else _REF
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_every_kind_satisfies_the_protocol_its_feeds_names(kind: str) -> None:
+    cls = ALL_CLASSES[kind]
+    det = _build(kind)
+    assert cls.feeds in FEEDS and cls.kind == kind
+    assert isinstance(det, Reading) and isinstance(det, PROTOCOLS[cls.feeds])
+    assert cls.reads_missing is (kind == "missing_rate")
+    assert cls.takes_reference is ("reference" in inspect.signature(cls).parameters)
+    assert det.ready is (kind != "volume")  # a rate needs one whole interval of time first
+    assert isinstance(det.snapshot(omit=("reference",)), dict)
+    if is_value_fed(det):
+        assert det.keeps_last is None or det.keeps_last == getattr(det, "window", None)
+    if is_time_fed(det):
+        assert det.now == det.last_record == -math.inf
 
 
-def _feed_checkpointed(det: Detector, columns: Columns, lo: int, hi: int) -> None:
-    if det.kind in TIME_CASES:
-        ts, now = columns
-        det.update_many(ts[lo:hi])
-        if hi > lo:
-            det.observe_time(max(float(now[hi - 1]), det.now))
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_build_makes_the_detector_the_constructor_makes(kind: str) -> None:
+    cls = ALL_CLASSES[kind]
+    if cls.feeds == "vectors":
         return
-    _feed_batch(det, columns, lo, hi)
+    built = _build(kind)
+    assert type(built) is cls
+    assert built.snapshot() == ALL_CASES[kind].make().snapshot()
+    if cls.takes_reference:
+        with pytest.raises(ValueError, match=rf"{cls.__name__} is built on a reference sample.* none was given"):
+            cls.build(_case_params(kind), None, column=_column_of(cls))
+        one = ColumnReference({"x": np.array([0.5, np.nan]), None: np.array(["a", None], dtype=object)}, REFERENCE.ts)
+        with pytest.raises(ValueError, match=r"needs at least 2 reference values .*the reference has 1\."):
+            cls.build(_case_params(kind), one, column=_column_of(cls))
+    else:
+        assert cls.build(_case_params(kind), None).snapshot() == built.snapshot()
 
+
+def test_volume_is_built_on_the_reference_rate() -> None:
+    params = {"interval": 60.0, "window": 500}
+    volume = TIME_REGISTRY["volume"].build(params, REFERENCE)
+    assert isinstance(volume, detectors.VolumeDrift) and volume.rate == pytest.approx(0.5)
+    assert volume.snapshot() == detectors.VolumeDrift.from_reference(REFERENCE.timestamps(), **params).snapshot()
+    with pytest.raises(ValueError, match="no reference was given; give one, or a rate"):
+        TIME_REGISTRY["volume"].build(params, None)
+    flat = ColumnReference({}, np.array([5.0, 5.0, np.nan]))
+    with pytest.raises(ValueError, match="at least 2 distinct times; the reference has 1"):
+        TIME_REGISTRY["volume"].build(params, flat)
+
+
+def test_vector_fed_is_not_built_from_a_column_reference() -> None:
+    with pytest.raises(ValueError, match="built on whole rows"):
+        detectors.PCAReconstructionDrift.build({"window": 50}, REFERENCE, column="x")
+
+
+def test_time_fed_keep_their_private_names_for_now() -> None:
+    # The service still calls _ready() and _last_record(); they answer as ready and last_record.
+    volume, stale = detectors.VolumeDrift(rate=1.0, interval=10.0), detectors.Staleness(max_age=5.0)
+    for det in (volume, stale):
+        assert det._ready() is det.ready and det._last_record() == det.last_record == -math.inf
+        det.update_many([1.0, 4.0])
+        det.observe_time(8.0)
+        assert det._ready() is det.ready and det._last_record() == det.last_record == 4.0
+    assert not volume.ready and stale.ready
+    volume.observe_time(11.0)
+    assert volume.ready and volume._ready()
+
+
+# -- checkpoints as the service takes them: without the reference, put back on restore ---------------------
+#
+# Every kind, the time-fed ones too, is checkpointed with ``snapshot(omit=("reference",))`` and restored
+# with the reference it was built on put back into ``params``; the restored detector must read and behave
+# exactly as a twin that was never interrupted.
 
 # Where the checkpoint is taken: half a window in (nothing reported yet) and three windows in.
 _SPLITS = {"mid_window": 25, "window_full": 170}
@@ -534,10 +662,10 @@ _SPLITS = {"mid_window": 25, "window_full": 170}
 def test_checkpoint_without_reference_restores_an_identical_detector(kind: str, split: str) -> None:
     rng = np.random.default_rng(200 + ALL_KINDS.index(kind))
     columns = ALL_CASES[kind].stream(rng, 600)
-    original = ALL_CASES[kind].make()
+    original = _build(kind)
     at = _SPLITS[split]
     for lo, hi in _chunks(rng, at, longest=40):
-        _feed_checkpointed(original, columns, lo, hi)
+        _feed(original, columns, lo, hi)
     if split == "window_full":  # taken while it reports (or, for a sequential detector, after alarms)
         sequential = isinstance(original, detectors.SequentialDetector) and original.n_alarms > 0
         assert sequential or not math.isnan(original.statistic)
@@ -545,8 +673,8 @@ def test_checkpoint_without_reference_restores_an_identical_detector(kind: str, 
     snap = original.snapshot(omit=("reference",))
     assert "reference" not in snap["params"]
     loaded = json.loads(json.dumps(snap, allow_nan=False))  # a checkpoint is stored as strict JSON
-    reference = _reference_of(kind)
-    if reference is not None:
+    if original.takes_reference:
+        reference = _ROWS_REF if original.feeds == "vectors" else REFERENCE.values(_column_of(type(original)))
         loaded = {**loaded, "params": {**loaded["params"], "reference": reference}}
     restored = Detector.restore(loaded)
     assert type(restored) is type(original)
@@ -554,7 +682,7 @@ def test_checkpoint_without_reference_restores_an_identical_detector(kind: str, 
     assert restored.snapshot(omit=("reference",)) == snap
 
     for lo, hi in _chunks(rng, 600 - at, longest=60):  # a further seeded stream, fed to both
-        _feed_checkpointed(original, columns, at + lo, at + hi)
-        _feed_checkpointed(restored, columns, at + lo, at + hi)
+        _feed(original, columns, at + lo, at + hi)
+        _feed(restored, columns, at + lo, at + hi)
         _assert_same_outputs(original, restored)
     assert restored.snapshot() == original.snapshot()
