@@ -25,6 +25,7 @@ names a detector kind.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import math
 from collections import deque
@@ -408,10 +409,14 @@ class ModelRuntime:
         for name, spec in self.specs.items():
             cls = detector_class(spec.kind)
             params = dict(spec.params)
-            if cls.feeds == "pairs" and "threshold" not in params:
+            takes = inspect.signature(cls).parameters
+            if cls.feeds == "pairs" and "threshold" in takes and "threshold" not in params:
                 borrowed = self._rule_threshold(name)
                 if borrowed is not None:
                     params["threshold"] = borrowed
+                elif takes["threshold"].default is inspect.Parameter.empty:
+                    # No rule reads it and the kind has no default: the detector's own flag never fires.
+                    params["threshold"] = math.inf if cls.fires_when["statistic"] == ">" else -math.inf
             if cls.takes_reference and cls.needs_reference:
                 values = ref.values(spec.feature)
                 if len(values) < 2:
