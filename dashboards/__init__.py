@@ -397,32 +397,36 @@ def model_dashboard(
     return d
 
 
-def _rule_panels(rule: Any, model_id: str, ds: DataSourceRef) -> list[gts.Panel]:
+def _rule_panels(rule: rules.Rule, model_id: str, ds: DataSourceRef) -> list[gts.Panel]:
     """A rule's statistic against its threshold. A single comparison draws ``watchdog_rule_threshold``, the
     threshold in force (it follows a policy reload). A compound condition gets one panel per detector
-    statistic it compares, with one line per comparison at the level the watchdog uses (see
-    :func:`_comparisons`); these come from the policy, since the metric carries one threshold per rule."""
+    statistic it compares, with one line per comparison at its effective threshold, the level the watchdog
+    compares with (`rules.effective_thresholds`: corrected under Bonferroni, the false-discovery rate under
+    Benjamini-Hochberg); these come from the policy, since the metric carries one threshold per rule."""
     c = rule.condition
+    levels = rules.effective_thresholds(rule)
     title = f"{rule.name} ({rule.labels.severity})"
     firing = (f"watchdog_rule_state{_sel(model=model_id, rule=rule.name, state='firing')}", "firing")
-    if len(c.leaves) == 1:
-        stat = _sel(model=model_id, detector=c.detector, statistic=c.statistic)
+    if len(levels) == 1:
+        (only,) = levels
+        leaf = only.leaf
+        stat = _sel(model=model_id, detector=leaf.detector, statistic=leaf.statistic)
         return [
             _panel(
-                f"{title}: {c.detector}.{c.statistic} {c.op} {c.threshold:g}",
+                f"{title}: {leaf.detector}.{leaf.statistic} {leaf.op} {only.threshold:g}",
                 ds,
                 [
-                    (f"watchdog_detector_statistic{stat}", f"{c.detector} {c.statistic}"),
+                    (f"watchdog_detector_statistic{stat}", f"{leaf.detector} {leaf.statistic}"),
                     (f"watchdog_rule_threshold{_sel(model=model_id, rule=rule.name)}", "threshold"),
                     firing,
                 ],
                 description=rule.annotations.summary,
-                log_scale=c.statistic == "p_value" and c.threshold > 0,
+                log_scale=leaf.statistic == "p_value" and only.threshold > 0,
             )
         ]
     lines: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    for leaf, level, legend in _comparisons(c):
-        lines.setdefault((leaf.detector, leaf.statistic), []).append((level, legend))
+    for level in levels:
+        lines.setdefault((level.leaf.detector, level.leaf.statistic), []).append((level.threshold, level.description))
     panels = []
     for (detector, statistic), levels in lines.items():
         stat = _sel(model=model_id, detector=detector, statistic=statistic)
@@ -436,31 +440,14 @@ def _rule_panels(rule: Any, model_id: str, ds: DataSourceRef) -> list[gts.Panel]
                     *((f"vector({level!r})", f"threshold {legend}") for level, legend in levels),
                     firing,
                 ],
-                description=f"{rule.annotations.summary} Fires when {c.describe()}.",
+                description=f"{rule.annotations.summary} Fires when {rules.describe_condition(rule)}.",
                 log_scale=statistic == "p_value" and all(level > 0 for level, _ in levels),
             )
         )
     return panels
 
 
-def _comparisons(cond: Any, correction: str = "none", m: int = 1) -> Iterator[tuple[Any, float, str]]:
-    """Each single comparison of a condition, with the level the watchdog compares its statistic with and
-    a legend: Bonferroni compares with threshold / m; Benjamini-Hochberg ranks the m p-values against
-    i/m of the false-discovery rate, so its line is that rate, the highest level any p-value meets."""
-    if isinstance(cond, rules.Condition):
-        t = float(cond.threshold)
-        if correction == "bonferroni":
-            yield cond, t / m, f"{cond.op} {t / m:g} ({t:g} / {m}, Bonferroni)"
-        elif correction == "benjamini_hochberg":
-            yield cond, t, f"{cond.op} {t:g} (false-discovery rate, Benjamini-Hochberg)"
-        else:
-            yield cond, t, f"{cond.op} {t:g}"
-        return
-    for child in cond.children:
-        yield from _comparisons(child, cond.correction, len(cond.children))
-
-
-def _rules_of(policy: rules.Policy, model_id: str) -> Iterator[Any]:
+def _rules_of(policy: rules.Policy, model_id: str) -> Iterator[rules.Rule]:
     for g in policy.groups:
         for r in g.rules:
             if r.model == model_id:

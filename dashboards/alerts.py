@@ -86,18 +86,23 @@ def _policy_rules(policy: rules.Policy) -> list[tuple[str, Any]]:
     return [(g.name, r) for g in policy.groups for r in g.rules]
 
 
-def _compound_expr(cond: Any, rule: Any, opts: AlertOptions, policy: rules.Policy) -> str:
+def _levels(rule: rules.Rule) -> dict[int, rules.EffectiveThreshold]:
+    """Each comparison's level for Prometheus, by ``id`` of the comparison: its effective threshold, standalone
+    (Benjamini-Hochberg, which Prometheus cannot rank, by its Bonferroni bound: it then fires no more often
+    than the watchdog)."""
+    return {id(t.leaf): t for t in rules.effective_thresholds(rule, standalone=True)}
+
+
+def _compound_expr(cond: Any, rule: rules.Rule, opts: AlertOptions, policy: rules.Policy) -> str:
     """A compound condition as PromQL: each comparison is 0/1 per (job, instance, model), a node is true when
-    at least k of its children are (all: k = n, any: k = 1). Bonferroni divides the level by n; Benjamini-
-    Hochberg, which Prometheus cannot rank, is approximated by Bonferroni (it then fires no more often than
-    the watchdog)."""
+    at least k of its children are (all: k = n, any: k = 1); each comparison at its level from `_levels`."""
     children = cond.children
     m = len(children)
-    correction = getattr(cond, "correction", "none")
+    levels = _levels(rule)
     parts = []
     for child in children:
         if isinstance(child, rules.Condition):
-            level = float(child.threshold) / (m if correction != "none" else 1)
+            level = levels[id(child)].threshold
             stat = (f"watchdog_detector_statistic"
                     f"{_sel(job=opts.job, model=rule.model, detector=child.detector, statistic=child.statistic)}")
             leaf = f"({stat} {child.op} bool {level!r})"
@@ -112,27 +117,21 @@ def _compound_expr(cond: Any, rule: Any, opts: AlertOptions, policy: rules.Polic
     return f"({' + '.join(parts)}) >= bool {need}"
 
 
-def _seen(c: Any) -> str:
-    if len(c.leaves) > 1:
-        return c.describe()
-    return f"{c.detector}.{c.statistic} {c.op} {float(c.threshold):g}"
-
-
-def policy_rule(rule: Any, opts: AlertOptions, policy: rules.Policy) -> dict[str, Any]:
+def policy_rule(rule: rules.Rule, opts: AlertOptions, policy: rules.Policy) -> dict[str, Any]:
     c = rule.condition
     if len(c.leaves) > 1:
         expr = _compound_expr(c, rule, opts, policy) + " == 1"
     else:
         min_samples = policy.min_samples_of(rule)  # the watchdog's own guard: the rule's, else the detector's window
         stat = f"watchdog_detector_statistic{_sel(job=opts.job, model=rule.model, detector=c.detector, statistic=c.statistic)}"
-        expr = f"{stat} {c.op} {float(c.threshold)!r}"
+        expr = f"{stat} {c.op} {_levels(rule)[id(c.leaves[0])].threshold!r}"
         if min_samples > 1:
             win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=c.detector)}"
             expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(min_samples)})"
     annotations = {
         "summary": rule.annotations.summary,
         "description": (
-            f"Prometheus sees {_seen(c)} for model "
+            f"Prometheus sees {rules.describe_condition(rule, standalone=True)} for model "
             f"{rule.model} on {{{{ $labels.instance }}}}, independently of the watchdog's own rule."
         ),
     }
@@ -282,6 +281,7 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
             "feature": spec.feature or "prediction",
         }
         stat_labels = {**det_labels, "statistic": c.statistic}
+        level = _levels(r)[id(c.leaves[0])].threshold
         n = int(policy.min_samples_of(r))
         expected = policy_rule(r, opts, policy)
         exp_labels = {**stat_labels, **expected["labels"]}
@@ -290,10 +290,10 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
         }
         for value, alerts in (
             (
-                _firing_value(c.op, float(c.threshold)),
+                _firing_value(c.op, level),
                 [{"exp_labels": exp_labels, "exp_annotations": exp_annotations}],
             ),
-            (_safe_value(c.op, float(c.threshold)), []),
+            (_safe_value(c.op, level), []),
         ):
             tests.append(
                 {
@@ -320,7 +320,7 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
                     "input_series": [
                         {
                             "series": _series_name("watchdog_detector_statistic", stat_labels),
-                            "values": f"{_firing_value(c.op, float(c.threshold))!r}x{at + 5}",
+                            "values": f"{_firing_value(c.op, level)!r}x{at + 5}",
                         },
                         {
                             "series": _series_name("watchdog_detector_window_samples", det_labels),

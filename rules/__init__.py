@@ -36,6 +36,7 @@ from rules.schema import (
     Rule,
     duration_seconds,
 )
+from rules.thresholds import EffectiveThreshold, benjamini_hochberg, describe_condition, effective_thresholds
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 """Example policies shipped with the package: ``lending.yaml``, ``oracle.yaml`` and ``withdrawals.yaml`` (each with
@@ -54,6 +55,7 @@ __all__ = [
     "Decision",
     "DetectorKind",
     "DetectorSpec",
+    "EffectiveThreshold",
     "Evaluator",
     "Feature",
     "Group",
@@ -68,7 +70,10 @@ __all__ = [
     "RuleState",
     "Signal",
     "SnapshotError",
+    "benjamini_hochberg",
+    "describe_condition",
     "duration_seconds",
+    "effective_thresholds",
     "format_summary",
     "load_policy",
     "load_policy_text",

@@ -60,6 +60,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from rules.schema import AllOf, AnyOf, Condition, Group, KOfN, Policy, Rule
+from rules.thresholds import EffectiveThreshold, benjamini_hochberg, effective_thresholds
 
 __all__ = [
     "SNAPSHOT_FORMAT",
@@ -80,39 +81,24 @@ _COMPARE: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
 StateName = Literal["inactive", "pending", "firing"]
 
 
-def _correct(cond: Any, by_leaf: dict[int, Any]) -> None:
-    """Apply the multiple-testing corrections of compound conditions to their p-value comparisons, in place.
+def _step_up(cond: Any, by_leaf: dict[int, ConditionResult], levels: Mapping[int, EffectiveThreshold]) -> None:
+    """Apply Benjamini-Hochberg to the p-value comparisons of the compound conditions that ask for it, in place.
 
-    Bonferroni: each p-value against ``threshold / m`` (the reported threshold is the corrected one).
-    Benjamini-Hochberg: the p-values with data, sorted, p(1) <= ... ; the largest k with
-    p(k) <= k / m * threshold; the k smallest are true, the rest false (m counts every condition listed, those
-    without data too, which keeps it conservative).
+    The comparisons with data are true when the step-up procedure (`rules.thresholds.benjamini_hochberg`)
+    rejects their p-values, false otherwise; Bonferroni needs no step: its comparisons already compare with
+    their effective thresholds.
     """
     children = getattr(cond, "children", ())
     for child in children:
-        _correct(child, by_leaf)
-    correction = getattr(cond, "correction", "none")
-    if correction == "none":
+        _step_up(child, by_leaf, levels)
+    if getattr(cond, "correction", "none") != "benjamini_hochberg":
         return
-    m = len(children)
-    if correction == "bonferroni":
-        for leaf in children:
-            r = by_leaf[id(leaf)]
-            if r.fire is None:
-                continue
-            compare = _COMPARE[leaf.op]
-            by_leaf[id(leaf)] = replace(r, threshold=leaf.threshold / m, fire=compare(r.value, leaf.threshold / m),
-                                        hold=compare(r.value, leaf.hold_threshold / m))
-        return
-    for mode, level in (("fire", children[0].threshold), ("hold", children[0].hold_threshold)):
-        known = sorted((by_leaf[id(leaf)].value, id(leaf)) for leaf in children if by_leaf[id(leaf)].fire is not None)
-        k = 0
-        for rank, (p, _) in enumerate(known, 1):
-            if p <= rank / m * level:
-                k = rank
-        rejected = {key for _, key in known[:k]}
-        for _, key in known:
-            by_leaf[key] = replace(by_leaf[key], **{mode: key in rejected})
+    first = levels[id(children[0])]
+    for mode, level in (("fire", first.threshold), ("hold", first.hold_threshold)):
+        known = [id(leaf) for leaf in children if by_leaf[id(leaf)].fire is not None]
+        rejected = benjamini_hochberg([by_leaf[key].value for key in known], level, first.m)
+        for key, flag in zip(known, rejected, strict=True):
+            by_leaf[key] = replace(by_leaf[key], **{mode: flag})
 
 
 class SnapshotError(ValueError):
@@ -159,6 +145,8 @@ class ConditionResult:
 
     ``fire`` / ``hold``: the comparison with ``threshold`` / with the hold level (``clear_threshold`` or
     ``threshold``); None when there was no data (no signal, NaN, or fewer than the rule's ``min_samples``).
+    ``threshold`` and ``clear_threshold`` are the effective levels (`rules.thresholds`): divided by the number
+    of comparisons under Bonferroni, the false-discovery rate under Benjamini-Hochberg, as written otherwise.
     """
 
     detector: str
@@ -324,6 +312,9 @@ class Evaluator:
             name: {id(leaf): policy.min_samples_of(rule, leaf) for leaf in rule.condition.leaves}
             for name, (_, rule) in self._placed.items()
         }
+        self._levels = {
+            name: {id(t.leaf): t for t in effective_thresholds(rule)} for name, (_, rule) in self._placed.items()
+        }
         self._fingerprints = {name: _fingerprint(policy, rule) for name, (_, rule) in self._placed.items()}
         self._state: dict[str, _Runtime] = {name: _Runtime() for name in self._placed}
         self._spent: dict[tuple[str, bool], list[datetime]] = {}
@@ -370,14 +361,14 @@ class Evaluator:
         raw = signal.values.get(leaf.statistic) if signal is not None else None
         value = float(raw) if raw is not None else math.nan
         n = signal.n if signal is not None else 0
+        level = self._levels[rule.name][id(leaf)]
         if math.isnan(value) or n < self._min_samples[rule.name][id(leaf)]:
             fire = hold = None
         else:
             compare = _COMPARE[leaf.op]
-            fire, hold = compare(value, leaf.threshold), compare(value, leaf.hold_threshold)
-        return ConditionResult(
-            leaf.detector, leaf.statistic, leaf.op, leaf.threshold, leaf.clear_threshold, value, n, fire, hold
-        )
+            fire, hold = compare(value, level.threshold), compare(value, level.hold_threshold)
+        clear = level.hold_threshold if leaf.clear_threshold is not None else None
+        return ConditionResult(leaf.detector, leaf.statistic, leaf.op, level.threshold, clear, value, n, fire, hold)
 
     def _truth(self, cond: Any, results: Mapping[int, ConditionResult], mode: str) -> bool | None:
         """Three-valued: True, False, or None when the comparisons with data cannot decide."""
@@ -404,7 +395,7 @@ class Evaluator:
         st = self._state[rule.name]
         leaves = rule.condition.leaves
         by_leaf = {id(leaf): self._leaf(rule, leaf, signals) for leaf in leaves}
-        _correct(rule.condition, by_leaf)
+        _step_up(rule.condition, by_leaf, self._levels[rule.name])
         results = tuple(by_leaf[id(leaf)] for leaf in leaves)
         st.last_value, st.last_n, st.last_at = results[0].value, results[0].n, now
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rules.ids import module_id_hex
 from rules.kinds import KINDS
 from rules.schema import TIER_ACTIONS, TIERS, Policy, Rule
+from rules.thresholds import describe_condition, effective_thresholds
 
 __all__ = ["format_summary"]
 
@@ -24,11 +25,14 @@ def _condition(policy: Policy, rule: Rule) -> str:
         extra.append(f"keeps firing {rule.keep_firing_for} after it clears")
     if rule.cooldown:
         extra.append(f"cooldown {rule.cooldown} after an action")
-    return f"{rule.model}: {rule.condition.describe()} {', '.join(extra)}"
+    return f"{rule.model}: {describe_condition(rule)} {', '.join(extra)}"
 
 
 def format_summary(policy: Policy) -> str:
     """Summarise a policy: models, then per tier what it may do and which rules use it, then notes.
+
+    Each rule's condition shows the thresholds it is really held to (`rules.thresholds`): a Bonferroni-corrected
+    comparison shows its corrected level, as the rule's incidents and Prometheus rules do.
 
     Examples
     --------
@@ -100,13 +104,14 @@ def format_summary(policy: Policy) -> str:
 
     notes = []
     for rule in policy.rules:
-        for leaf in rule.condition.leaves:
+        for level in effective_thresholds(rule):
+            leaf = level.leaf
             detector = policy.detector_of(rule, leaf)
             usual = KINDS[detector.kind].statistics.get(leaf.statistic)
             if usual is not None and leaf.op[0] != usual:
                 notes.append(
                     f"  - {rule.name} fires when {leaf.statistic} {leaf.op} "
-                    f"{leaf.threshold:g}; {detector.kind}'s {leaf.statistic} usually "
+                    f"{level.threshold:g}; {detector.kind}'s {leaf.statistic} usually "
                     f"signals trouble in the other direction ({usual}). Intended?"
                 )
     if notes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, Union
@@ -57,6 +57,7 @@ from rules.vocabulary import (
     TIER_ACTIONS,
     TIERS,
     Action,
+    Correction,
     Op,
     Tier,
     duration_seconds,
@@ -536,7 +537,10 @@ class Condition(_Spec):
         """The level a firing rule compares with: ``clear_threshold`` or, without hysteresis, ``threshold``."""
         return self.threshold if self.clear_threshold is None else self.clear_threshold
 
-    def describe(self) -> str:
+    def describe(self, leaf_text: Callable[[Condition], str] | None = None) -> str:
+        """The comparison as written (``ks_a.p_value < 0.01``), or as ``leaf_text`` renders it."""
+        if leaf_text is not None:
+            return leaf_text(self)
         clear = f" (clears past {self.clear_threshold:g})" if self.clear_threshold is not None else ""
         return f"{self.detector}.{self.statistic} {self.op} {self.threshold:g}{clear}"
 
@@ -546,12 +550,13 @@ class _Compound(_Spec):
     single detector is expected (dashboards, metrics); the evaluator reports the decisive one.
 
     ``correction`` corrects for testing several features at once when the listed conditions are p-values
-    (``statistic: p_value``, ``op: "<"``): ``bonferroni`` compares each p-value with ``threshold / m``;
-    ``benjamini_hochberg`` counts as true the p-values the BH step-up procedure rejects at false-discovery
-    rate ``threshold`` (the same threshold on every condition), m being the number of conditions listed.
+    (``statistic: p_value``, ``op: "<"``): ``bonferroni`` holds each p-value to the threshold divided by the
+    number of conditions listed; ``benjamini_hochberg`` counts as true the p-values the BH step-up procedure
+    rejects at false-discovery rate ``threshold`` (the same threshold on every condition). The levels
+    themselves are computed in one place, `rules.thresholds`.
     """
 
-    correction: Literal["none", "bonferroni", "benjamini_hochberg"] = "none"
+    correction: Correction = "none"
 
     @model_validator(mode="after")
     def _correctable(self) -> _Compound:
@@ -602,10 +607,12 @@ class _Compound(_Spec):
     def clear_threshold(self) -> float | None:
         return self.leaves[0].clear_threshold
 
-    def _join(self, word: str) -> str:
-        return f" {word} ".join(
-            f"({c.describe()})" if isinstance(c, _Compound) else c.describe() for c in self.children
-        )
+    def _parts(self, leaf_text: Callable[[Condition], str] | None) -> list[str]:
+        return [f"({c.describe(leaf_text)})" if isinstance(c, _Compound) else c.describe(leaf_text) for c in self.children]
+
+    def describe(self, leaf_text: Callable[[Condition], str] | None = None) -> str:
+        """The condition as written, each comparison as `Condition.describe` (or ``leaf_text``) renders it."""
+        raise NotImplementedError
 
 
 class AllOf(_Compound):
@@ -617,8 +624,8 @@ class AllOf(_Compound):
     def children(self) -> tuple[Any, ...]:
         return self.all_
 
-    def describe(self) -> str:
-        return self._join("and")
+    def describe(self, leaf_text: Callable[[Condition], str] | None = None) -> str:
+        return " and ".join(self._parts(leaf_text))
 
 
 class AnyOf(_Compound):
@@ -630,8 +637,8 @@ class AnyOf(_Compound):
     def children(self) -> tuple[Any, ...]:
         return self.any_
 
-    def describe(self) -> str:
-        return self._join("or")
+    def describe(self, leaf_text: Callable[[Condition], str] | None = None) -> str:
+        return " or ".join(self._parts(leaf_text))
 
 
 class KOfNSpec(_Spec):
@@ -657,9 +664,8 @@ class KOfN(_Compound):
     def children(self) -> tuple[Any, ...]:
         return self.k_of_n.of
 
-    def describe(self) -> str:
-        parts = [f"({c.describe()})" if isinstance(c, _Compound) else c.describe() for c in self.children]
-        return f"at least {self.k_of_n.k} of [{', '.join(parts)}]"
+    def describe(self, leaf_text: Callable[[Condition], str] | None = None) -> str:
+        return f"at least {self.k_of_n.k} of [{', '.join(self._parts(leaf_text))}]"
 
 
 _FORMS = ("all", "any", "k_of_n")

@@ -25,6 +25,7 @@ __all__ = [
     "TIERS",
     "TIER_ACTIONS",
     "Action",
+    "Correction",
     "Op",
     "Tier",
     "duration_seconds",
@@ -33,6 +34,8 @@ __all__ = [
 Tier = Literal["routine", "medium", "critical"]
 Action = Literal["alert", "pause", "rollback"]
 Op = Literal["<", "<=", ">", ">="]
+Correction = Literal["none", "bonferroni", "benjamini_hochberg"]
+"""A compound condition's multiple-testing correction (`rules.thresholds` computes what each one means)."""
 
 TIERS: tuple[str, ...] = ("routine", "medium", "critical")
 ACTIONS: tuple[str, ...] = ("alert", "pause", "rollback")

@@ -51,3 +51,54 @@ def test_k_of_n_rule_fires_on_two_of_three_and_respects_each_guard(tmp_path, cap
     proc = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+CORRECTED = """
+version: 1
+name: corrected
+models:
+  - id: lending-risk
+    module: lending-risk
+    prediction: {type: numeric}
+    features: [{name: a, type: numeric}, {name: b, type: numeric}, {name: c, type: numeric}]
+    reference: {first_n: 100}
+    detectors:
+      - {name: ks_utilization, kind: ks, feature: a, window: 50}
+      - {name: ks_collateral_ratio, kind: ks, feature: b, window: 50}
+      - {name: ks_volatility, kind: ks, feature: c, window: 50}
+groups:
+  - name: g
+    rules:
+      - name: InputDriftConsensus
+        model: lending-risk
+        condition:
+          correction: bonferroni
+          any:
+            - {detector: ks_utilization, statistic: p_value, op: "<", threshold: 1e-6}
+            - {detector: ks_collateral_ratio, statistic: p_value, op: "<", threshold: 1e-6}
+            - {detector: ks_volatility, statistic: p_value, op: "<", threshold: 1e-6}
+        labels: {severity: medium}
+        annotations: {summary: An input drifted.}
+        actions: [alert]
+"""
+
+
+def test_bonferroni_rule_fires_below_the_corrected_level_only(tmp_path, capsys):
+    policy = tmp_path / "corrected.yaml"
+    policy.write_text(CORRECTED)
+    out = tmp_path / "rules.yml"
+    assert main(["alerts", "export", "--policy", str(policy), "--out", str(out)]) == 0
+    capsys.readouterr()
+    exported = yaml.safe_load(out.read_text())
+    (rule,) = [r for g in exported["groups"] for r in g["rules"] if r["alert"] == "InputDriftConsensus"]
+    ann = {k: v.replace("{{ $labels.instance }}", BASE["instance"]) for k, v in rule["annotations"].items()}
+    assert "ks_utilization.p_value < 3.33333e-07 (1e-06 / 3, Bonferroni)" in ann["description"]
+    tests = {"rule_files": [out.name], "evaluation_interval": "1m", "tests": [
+        _case("one p-value below the corrected level", (1e-7, 60), (0.5, 60), (0.5, 60), True, ann),
+        _case("below the written level, above the corrected one", (5e-7, 60), (5e-7, 60), (5e-7, 60), False, ann),
+    ]}
+    test_file = tmp_path / "corrected_test.yml"
+    test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
+    proc = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
