@@ -295,11 +295,19 @@ def to_bytes32(value: str | bytes) -> bytes:
     raise ValueError(f"expected 0x followed by 64 hex digits, got {value[:70]!r}")
 
 
+def gas_limit(estimate: int) -> int:
+    """The gas limit the watchdog signs with for a call whose estimate is ``estimate``: 20 % and 10,000 above it."""
+    return int(estimate * 1.2) + 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class TxResult:
+    """A mined transaction. ``gas_used`` is ``None`` when the action was recognised by the monitor's event
+    before the node could serve its receipt (a lagging endpoint)."""
+
     tx_hash: str
     block_number: int
-    gas_used: int
+    gas_used: int | None
     nonce: int
 
 
@@ -329,6 +337,21 @@ class MonitorClient:
         return [dict(e["args"], tx_hash="0x" + e["transactionHash"].hex().removeprefix("0x"),
                      block_number=e["blockNumber"]) for e in logs]
 
+    def incident_events(self, incident_id: bytes, from_block: int = 0) -> list[dict[str, Any]]:
+        """The monitor's ``ModulePaused`` and ``ModuleRolledBack`` events carrying ``incident_id``, oldest first.
+
+        Each is ``{"kind": "pause" | "rollback", "tx_hash", "block_number", "by"}``: which transaction used the
+        incident, so the outbox can tell its own action from another's.
+        """
+        out = []
+        for kind, event in (("pause", self.contract.events.ModulePaused),
+                            ("rollback", self.contract.events.ModuleRolledBack)):
+            for e in event().get_logs(from_block=from_block, argument_filters={"incidentId": incident_id}):
+                out.append({"kind": kind, "tx_hash": "0x" + bytes(e["transactionHash"]).hex(),
+                            "block_number": int(e["blockNumber"]), "log_index": int(e["logIndex"]),
+                            "by": e["args"]["by"]})
+        return sorted(out, key=lambda e: (e["block_number"], e["log_index"]))
+
     # writes --------------------------------------------------------------------------------------
 
     def pause(self, module: bytes, incident_id: bytes, evidence_hash: bytes) -> TxResult:
@@ -346,7 +369,7 @@ class MonitorClient:
         tx = call.build_transaction({
             "from": sender,
             "nonce": self.w3.eth.get_transaction_count(sender, "pending"),
-            "gas": int(gas * 1.2) + 10_000,
+            "gas": gas_limit(gas),
             "chainId": self.w3.eth.chain_id,
             **self._fees(),
         })

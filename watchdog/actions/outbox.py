@@ -20,6 +20,19 @@ saved attempt, then ``incidentUsed(incidentId)`` on the monitor) before it ever 
 again only when the old nonce was provably consumed by something else and the incident is unused.
 The nonce is reconciled with the chain's pending count at start and before every signature.
 
+"Done already" is not taken on trust. When the chain says the incident is used and the action has a
+saved attempt, the monitor's ``ModulePaused`` / ``ModuleRolledBack`` event for the incident id decides:
+from one of our own transactions, the action is *mined* with that hash and block (a read endpoint that
+lags behind the one that answered "used" makes our own pause look like someone else's); from another
+transaction, *duplicate*. While no event is readable yet the action stays where it is and is checked
+again, for up to ``event_grace`` seconds.
+
+A step the chain cannot answer (every endpoint down) leaves the action where it was; :meth:`Outbox.settle`
+retries it with a backoff until its timeout. An action that is due but that no node has accepted
+(:meth:`Outbox.unsent`: intent, held past its veto window, signed) is reported once as ``action_failed``
+(with ``unsent: True``) when ``settle`` gives up, or when a step fails ``unsent_alert_seconds`` after it
+was due (the path of ``watchdog serve``, whose outbox job steps it every few seconds).
+
 Test-only fault injection: ``WATCHDOG_FAULT=after_intent|after_sign|after_send|before_receipt`` makes
 the process kill itself with SIGKILL at that step, so tests can prove the resumption. Never set it in
 production.
@@ -36,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from watchdog.actions.chain import ChainMetrics, MonitorClient, to_bytes32
+from watchdog.actions.chain import ChainMetrics, MonitorClient, gas_limit, to_bytes32
 from watchdog.errors import ActionReverted, ChainError, ConfigError
 from watchdog.store.store import Store
 
@@ -46,6 +59,8 @@ FAULT_ENV = "WATCHDOG_FAULT"
 FAULT_POINTS = ("after_intent", "after_sign", "after_send", "before_receipt")
 OPEN_STATES = ("intent", "held", "signed", "sent", "mined")
 IN_FLIGHT_STATES = ("signed", "sent")
+#: Open states in which no node has accepted the action yet.
+UNSENT_STATES = ("intent", "held", "signed")
 #: Reverts that mean "done already", not "failed".
 SETTLED_REVERTS = {"IncidentAlreadyUsed": "duplicate", "AlreadyPaused": "already_paused"}
 MIN_BUMP = 0.125
@@ -93,11 +108,16 @@ class Outbox:
     def __init__(self, store: Store, monitor: MonitorClient | None, *, clock: Callable[[], float] = time.time,
                  confirmations: int = 3, stuck_blocks: int = 3, metrics: ChainMetrics | None = None,
                  on_event: Callable[[str, OutboxItem, dict[str, Any]], None] | None = None,
-                 poll_interval: float = 0.005, sleep: Callable[[float], None] = time.sleep):
+                 poll_interval: float = 0.005, sleep: Callable[[float], None] = time.sleep,
+                 retry_max_delay: float = 2.0, unsent_alert_seconds: float = 60.0, event_grace: float = 120.0):
         if confirmations < 1:
             raise ConfigError(f"confirmations must be at least 1, got {confirmations}")
         if stuck_blocks < 1:
             raise ConfigError(f"stuck_blocks must be at least 1, got {stuck_blocks}")
+        for name, value in (("retry_max_delay", retry_max_delay), ("unsent_alert_seconds", unsent_alert_seconds),
+                            ("event_grace", event_grace)):
+            if not value >= 0:
+                raise ConfigError(f"{name} must be at least 0, got {value}")
         self.store = store
         self.monitor = monitor
         self.clock = clock
@@ -107,6 +127,12 @@ class Outbox:
         self.on_event = on_event
         self.poll_interval = poll_interval
         self.sleep = sleep
+        self.retry_max_delay = retry_max_delay  # the longest pause between two retries of a failing step
+        self.unsent_alert_seconds = unsent_alert_seconds
+        self.event_grace = event_grace
+        self._failing: set[int] = set()  # actions whose last step the chain could not answer
+        self._reported: set[int] = set()  # actions reported unsent by this process (once each)
+        self._no_event_since: dict[int, float] = {}  # "used" on-chain, no event readable yet (monotonic)
         self._t_intent: dict[int, float] = {}  # monotonic start of actions enqueued by this process
         self.latency: dict[int, dict[str, float]] = {}  # seconds from intent to "sent" and "mined", per action
 
@@ -148,6 +174,15 @@ class Outbox:
             return self._items("1 = 1", ())
         marks = ",".join("?" * len(statuses))
         return self._items(f"a.status IN ({marks})", statuses)
+
+    def unsent(self, now: float | None = None) -> list[OutboxItem]:
+        """The protective actions that are due but that no node has accepted yet.
+
+        That is *intent*, *signed* and *held* once its veto window is over (``not_before <= now``). A held
+        action inside its window is not in the list: it waits on purpose.
+        """
+        now = self.clock() if now is None else now
+        return [i for i in self.items(UNSENT_STATES) if i.not_before <= now]
 
     def attempts(self, action_id: int) -> list[dict[str, Any]]:
         return self.store.query("SELECT * FROM outbox_attempts WHERE action_id = ? ORDER BY attempt", (action_id,))
@@ -194,13 +229,27 @@ class Outbox:
         return [self.step(i.action_id, wait=wait) for i in items]
 
     def settle(self, timeout: float) -> list[OutboxItem]:
-        """Process until no action is signed or sent (held and mined ones may remain), or ``timeout``."""
+        """Process until no action is unsent or in flight, or ``timeout``; returns the open actions.
+
+        Held actions inside their veto window and mined ones may remain. A step the chain could not answer
+        is retried, the pause between rounds doubling up to ``retry_max_delay`` while steps fail. Every
+        action still :meth:`unsent` at the end is reported once as ``action_failed``.
+        """
         deadline = time.monotonic() + timeout
+        base = max(self.poll_interval, 0.05)
+        delay = base
         while True:
             self.process()
-            if not self.items(IN_FLIGHT_STATES) or time.monotonic() >= deadline:
-                return self.items(OPEN_STATES)
-            self.sleep(max(self.poll_interval, 0.05))
+            left = deadline - time.monotonic()
+            if not (self.items(IN_FLIGHT_STATES) or self.unsent()) or left <= 0:
+                break
+            self.sleep(min(delay, left))
+            # back off while steps fail or wait for a lagging node; poll quickly while receipts are due
+            slow = self._failing or self._no_event_since
+            delay = min(delay * 2, max(self.retry_max_delay, base)) if slow else base
+        for item in self.unsent():
+            self._report_unsent(item)
+        return self.items(OPEN_STATES)
 
     def step(self, action_id: int, wait: float = 0.0) -> OutboxItem:
         """Advance one action; after sending, poll for its receipt for up to ``wait`` seconds."""
@@ -223,12 +272,16 @@ class Outbox:
                 item = self._confirm(item, just_mined=mined_now)
         except ChainError as e:
             # The chain could not be reached or refused for a reason that may pass: stay in place, retry later.
+            self._failing.add(action_id)
             item = self.item(action_id) or item
-            self._set(item, item.status, error=str(e))
+            item = self._set(item, item.status, error=str(e))
             log.error("outbox_step_failed", extra={"incident": item.incident_id, "action": item.kind,
                                                    "status": item.status, "error": str(e)})
-            item = self.item(action_id)  # type: ignore[assignment]
-        return item  # type: ignore[return-value]
+            if item.status in UNSENT_STATES and self.clock() >= self._due(item) + self.unsent_alert_seconds:
+                self._report_unsent(item)
+            return item
+        self._failing.discard(action_id)
+        return item
 
     def _sign(self, item: OutboxItem) -> OutboxItem:
         m = self.monitor
@@ -257,7 +310,7 @@ class Outbox:
             return self._reverted(item, e)
         nonce = self.reconcile_nonce()
         fees = m.fees()
-        tx_hash, raw = m.sign_call(item.kind, args, nonce=nonce, gas=int(gas * 1.2) + 10_000, fees=fees)
+        tx_hash, raw = m.sign_call(item.kind, args, nonce=nonce, gas=gas_limit(gas), fees=fees)
         now = self.clock()
         try:
             self._save_signed(item, tx_hash, raw, nonce, fees, target, gas, now)
@@ -276,7 +329,7 @@ class Outbox:
                        (item.action_id, item.attempts + 1, tx_hash, "0x" + raw.hex(), nonce,
                         fees.get("maxFeePerGas"), fees.get("maxPriorityFeePerGas"), fees.get("gasPrice"), now))
             st.execute("UPDATE outbox SET target_version = ?, gas = ? WHERE action_id = ?",
-                       (target, int(gas * 1.2) + 10_000, item.action_id))
+                       (target, gas_limit(gas), item.action_id))
             # Guarded: a steward's veto from another process may have landed since we read the row.
             if st.execute("UPDATE actions SET status = 'signed', tx_hash = ?, error = NULL, updated_at = ?"
                           " WHERE id = ? AND status IN ('intent', 'held')", (tx_hash, now, item.action_id)) != 1:
@@ -310,7 +363,7 @@ class Outbox:
         if landed is not None:
             return self._receipt(item, *landed)
         if m.incident_used(bytes.fromhex(item.incident_id[2:])):
-            return self._finish(item, "duplicate", "the incident id was used on-chain by another transaction")
+            return self._done_already(item, "duplicate", "the incident id is used on-chain")
         # Our nonce went to something else, so none of our saved transactions can ever be mined, and the
         # incident is unused: signing again with a fresh nonce cannot send the action twice.
         log.warning("nonce_consumed_elsewhere", extra={"incident": item.incident_id, "nonce": item.nonce})
@@ -421,7 +474,13 @@ class Outbox:
             status = SETTLED_REVERTS.get(name or "", "failed")
             self.store.execute("UPDATE actions SET tx_hash = ?, block_number = ? WHERE id = ?",
                                (tx_hash, block, item.action_id))
-            return self._finish(item, status, f"the {item.kind} transaction reverted with {name or 'an unknown reason'}")
+            why = f"the {item.kind} transaction reverted with {name or 'an unknown reason'}"
+            if status != "failed":  # an earlier attempt of ours, with another nonce, may be what used it
+                return self._done_already(self.item(item.action_id) or item, status, why)
+            return self._finish(item, status, why)
+        return self._mined(item, tx_hash, block, int(receipt["gasUsed"]))
+
+    def _mined(self, item: OutboxItem, tx_hash: str, block: int, gas_used: int | None) -> OutboxItem:
         now = self.clock()
         with self.store.transaction() as st:
             st.execute("UPDATE actions SET status = 'mined', tx_hash = ?, block_number = ?, error = NULL,"
@@ -433,14 +492,58 @@ class Outbox:
         log.warning("action_mined", extra={"incident": item.incident_id, "action": item.kind, "tx_hash": tx_hash,
                                            "block": block})
         self._event("action_mined", item, {"tx_hash": tx_hash, "block_number": block,
-                                           "gas_used": int(receipt["gasUsed"]), "nonce": item.nonce})
+                                           "gas_used": gas_used, "nonce": item.nonce})
         return item
+
+    def _done_already(self, item: OutboxItem, status: str, why: str) -> OutboxItem:
+        """The chain says the action is done already (``status``: duplicate or already_paused): by us or another?
+
+        Without a saved attempt nothing of ours can have done it. ``AlreadyPaused`` cannot be ours either: the
+        monitor checks the incident id before the pause, so our own landed pause reverts a replay with
+        ``IncidentAlreadyUsed``. For a duplicate with a saved attempt, the monitor's event for the incident id
+        decides (see the module docstring); with no event readable yet, the action keeps its state and is
+        checked again on its next step, until ``event_grace`` seconds have passed.
+        """
+        m = self.monitor
+        assert m is not None
+        ours = {a["tx_hash"].lower() for a in self.attempts(item.action_id)}
+        if not ours or status != "duplicate":
+            return self._finish(item, status, why)
+        events = m.incident_events(bytes.fromhex(item.incident_id[2:]))
+        own = next((e for e in events if e["tx_hash"].lower() in ours), None)
+        if own is not None:
+            self._no_event_since.pop(item.action_id, None)
+            log.warning("action_found_mined", extra={"incident": item.incident_id, "action": item.kind,
+                                                     "tx_hash": own["tx_hash"], "block": own["block_number"],
+                                                     "chain_said": why})
+            receipt = m.receipt(own["tx_hash"])
+            if receipt is not None:
+                return self._receipt(item, receipt, own["tx_hash"])
+            return self._mined(item, own["tx_hash"], own["block_number"], None)
+        if events:
+            self._no_event_since.pop(item.action_id, None)
+            other = events[0]
+            return self._finish(item, status, f"{why}: transaction {other['tx_hash']} in block "
+                                              f"{other['block_number']} used the incident, not one of ours")
+        first = self._no_event_since.setdefault(item.action_id, time.monotonic())
+        if time.monotonic() - first >= self.event_grace:
+            self._no_event_since.pop(item.action_id, None)
+            return self._finish(item, status, f"{why}, and no event of the monitor for the incident was readable "
+                                              f"within {self.event_grace:g} s")
+        log.warning("incident_event_not_found", extra={"incident": item.incident_id, "action": item.kind,
+                                                       "status": item.status, "chain_said": why})
+        return self._set(item, item.status, error=f"{why}, but no event of the monitor for the incident is readable "
+                                                  "yet (the node may lag behind); checking again")
 
     def _confirm(self, item: OutboxItem, just_mined: bool = False) -> OutboxItem:
         m = self.monitor
         assert m is not None and item.tx_hash is not None and item.block_number is not None
         # A receipt read a moment ago is 1 confirmation: no second read when that is all we need.
         r = {"blockNumber": item.block_number} if just_mined and self.confirmations == 1 else m.receipt(item.tx_hash)
+        if r is None:  # a node that lags behind may have the event before the receipt: a reorg removes both
+            own = [e for e in m.incident_events(bytes.fromhex(item.incident_id[2:]))
+                   if e["tx_hash"].lower() == item.tx_hash.lower()]
+            r = {"blockNumber": own[0]["block_number"]} if own else None
         if r is None:  # reorganised away: the same signed bytes go out again
             log.warning("action_reorged", extra={"incident": item.incident_id, "tx_hash": item.tx_hash})
             return self._set(item, "signed")
@@ -463,7 +566,30 @@ class Outbox:
 
     def _reverted(self, item: OutboxItem, e: ActionReverted) -> OutboxItem:
         status = SETTLED_REVERTS.get(e.error_name or "", "failed")
+        if status != "failed":
+            return self._done_already(item, status, str(e).rstrip("."))
         return self._finish(item, status, str(e))
+
+    def _due(self, item: OutboxItem) -> float:
+        return max(item.intent_at, item.not_before)
+
+    def _report_unsent(self, item: OutboxItem) -> None:
+        """Say once, in the audit log, the log and an ``action_failed`` event, that a due action is not sent."""
+        if item.action_id in self._reported:
+            return
+        self._reported.add(item.action_id)
+        now = self.clock()
+        why = (f"The {item.kind} of module {item.module} for incident {item.incident_id} is not on-chain "
+               f"{max(0.0, now - self._due(item)):.0f} s after it was due")
+        if item.error:
+            why += f"; last error: {item.error.rstrip('.')}"
+        why += (f". It stays in the outbox ({item.status}) and is sent once a node answers, by a running "
+                "`watchdog serve` or the next `watchdog run`; check the RPC endpoints (`watchdog outbox` lists it).")
+        self.store.audit(now, "action_unsent", {"action": item.kind, "status": item.status, "why": why},
+                         incident_id=item.incident_id)
+        log.error("action_unsent", extra={"incident": item.incident_id, "action": item.kind, "status": item.status,
+                                          "error": item.error})
+        self._event("action_failed", item, {"error": why, "unsent": True, "status": item.status})
 
     def _finish(self, item: OutboxItem, status: str, why: str) -> OutboxItem:
         item = self._set(item, status, error=why)

@@ -9,6 +9,11 @@ The order is what makes an action traceable and safe to retry:
 3. the transaction is signed and sent; its hash, block and outcome are written back.
 
 The incident id is also the on-chain idempotency key: the monitor refuses a second action with it.
+
+Everything a caller hears arrives as an event through ``on_event`` and ``listeners`` (``rule_fired``,
+``alert``, ``action_held``, ``action_mined``, ``action_failed``, ...). An on-chain action that is due but
+that no node accepted is reported as ``action_failed`` with ``unsent: True`` (see watchdog/actions/outbox.py);
+at the end of a run, :meth:`Responder.unsent` lists what is left, so the run can say so in its exit status.
 """
 
 from __future__ import annotations
@@ -16,20 +21,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eth_utils import keccak
 
 from rules import Decision, module_id_bytes32
-
 from watchdog.actions.chain import MonitorClient, TxResult, chain_metrics
+from watchdog.actions.outbox import OPEN_STATES, Outbox, OutboxItem, fault
 from watchdog.engine.engine import Engine, ModelRuntime
 from watchdog.errors import ChainError
 from watchdog.fmt import finite, iso_utc
 from watchdog.observe.metrics import Metrics
-from watchdog.actions.outbox import OPEN_STATES, Outbox, OutboxItem, fault
-from watchdog.store.store import Incident, Store
+from watchdog.store.store import Action, Incident, Store
 
 log = logging.getLogger("watchdog.actions")
 
@@ -74,10 +78,22 @@ class Responder:
         return self.outbox.process()
 
     def settle(self, timeout: float = 60.0) -> list[OutboxItem]:
-        """At the end of a run: wait (bounded) for the transactions in flight to be mined."""
+        """At the end of a run: send what is unsent and wait for what is in flight, retrying for up to
+        ``timeout`` seconds; each action still unsent then is reported once as ``action_failed``."""
         if self.monitor is None or self.dry_run:
             return []
         return self.outbox.settle(timeout)
+
+    def unsent(self) -> list[Action]:
+        """The protective actions that are due but that no node has accepted (empty when nothing goes on-chain).
+
+        Call it after :meth:`settle`: a non-empty list means a pause or rollback the policy asked for is
+        not on-chain, and the run must not end as a success. Actions held in their veto window are not in it.
+        """
+        if self.monitor is None or self.dry_run:
+            return []
+        found = (self.store.action(i.incident_id, i.kind) for i in self.outbox.unsent())
+        return [a for a in found if a is not None]
 
     def __call__(self, engine: Engine, rt: ModelRuntime, d: Decision) -> None:
         if d.kind == "resolve":
@@ -188,7 +204,9 @@ class Responder:
         d, inc = known
         data: dict[str, Any] = {"decision": d, "incident": inc, "action": item.kind}
         if event == "action_mined":
-            data["tx"] = TxResult(info["tx_hash"], info["block_number"], info["gas_used"], int(info["nonce"] or 0))
+            gas = info["gas_used"]
+            data["tx"] = TxResult(info["tx_hash"], info["block_number"], None if gas is None else int(gas),
+                                  int(info["nonce"] or 0))
         else:
             data.update(info)
         self._emit(event, data)
@@ -200,6 +218,8 @@ class Responder:
             outcome = {"action_mined": "mined", "action_failed": "failed", "action_skipped": "skipped",
                        "alert": "sent", "action_held": "held", "action_settled": "settled",
                        "action_stuck": "stuck"}.get(event, event)
+            if event == "action_failed" and data.get("unsent"):
+                outcome = "unsent"  # not final: it may still be mined later, counted then as "mined"
             d = data["decision"]
             self.metrics.actions.labels(d.model, d.rule, data.get("action", "alert"), outcome).inc()
         for listener in self.listeners:
@@ -207,3 +227,13 @@ class Responder:
                 listener(event, data)
             except Exception:  # a listener (alerts, annotations) must never block an on-chain action
                 log.exception("listener_failed", extra={"event_name": event})
+
+
+def unsent_sentence(actions: Sequence[Action]) -> str:
+    """One sentence for the operator about the actions :meth:`Responder.unsent` returned."""
+    what = "; ".join(f"{a.kind} of {a.module} for incident {a.incident_id} ({a.status})" for a in actions)
+    n = len(actions)
+    return (f"{n} on-chain action{'s' if n != 1 else ''} the policy asked for {'is' if n == 1 else 'are'} not sent: "
+            f"{what}. {'It stays' if n == 1 else 'They stay'} in the outbox and {'is' if n == 1 else 'are'} sent "
+            "by the next `watchdog run` or a running `watchdog serve` once an RPC endpoint answers; "
+            "check --rpc-url, and `watchdog outbox` for the last error.")
