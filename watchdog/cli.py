@@ -11,17 +11,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-
-
 from watchdog import __version__, commands
-from watchdog.observe import logs
 from watchdog.errors import WatchdogError
+from watchdog.observe import logs
 
 log = logging.getLogger("watchdog.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="watchdog", allow_abbrev=False, description="Monitoring and circuit breaker for ML models on-chain.")
+    p = argparse.ArgumentParser(prog="watchdog", allow_abbrev=False,
+                                description="Monitoring and circuit breaker for ML models on-chain.")
     p.add_argument("--version", action="version", version=f"watchdog {__version__}")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="text", choices=["text", "json"])

@@ -15,7 +15,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     d = sub.add_parser("demo", help="replay a bundled drifting log against an in-process chain")
-    d.add_argument("--out", default="watchdog-demo", help="folder for the demo's store and quarantine (default: %(default)s)")
+    d.add_argument("--out", default="watchdog-demo",
+                   help="folder for the demo's store and quarantine (default: %(default)s)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_demo)
 

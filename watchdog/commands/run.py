@@ -50,17 +50,21 @@ def register(sub: Any) -> None:
     r.add_argument("--rpc-url", action="append",
                    help="JSON-RPC endpoint, repeatable (failover in order); without it actions are recorded, not sent")
     r.add_argument("--monitor", help="address of the deployed ModelMonitor")
-    r.add_argument("--key-file", help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD or --key-password-file)")
+    r.add_argument("--key-file",
+                   help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD or --key-password-file)")
     r.add_argument("--key-password-file")
-    r.add_argument("--store", default="watchdog.db", help="SQLite file for incidents and actions (default: %(default)s)")
+    r.add_argument("--store", default="watchdog.db",
+                   help="SQLite file for incidents and actions (default: %(default)s)")
     r.add_argument("--quarantine", default="quarantine.jsonl", help="where invalid records go (default: %(default)s)")
     r.add_argument("--metrics-addr", type=_host_port, default=_host_port("127.0.0.1:9464"),
                    help="host:port for /metrics, or 'off' (default: 127.0.0.1:9464)")
     r.add_argument("--dry-run", action="store_true", help="evaluate and record everything, send nothing on-chain")
     r.add_argument("--max-fee-gwei", type=float, default=500.0, help="cap on the fee per gas (default: %(default)s)")
-    r.add_argument("--confirmations", type=int, default=3, help="blocks deep before an action is confirmed (default: %(default)s)")
+    r.add_argument("--confirmations", type=int, default=3,
+                   help="blocks deep before an action is confirmed (default: %(default)s)")
     r.add_argument("--stuck-blocks", type=int, default=3,
-                   help="blocks without inclusion before a transaction is replaced with a 12.5%% higher fee (default: %(default)s)")
+                   help="blocks without inclusion before a transaction is replaced with a 12.5%% higher fee "
+                        "(default: %(default)s)")
     r.add_argument("--no-progress", action="store_true")
     notify.add_arguments(r)
     r.set_defaults(func=cmd_run)

@@ -34,9 +34,9 @@ from typing import Any
 import orjson
 
 from watchdog.engine import checkpoint
-from watchdog.observe import notify
-from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
 from watchdog.errors import ConfigError, StartupError
+from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
+from watchdog.observe import notify
 
 log = logging.getLogger("watchdog.serve")
 
@@ -97,7 +97,8 @@ def register(sub: Any) -> None:
     p.add_argument("--oracle-from-block", type=int, default=0, help="first block without a saved position")
     p.add_argument("--rpc-url", action="append", help="JSON-RPC endpoint; repeat for failover")
     p.add_argument("--monitor", help="address of the deployed ModelMonitor")
-    p.add_argument("--key-file", help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD or --key-password-file)")
+    p.add_argument("--key-file",
+                   help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD or --key-password-file)")
     p.add_argument("--key-password-file")
     p.add_argument("--dry-run", action="store_true", help="evaluate and record everything, send nothing on-chain")
     p.add_argument("--max-fee-gwei", type=float, default=500.0)
@@ -125,14 +126,15 @@ def register(sub: Any) -> None:
     notify.add_arguments(p)
     p.set_defaults(func=cmd_serve)
 
-    j = sub.add_parser("jobs", help="the scheduled jobs of a watchdog serve, from its store: last run, outcome, next run")
+    j = sub.add_parser("jobs",
+                       help="the scheduled jobs of a watchdog serve, from its store: last run, outcome, next run")
     j.add_argument("--store", default="watchdog.db", help="SQLite file or postgresql:// URL (default: %(default)s)")
     j.set_defaults(func=cmd_jobs)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from watchdog.store.db import is_postgres_url
     from watchdog.service.scheduler import describe_jobs, scheduler_jobs
+    from watchdog.store.db import is_postgres_url
 
     if not is_postgres_url(args.store) and not Path(args.store).is_file():
         raise ConfigError(f"The store {args.store} does not exist; give the --store of the running watchdog.")
@@ -259,7 +261,7 @@ class Service:
             self.positions = dict(cp.positions)
             self.records = cp.records
         Path(a.quarantine).parent.mkdir(parents=True, exist_ok=True)
-        self.quarantine = open(a.quarantine, "ab")
+        self.quarantine = open(a.quarantine, "ab")  # noqa: SIM115 - open while serving, closed by shutdown()
         replayed = self._open_spool()
         self.store.audit(self.clock(), "serve_started", {
             "instance": a.instance, "sources": [s.name for s in self.sources], "dry_run": a.dry_run,
@@ -281,8 +283,8 @@ class Service:
         with ``--http off`` are processed all the same). This runs before the API and the sources start.
         """
         from watchdog.ingest.sources import Position
-        from watchdog.service.feed import feed
         from watchdog.ingest.sources.spool import Spool, SpoolError
+        from watchdog.service.feed import feed
 
         where = spool_dir(self.args)
         if self.args.http is None and not where.is_dir():
@@ -309,7 +311,8 @@ class Service:
         return replayed
 
     def _ingested(self, batch: Any, res: Any) -> None:
-        """An HTTP batch was processed (called under the engine lock): its spool position goes in the next checkpoint."""
+        """An HTTP batch was processed (called under the engine lock): its spool position goes in the next
+        checkpoint."""
         self.positions[batch.source] = batch.position.to_json()
         self.records += res.records
         self.dirty = True
@@ -492,7 +495,7 @@ class Service:
         if self.monitor is None:
             return True
         try:
-            self.monitor.w3.eth.block_number
+            _ = self.monitor.w3.eth.block_number  # a round trip to the node
             return True
         except Exception:
             return False

@@ -1,13 +1,13 @@
 """Restart without forgetting: the engine's whole state and the sources' positions, saved together.
 
-A checkpoint holds, per model: every detector's snapshot (reference summary and window), the
-reference rows gathered so far while ``first_n`` is not yet reached, the window of recent predictions
-by request id (the duplicate check and the label join, with their data times), the pending micro-batch, the counters and the recent window bounds used in evidence; and for the engine: the rule
-evaluator's snapshot and the quarantine counts. :func:`save` writes it in ONE transaction with the
-position of every source (``source_offsets``), so the state and the offsets always agree: after a
-SIGKILL the watchdog restores the state and re-reads every record after the saved positions (none is
-skipped, none is counted twice in a detector). Incidents are keyed by a deterministic id and actions
-are idempotent per incident, so re-reading never duplicates an action.
+A checkpoint holds, per model: every detector's snapshot (reference summary and window), the reference rows
+gathered so far while ``first_n`` is not yet reached, the window of recent predictions by request id (the
+duplicate check and the label join, with their data times), the pending micro-batch, the counters and the
+recent window bounds used in evidence; and for the engine: the rule evaluator's snapshot and the quarantine
+counts. :func:`save` writes it in ONE transaction with the position of every source (``source_offsets``), so
+the state and the offsets always agree: after a SIGKILL the watchdog restores the state and re-reads every
+record after the saved positions (none is skipped, none is counted twice in a detector). Incidents are keyed
+by a deterministic id and actions are idempotent per incident, so re-reading never duplicates an action.
 
 Restoring under a changed policy keeps what still fits: a model's state is restored only when its
 definition (features, reference, detectors) is unchanged (compared by fingerprint), and the evaluator
@@ -31,7 +31,8 @@ from watchdog.engine.model import CheckpointError, array_json, columns_digest
 from watchdog.engine.model import array_of as _unarray
 from watchdog.store.store import Store
 
-__all__ = ["DEFAULT_INSTANCE", "Checkpoint", "CheckpointError", "_unarray", "columns_digest", "dumps", "load", "restore_engine", "resume",
+__all__ = ["DEFAULT_INSTANCE", "Checkpoint", "CheckpointError", "_unarray", "columns_digest", "dumps", "load",
+           "restore_engine", "resume",
            "save", "save_offset", "snapshot_engine"]
 
 log = logging.getLogger("watchdog.checkpoint")
@@ -100,7 +101,8 @@ def save(store: Store, engine: Engine, positions: Mapping[str, str], now: float,
             (instance, engine.policy.hash, now, records, text, named),
         )
         # samples that no checkpoint (of any instance) names any more: a policy changed a model's reference
-        kept = {d for r in store.query("SELECT reference_digests FROM checkpoints") for d in r["reference_digests"].split()}
+        kept = {d for r in store.query("SELECT reference_digests FROM checkpoints")
+                for d in r["reference_digests"].split()}
         for r in store.query("SELECT digest FROM reference_samples"):
             if r["digest"] not in kept:
                 store.execute("DELETE FROM reference_samples WHERE digest = ?", (r["digest"],))

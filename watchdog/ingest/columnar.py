@@ -482,7 +482,7 @@ def _repeats_in_order(by_id: Any, ids: pa.Array, maybe: np.ndarray) -> np.ndarra
     dup = np.zeros(len(ids), dtype=bool)
     latest: dict[str, int] = {}
     refused = 0
-    for k, rid in zip(pos.tolist(), names):
+    for k, rid in zip(pos.tolist(), names, strict=True):
         seq = first + k - refused  # the sequence number this prediction gets if accepted
         prior = latest.get(rid)
         if prior is None:

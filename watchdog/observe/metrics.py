@@ -180,7 +180,7 @@ class StoreCollector(Collector):
             paused_rows = self.store.query(
                 "SELECT DISTINCT i.model AS model FROM actions a JOIN incidents i ON i.id = a.incident_id"
                 " WHERE a.kind = ? AND a.status IN (?, ?)", ("pause", "mined", "confirmed"))
-        except Exception:  # noqa: BLE001 - see the class docstring
+        except Exception:
             return
         statuses = GaugeMetricFamily("watchdog_outbox_actions", "Actions in the store, by status.",
                                      labels=["status"])
