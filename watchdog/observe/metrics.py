@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
+import rules
 from watchdog import __version__
 
 
@@ -67,7 +68,8 @@ class Metrics:
             "watchdog_actions_total", "Actions attempted, by kind and outcome.",
             ["model", "rule", "action", "outcome"], registry=r)
         self.tx_latency = Histogram(
-            "watchdog_transaction_latency_seconds", "From signing a transaction to its receipt, by action.",
+            "watchdog_transaction_latency_seconds",
+            "From an action's intent to its receipt (mined), by action; a veto window's hold is included.",
             ["action"], buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300), registry=r)
         for action in ("pause", "rollback"):  # exported (empty) before the first transaction, for dashboards
             self.tx_latency.labels(action)
@@ -112,7 +114,9 @@ class EngineCollector(Collector):
         e = self.engine
         stat = GaugeMetricFamily("watchdog_detector_statistic", "A detector's current statistic.",
                                  labels=["model", "detector", "kind", "feature", "statistic"])
-        thr = GaugeMetricFamily("watchdog_rule_threshold", "The threshold a rule compares its statistic with.",
+        thr = GaugeMetricFamily("watchdog_rule_threshold",
+                                "The level a rule holds each of its comparisons to: a compound rule's corrected "
+                                "(Bonferroni, Benjamini-Hochberg) threshold, as the evaluator applies it.",
                                 labels=["model", "rule", "detector", "statistic"])
         fired = GaugeMetricFamily("watchdog_detector_drift_detected", "1 when a detector's own test fires.",
                                   labels=["model", "detector", "kind", "feature"])
@@ -146,8 +150,8 @@ class EngineCollector(Collector):
                 fired.add_metric([m, name, spec.kind, feature], 1.0 if det.drift_detected else 0.0)
                 win.add_metric([m, name, spec.kind, feature], float(det.n))
         for rule in e.policy.rules:
-            c = rule.condition
-            thr.add_metric([rule.model, rule.name, c.detector, c.statistic], float(c.threshold))
+            for t in rules.effective_thresholds(rule):  # every comparison, at its corrected level
+                thr.add_metric([rule.model, rule.name, t.leaf.detector, t.leaf.statistic], float(t.threshold))
             current = e.evaluator.state(rule.name).state
             for s in ("inactive", "pending", "firing"):
                 state.add_metric([rule.model, rule.name, rule.labels.severity, s], 1.0 if s == current else 0.0)
