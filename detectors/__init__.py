@@ -6,10 +6,11 @@ categories (:mod:`detectors.categorical`), performance over labelled predictions
 (:mod:`detectors.guardrails`) and the joint feature vector (:mod:`detectors.multivariate`);
 :mod:`detectors.calibration` controls false alarms. Change points in one stream, without a reference:
 :mod:`detectors.sequential` (ADWIN, Page-Hinkley, CUSUM, KSWIN), :mod:`detectors.errorstream` (DDM, EDDM,
-HDDM_A, HDDM_W on a classifier's errors) and the anytime-valid :mod:`detectors.evalue`. :data:`REGISTRY` maps the names used in policies to
-the classes; ``Detector.restore`` rebuilds any detector from its ``snapshot()``. :mod:`detectors.protocol`
-declares what a caller may rely on: each class's ``feeds`` names the protocol it satisfies, and
-``Detector.build`` makes one from a policy entry's parameters and the model's reference.
+HDDM_A, HDDM_W on a classifier's errors) and the anytime-valid :mod:`detectors.evalue`. :data:`REGISTRY`
+maps the names used in policies to the classes; ``Detector.restore`` rebuilds any detector from its
+``snapshot()``. :mod:`detectors.protocol` declares what a caller may rely on: each class's ``feeds``
+names the protocol it satisfies, and ``Detector.build`` makes one from a policy entry's parameters and
+the model's reference.
 """
 
 from __future__ import annotations
@@ -29,15 +30,6 @@ from detectors.numeric import (
     WassersteinDrift,
     WindowedPSIDrift,
 )
-from detectors.protocol import (
-    CountFed,
-    PairFed,
-    Reading,
-    ReferenceSample,
-    TimeFed,
-    ValueFed,
-    VectorFed,
-)
 from detectors.performance import (
     RollingAccuracy,
     RollingBias,
@@ -49,6 +41,15 @@ from detectors.performance import (
     RollingRecall,
     RollingRMSE,
     RollingROCAUC,
+)
+from detectors.protocol import (
+    CountFed,
+    PairFed,
+    Reading,
+    ReferenceSample,
+    TimeFed,
+    ValueFed,
+    VectorFed,
 )
 from detectors.quality import MissingRate, OutOfRangeRate, Staleness, TypeErrorRate, VolumeDrift
 from detectors.sequential import ADWIN, CUSUM, KSWIN, PageHinkley, SequentialDetector
@@ -86,7 +87,6 @@ __all__ = [
     "QuantileKSDrift",
     "Reading",
     "ReferenceSample",
-    "WindowedPSIDrift",
     "RollingAccuracy",
     "RollingBias",
     "RollingBrier",
@@ -108,6 +108,7 @@ __all__ = [
     "VectorFed",
     "VolumeDrift",
     "WassersteinDrift",
+    "WindowedPSIDrift",
 ]
 
 REGISTRY: dict[str, type[Detector]] = {
@@ -136,7 +137,9 @@ REGISTRY.update(
 # Quality and multivariate detectors fit the shared contract but are not policy kinds yet (the service drops
 # missing values before feeding and has no vectors to give): Python API only, as the guardrails and the
 # time-fed VolumeDrift / Staleness, which are not registered at all.
-REGISTRY.update({cls.kind: cls for cls in (MissingRate, OutOfRangeRate, TypeErrorRate, PCAReconstructionDrift)})
+REGISTRY.update(
+    {cls.kind: cls for cls in (MissingRate, OutOfRangeRate, TypeErrorRate, PCAReconstructionDrift)}
+)
 REGISTRY.update(
     {cls.kind: cls for cls in (ADWIN, PageHinkley, CUSUM, KSWIN, DDM, EDDM, HDDM_A, HDDM_W, EDetector)}
 )

@@ -120,8 +120,9 @@ class Detector(abc.ABC):
             raise TypeError(
                 f"{cls.__name__}.input_kind must be one of {_INPUT_KINDS}, got {cls.input_kind!r}"
             )
-        if getattr(cls, "feeds", None) not in FEEDS:
-            raise TypeError(f"{cls.__name__}.feeds must be one of {FEEDS}, got {getattr(cls, 'feeds', None)!r}")
+        feeds = getattr(cls, "feeds", None)
+        if feeds not in FEEDS:
+            raise TypeError(f"{cls.__name__}.feeds must be one of {FEEDS}, got {feeds!r}")
         if cls.statistics[0] != "statistic" or set(cls.fires_when) != set(cls.statistics):
             raise TypeError(
                 f"{cls.__name__} must list 'statistic' first and give fires_when for each statistic"
@@ -291,7 +292,9 @@ class Detector(abc.ABC):
             "class": type(self).__name__,
             "kind": self.kind,
             "version": SNAPSHOT_VERSION,
-            "params": {name: _jsonable(getattr(self, name)) for name in self._param_names() if name not in omit},
+            "params": {
+                name: _jsonable(getattr(self, name)) for name in self._param_names() if name not in omit
+            },
             "state": self._snapshot_state(),
         }
 
@@ -408,7 +411,10 @@ class UnivariateDetector(Detector):
 
 
 class PairDetector(Detector):
-    """A detector fed (prediction, label) pairs; ``_slides`` and ``_kept`` as for :class:`UnivariateDetector`."""
+    """A detector fed (prediction, label) pairs.
+
+    ``_slides`` and ``_kept`` as for :class:`UnivariateDetector`.
+    """
 
     feeds: ClassVar[Feed] = "pairs"
 
@@ -492,7 +498,8 @@ def is_missing(value: Any) -> bool:
 
 
 def _missing_mask(values: np.ndarray) -> np.ndarray:
-    """Which entries of a one-dimensional array :func:`is_missing` holds true of (as ``tolist`` gives them)."""
+    """Which entries of a one-dimensional array :func:`is_missing` holds true of (as ``tolist`` gives
+    them)."""
     if values.dtype.kind == "f":
         nan: np.ndarray = np.isnan(values)
         return nan

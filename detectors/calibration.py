@@ -174,11 +174,12 @@ def calibrate_threshold(
     reference sample too, and is conservative for a detector built on the whole reference),
     resamples (with replacement) a stream of ``path_length`` records from the other half, and
     feeds it in batches of ``check_every`` records, reading the statistic after each batch as the
-    service reads it; the most extreme value along the path is kept. A path raises a false alarm iff that extreme crosses the threshold, so taking
-    the ``1 - budget * path_length`` quantile of the path extremes gives about ``budget`` false
-    alarms per record, the repeated testing over time included. The held-out check then feeds
-    ``held_out_paths`` streams resampled from the third part to detectors with that threshold
-    (each built on a random half of the calibration data) and counts the paths that fire.
+    service reads it; the most extreme value along the path is kept. A path raises a false alarm iff
+    that extreme crosses the threshold, so taking the ``1 - budget * path_length`` quantile of the
+    path extremes gives about ``budget`` false alarms per record, the repeated testing over time
+    included. The held-out check then feeds ``held_out_paths`` streams resampled from the third part
+    to detectors with that threshold (each built on a random half of the calibration data) and counts
+    the paths that fire.
 
     Parameters
     ----------

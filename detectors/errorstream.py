@@ -30,8 +30,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from detectors.base import PairDetector, _pair_arrays, check_int, check_real
-from detectors.protocol import Feed
 from detectors.performance import _correct_many, _correct_one
+from detectors.protocol import Feed
 from detectors.sequential import _COMMON_FIRES_WHEN, _COMMON_STATISTICS, SequentialDetector
 
 __all__ = ["DDM", "EDDM", "HDDM_A", "HDDM_W"]
@@ -329,7 +329,8 @@ class HDDM_A(_HDDM):
     ) -> None:
         self._init_confidences(drift_confidence, warning_confidence)
         if not isinstance(two_sided_test, bool):
-            raise ValueError(f"two_sided_test must be True or False, got {two_sided_test!r}")  # noqa: TRY004
+            # ValueError, not TypeError: the policy loader reports ValueErrors
+            raise ValueError(f"two_sided_test must be True or False, got {two_sided_test!r}")
         self.two_sided_test = two_sided_test
         self.threshold = self.drift_confidence
         self._reset()
@@ -383,7 +384,8 @@ class HDDM_W(_HDDM):
         self._init_confidences(drift_confidence, warning_confidence)
         self.lambda_val = check_real("lambda_val", lambda_val, 0.0, 1.0, low_open=True)
         if not isinstance(two_sided_test, bool):
-            raise ValueError(f"two_sided_test must be True or False, got {two_sided_test!r}")  # noqa: TRY004
+            # ValueError, not TypeError: the policy loader reports ValueErrors
+            raise ValueError(f"two_sided_test must be True or False, got {two_sided_test!r}")
         self.two_sided_test = two_sided_test
         self.threshold = self.drift_confidence
         self._reset()

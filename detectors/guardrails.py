@@ -37,7 +37,8 @@ __all__ = ["ChangeFrequencyGuard", "CumulativeChangeGuard", "HardBoundsGuard", "
 
 class _Guardrail(_WholeBatch, Detector):
     input_kind = "numeric"
-    feeds: ClassVar[Feed] = "values"  # the model's successive outputs (with their times, for the guards that count time)
+    # The model's successive outputs (with their times, for the guards that count time).
+    feeds: ClassVar[Feed] = "values"
     statistics = ("statistic", "breaches")
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "breaches": ">"}
     _needs_ts = False
@@ -260,7 +261,8 @@ class StepChangeGuard(_Guardrail):
     def __init__(self, *, max_step: float, relative: bool = True) -> None:
         self.max_step = check_real("max_step", max_step, 0.0, math.inf)
         if not isinstance(relative, bool):
-            raise ValueError(f"relative must be True or False, got {relative!r}")  # noqa: TRY004 - policy errors are ValueErrors
+            # ValueError, not TypeError: the policy loader reports ValueErrors
+            raise ValueError(f"relative must be True or False, got {relative!r}")
         self.relative = relative
         self.threshold = self.max_step
         self.window = 2
@@ -387,7 +389,8 @@ class CumulativeChangeGuard(_Guardrail):
         self.max_change = check_real("max_change", max_change, 0.0, math.inf)
         self.period = check_real("period", period, 0.0, math.inf, low_open=True)
         if not isinstance(relative, bool):
-            raise ValueError(f"relative must be True or False, got {relative!r}")  # noqa: TRY004 - policy errors are ValueErrors
+            # ValueError, not TypeError: the policy loader reports ValueErrors
+            raise ValueError(f"relative must be True or False, got {relative!r}")
         self.relative = relative
         self.window = check_window(window)
         self.threshold = self.max_change

@@ -67,7 +67,8 @@ class _WindowedNumeric(_NumericDetector):
     def _init_window(self, window: Any, tumbling: Any, horizon: Any, min_samples: Any) -> None:
         self.window = check_window(window)
         if not isinstance(tumbling, bool):
-            raise ValueError(f"tumbling must be True or False, got {tumbling!r}")  # noqa: TRY004 - as check_window
+            # ValueError, not TypeError, as check_window
+            raise ValueError(f"tumbling must be True or False, got {tumbling!r}")
         self.tumbling = tumbling
         if horizon is not None:
             horizon = check_real("horizon", horizon, 0.0, math.inf, low_open=True)
@@ -365,8 +366,8 @@ class WassersteinDrift(_WindowedNumeric):
         Drift when ``statistic > threshold``. The default 0.1 (a tenth of a standard deviation)
         is Evidently's. On a window of ``w`` values the statistic of a stationary stream is
         about ``1.1 / sqrt(w)`` for a normal feature (0.05 at 500), and a sliding window read
-        again and again sees excursions of twice that, so small windows need a higher threshold; :func:`detectors.calibration.calibrate_threshold` picks one for a
-        false-alarm budget.
+        again and again sees excursions of twice that, so small windows need a higher threshold;
+        :func:`detectors.calibration.calibrate_threshold` picks one for a false-alarm budget.
     scale
         ``"std"`` (default) or ``"iqr"``: the spread the distance is divided by.
     min_samples
@@ -593,8 +594,8 @@ class QuantileKSDrift(_WindowedNumeric):
     r"""Kolmogorov-Smirnov distance of the window to a reference kept as ``quantiles`` quantiles.
 
     The reference is reduced at construction to its values at ``quantiles`` evenly spaced
-    levels and its exact ECDF there (the sorted sample is kept only for snapshots). ``statistic`` is the largest
-    gap between the reference's and the window's ECDFs at those points, so it never exceeds the
+    levels and its exact ECDF there (the sorted sample is kept only for snapshots). ``statistic`` is
+    the largest gap between the reference's and the window's ECDFs at those points, so it never exceeds the
     exact KS distance (:class:`detectors.KSDrift`) and falls short of it by at most about
     ``1 / quantiles``: the test is conservative, with the same critical values. A read sorts the
     window and looks up ``quantiles`` points in it: :math:`O(w \log w)` whatever the size of the

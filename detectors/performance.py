@@ -120,7 +120,7 @@ def _correct_many(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return same
     # Mixed or object dtypes: compare element by element, as update() does.
     return np.fromiter(
-        (bool(a == b) and not is_missing(a) for a, b in zip(p.tolist(), y.tolist())),
+        (bool(a == b) and not is_missing(a) for a, b in zip(p.tolist(), y.tolist(), strict=True)),
         dtype=bool,
         count=p.shape[0],
     )

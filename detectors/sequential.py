@@ -368,10 +368,11 @@ class PageHinkley(SequentialDetector):
         totals[0] += self._total
         totals.cumsum(out=totals)  # sequential, as the loop adds: (total + x0) + x1 + ...
         end = count + m
-        if end <= _COUNTS.shape[0]:
-            counts = _COUNTS[count:end]  # the floats count + 1, ..., count + m
-        else:
-            counts = np.arange(count + 1, end + 1, dtype=np.float64)
+        counts = (
+            _COUNTS[count:end]  # the floats count + 1, ..., count + m
+            if end <= _COUNTS.shape[0]
+            else np.arange(count + 1, end + 1, dtype=np.float64)
+        )
         dev = np.divide(totals, counts)
         np.subtract(x, dev, out=dev)  # the deviations from the running mean
         # d - delta and d + delta (x - y is x + (-y) in IEEE arithmetic), in one call
@@ -435,14 +436,8 @@ class PageHinkley(SequentialDetector):
         alarm: int | None = lo + first
         if not fired[first]:
             alarm, first = None, hi - lo - 1
-        if inc:
-            min_at = float(min_inc[first])
-        else:
-            min_at = float(np.minimum(seg_inc[: first + 1].min(), min_before))
-        if dec:
-            max_at = float(max_dec[first])
-        else:
-            max_at = float(np.maximum(seg_dec[: first + 1].max(), max_before))
+        min_at = float(min_inc[first]) if inc else float(np.minimum(seg_inc[: first + 1].min(), min_before))
+        max_at = float(max_dec[first]) if dec else float(np.maximum(seg_dec[: first + 1].max(), max_before))
         return alarm, lo + first, min_at, max_at
 
     def _scan_segments(self, sums: np.ndarray, early: int) -> tuple[int | None, int, float, float]:

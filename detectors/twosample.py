@@ -216,7 +216,10 @@ def _ks_p_value(d: float, n: int, m: int) -> float:
 
 
 def psi(p: np.ndarray, q: np.ndarray, eps: float) -> float:
-    """Population stability index of proportions ``q`` against reference proportions ``p`` (both floored at eps)."""
+    """Population stability index of proportions ``q`` against reference proportions ``p``.
+
+    Both are floored at ``eps``.
+    """
     q = np.maximum(q, eps)
     p = np.maximum(p, eps)
     return float(np.sum((q - p) * np.log(q / p)))

@@ -61,7 +61,7 @@ def test_a_window_of_unseen_values_is_large_and_finite() -> None:
 
 def test_string_array_path_equals_the_loop() -> None:
     rng = np.random.default_rng(6)
-    stream = rng.choice(TOKENS + ["NEW"], 333)
+    stream = rng.choice([*TOKENS, "NEW"], 333)
     batched, looped = ChiSquareDrift(TOKENS, window=100), ChiSquareDrift(TOKENS, window=100)
     batched.update_many(stream)  # a numpy unicode array
     for x in stream:
@@ -93,7 +93,7 @@ def test_g_test_matches_scipy_power_divergence() -> None:
     rng = np.random.default_rng(4)
     tokens = ["ETH", "USDC", "WBTC"]
     reference = rng.choice(tokens, 2000, p=[0.5, 0.3, 0.2])
-    window = rng.choice(tokens + ["NEW"], 300, p=[0.4, 0.3, 0.2, 0.1])
+    window = rng.choice([*tokens, "NEW"], 300, p=[0.4, 0.3, 0.2, 0.1])
     g = GTestDrift(reference, window=300)
     g.update_many(window)
     observed = np.array([np.sum(window == c) for c in g.categories] + [np.sum(window == "NEW")])

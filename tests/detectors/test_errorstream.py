@@ -54,7 +54,7 @@ def test_pairs_become_errors_and_missing_labels_are_skipped() -> None:
     assert det.n_seen == 4  # the pair without a label is skipped
     assert det.statistic == pytest.approx(2 / 4)  # "b" != "a", a missing prediction is an error
     looped = DDM()
-    for pair in zip(preds, labels):
+    for pair in zip(preds, labels, strict=True):
         looped.update(pair)
     assert looped.snapshot() == det.snapshot()
     with pytest.raises(ValueError, match="same length"):

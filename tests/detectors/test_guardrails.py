@@ -31,7 +31,7 @@ GUARDS: dict[str, Callable[[], Detector]] = {
 def _loop_breach(make: Callable[[], Detector], values: np.ndarray, ts: np.ndarray) -> int | None:
     """Reference semantics: feed one by one, note when drift_detected first turns True."""
     det = make()
-    for i, (x, t) in enumerate(zip(values, ts)):
+    for i, (x, t) in enumerate(zip(values, ts, strict=True)):
         det.update(x, ts=t)
         if det.drift_detected:
             return i
@@ -48,7 +48,7 @@ def test_update_many_finds_the_same_first_breach_as_the_loop(seed: int, name: st
     ts = np.cumsum(rng.exponential(3.0, size))
     make = GUARDS[name]
     looped, batched = make(), make()
-    for x, t in zip(values, ts):
+    for x, t in zip(values, ts, strict=True):
         looped.update(x, ts=t)
     lo = 0
     while lo < size:

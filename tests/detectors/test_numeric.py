@@ -214,7 +214,7 @@ def test_time_window_keeps_what_is_inside_the_horizon(
     values[rng.random(ts.shape[0]) < 0.1] = np.nan
     looped = JensenShannonDrift(rng.normal(size=200), window=window, horizon=horizon, bins=4)
     batched = Detector.restore(looped.snapshot())
-    for x, t in zip(values, ts):
+    for x, t in zip(values, ts, strict=True):
         looped.update(x, ts=t)
     cut = int(rng.integers(0, ts.shape[0] + 1))
     batched.update_many(values[:cut], ts=ts[:cut])

@@ -91,7 +91,7 @@ def test_precision_recall_f1_on_late_labels() -> None:
     prec = RollingPrecision(positive="up", window=10, min_samples=1)
     rec = RollingRecall(positive="up", window=10, min_samples=1)
     prec.update_many(predictions, labels)
-    for pair in zip(predictions, labels):
+    for pair in zip(predictions, labels, strict=True):
         rec.update(pair)
     # Labelled pairs: TP 2 (0, 5), FP 1 (1), FN 2 (2, 6), TN 1 (4).
     assert prec.n == rec.n == 6  # the labelled count in the window
@@ -126,7 +126,8 @@ def test_log_loss_brier_and_ece_formulas() -> None:
     for det in (loss, brier, ece):
         det.update_many(p, y)
     clipped = np.clip(p, 1e-15, 1 - 1e-15)
-    assert loss.statistic == pytest.approx(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)), rel=1e-12)
+    expected = -np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    assert loss.statistic == pytest.approx(expected, rel=1e-12)
     assert brier.statistic == pytest.approx(np.mean((p - y) ** 2), rel=1e-12)
     which = np.minimum((p * 5).astype(int), 4)
     expected = sum(abs(y[which == b].sum() - p[which == b].sum()) for b in range(5)) / 500

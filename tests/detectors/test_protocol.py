@@ -36,7 +36,12 @@ class MeanShift(UnivariateDetector):
     fires_when: ClassVar[dict[str, str]] = {"statistic": ">", "mean": ">"}
 
     def __init__(
-        self, reference: ArrayLike, *, window: int = 100, threshold: float = 0.5, min_samples: int | None = None
+        self,
+        reference: ArrayLike,
+        *,
+        window: int = 100,
+        threshold: float = 0.5,
+        min_samples: int | None = None,
     ) -> None:
         self.window = check_window(window)
         self.reference = np.asarray(reference, dtype=np.float64)
@@ -108,7 +113,8 @@ def test_a_new_detector_checkpoints_without_its_reference() -> None:
     rng = np.random.default_rng(6)
     det.update_many(rng.normal(10.0, 2.0, 70))
     snap = json.loads(json.dumps(det.snapshot(omit=("reference",))))
-    restored = Detector.restore({**snap, "params": {**snap["params"], "reference": reference.values("price")}})
+    params = {**snap["params"], "reference": reference.values("price")}
+    restored = Detector.restore({**snap, "params": params})
     assert isinstance(restored, MeanShift)
     more = rng.normal(11.0, 2.0, 30)
     det.update_many(more)
@@ -118,7 +124,7 @@ def test_a_new_detector_checkpoints_without_its_reference() -> None:
 
 
 def test_building_a_new_detector_without_enough_reference_is_a_sentence() -> None:
-    with pytest.raises(ValueError, match=r"^MeanShift is built on a reference sample of column 'price', and none"):
+    with pytest.raises(ValueError, match=r"^MeanShift is built on a reference sample of column 'price', and"):
         MeanShift.build({}, None, column="price")
     sparse = Columns({None: np.array([1.0, np.nan, np.nan])})
     with pytest.raises(ValueError, match=r"^MeanShift needs at least 2 reference values of the prediction "):
