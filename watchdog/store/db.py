@@ -27,6 +27,7 @@ Errors::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sqlite3
@@ -244,10 +245,8 @@ class PostgresBackend:
         if not (self.conn.closed or self.conn.broken) or self.in_transaction:
             return False
         log.warning("store_reconnecting", extra={"store": self.target})
-        try:
+        with contextlib.suppress(Exception):  # it is gone already
             self.conn.close()
-        except Exception:  # noqa: BLE001 - it is gone already
-            pass
         self.conn = self._connect()
         return True
 
@@ -264,7 +263,8 @@ class PostgresBackend:
 
     def execute(self, sql: str, params: Sequence[Any]) -> int:
         with self._run(sql, params) as cur:
-            return cur.rowcount
+            rowcount: int = cur.rowcount
+            return rowcount
 
     def query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         with self._run(sql, params) as cur:

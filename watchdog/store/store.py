@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from watchdog.store.db import StoreError, open_backend, statements  # noqa: F401  (StoreError: re-exported)
+
 
 def _load_migrations() -> tuple[tuple[str, str], ...]:
     """The SQL files in ``watchdog/migrations``, ``NNNN_name.sql``, in order of their number."""
@@ -50,7 +51,8 @@ class Incident:
 
     @property
     def evidence_data(self) -> dict[str, Any]:
-        return json.loads(self.evidence)
+        data: dict[str, Any] = json.loads(self.evidence)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
