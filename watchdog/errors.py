@@ -7,6 +7,7 @@ resembles, so callers can catch either::
     ├── ConfigError(WatchdogError, ValueError)      bad flags, keys, files given to the service
     │   └── KeyLoadError                             a signing key could not be loaded (never shows the key)
     ├── StartupError(WatchdogError, RuntimeError)    the service refuses to start (bad policy, bad reference)
+    │   └── SignerRefused                            the signing key is privileged, lacks its role or its funds
     ├── SpoolError(WatchdogError, OSError)           the HTTP ingest spool could not be opened or written
     └── ChainError(WatchdogError, RuntimeError)      the chain refused or failed an action
         └── ActionReverted                            a transaction reverted; ``error_name`` is decoded
@@ -34,6 +35,27 @@ class KeyLoadError(ConfigError):
 
 class StartupError(WatchdogError, RuntimeError):
     """The watchdog refuses to start; the message says why."""
+
+
+class SignerRefused(StartupError):
+    """The watchdog's signing key is not fit to act on-chain (see :func:`watchdog.actions.preflight.preflight`).
+
+    Attributes
+    ----------
+    address:
+        The key's address (never the key).
+    reasons:
+        One full sentence per problem found, each saying what to do.
+    """
+
+    def __init__(self, address: str, reasons: list[str]):
+        self.address = address
+        self.reasons = list(reasons)
+        if len(self.reasons) == 1:
+            msg = f"Refusing to start: {self.reasons[0]}"
+        else:
+            msg = f"Refusing to start, for {len(self.reasons)} reasons:\n" + "\n".join(f"- {r}" for r in self.reasons)
+        super().__init__(msg)
 
 
 class SpoolError(WatchdogError, OSError):

@@ -300,6 +300,16 @@ def gas_limit(estimate: int) -> int:
     return int(estimate * 1.2) + 10_000
 
 
+def fee_per_gas(fees: Mapping[str, int]) -> int:
+    """The most a transaction signed with ``fees`` may pay per gas (``maxFeePerGas``, or ``gasPrice``)."""
+    return int(fees["maxFeePerGas"] if "maxFeePerGas" in fees else fees["gasPrice"])
+
+
+def fee_per_gas(fees: Mapping[str, int]) -> int:
+    """The most a transaction signed with ``fees`` may pay per gas (``maxFeePerGas``, or ``gasPrice``)."""
+    return int(fees["maxFeePerGas"] if "maxFeePerGas" in fees else fees["gasPrice"])
+
+
 @dataclass(frozen=True, slots=True)
 class TxResult:
     """A mined transaction. ``gas_used`` is ``None`` when the action was recognised by the monitor's event
@@ -351,6 +361,24 @@ class MonitorClient:
                             "block_number": int(e["blockNumber"]), "log_index": int(e["logIndex"]),
                             "by": e["args"]["by"]})
         return sorted(out, key=lambda e: (e["block_number"], e["log_index"]))
+
+    def registered_modules(self, from_block: int = 0) -> list[bytes]:
+        """Every module id registered on the monitor (its ``ModuleRegistered`` events), oldest first."""
+        logs = self.contract.events.ModuleRegistered().get_logs(from_block=from_block)
+        return [bytes(e["args"]["module"]) for e in logs]
+
+    def role_id(self, name: str) -> bytes:
+        """The id of a role of the monitor by its constant's name (``DEFAULT_ADMIN_ROLE``, ``WATCHDOG_ROLE``...)."""
+        return bytes(getattr(self.contract.functions, name)().call())
+
+    def has_role(self, name: str, address: str) -> bool:
+        return bool(self.contract.functions.hasRole(self.role_id(name), Web3.to_checksum_address(address)).call())
+
+    def balance(self) -> int:
+        """The signer's balance in wei."""
+        if self.signer is None:
+            raise ChainError("This monitor client has no signer; it has no balance to read.")
+        return int(self.w3.eth.get_balance(self.signer.address))
 
     # writes --------------------------------------------------------------------------------------
 
