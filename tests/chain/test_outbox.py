@@ -14,9 +14,9 @@ from web3 import Web3
 
 from tests.anvil import AnvilNode, start_anvil
 from watchdog.actions.chain import MonitorClient, Signer, chain_metrics, connect, deploy_monitor
+from watchdog.actions.outbox import Outbox
 from watchdog.errors import ChainError, ConfigError
 from watchdog.observe.metrics import Metrics
-from watchdog.actions.outbox import Outbox
 from watchdog.store.store import Incident, Store
 
 from .conftest import MODULE, deploy, watchdog_client
@@ -84,7 +84,8 @@ def test_stuck_transaction_is_replaced_with_same_nonce_and_bumped_fee_then_alert
             assert len(attempts) == 2 and item.status == "sent"
             second = attempts[1]
             assert second["nonce"] == first["nonce"]
-            assert second["max_fee"] >= first["max_fee"] * 1.125 and second["priority_fee"] >= first["priority_fee"] * 1.125
+            assert second["max_fee"] >= first["max_fee"] * 1.125
+            assert second["priority_fee"] >= first["priority_fee"] * 1.125
             assert second["max_fee"] <= 12 * GWEI
             assert metrics.registry.get_sample_value("watchdog_tx_replaced_total") == 1
             # Now the base fee stays above even the cap: replaced up to the cap, then one alert.

@@ -279,7 +279,7 @@ def connect(rpc_url: str | Sequence[str], timeout: float = 10.0, metrics: ChainM
         raise ChainError(f"Bad --rpc-url: {e}.") from None
     w3 = Web3(provider)
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # one answer proves an endpoint is up
     except Exception as e:
         raise ChainError(f"No RPC endpoint answered ({', '.join(provider.labels)}): {e}") from None
     return w3
@@ -298,11 +298,6 @@ def to_bytes32(value: str | bytes) -> bytes:
 def gas_limit(estimate: int) -> int:
     """The gas limit the watchdog signs with for a call whose estimate is ``estimate``: 20 % and 10,000 above it."""
     return int(estimate * 1.2) + 10_000
-
-
-def fee_per_gas(fees: Mapping[str, int]) -> int:
-    """The most a transaction signed with ``fees`` may pay per gas (``maxFeePerGas``, or ``gasPrice``)."""
-    return int(fees["maxFeePerGas"] if "maxFeePerGas" in fees else fees["gasPrice"])
 
 
 def fee_per_gas(fees: Mapping[str, int]) -> int:
@@ -529,7 +524,7 @@ class MonitorClient:
                 name = error_selectors(self.abi).get(out[:10].lower())
                 if name:
                     return name
-        except Exception:  # noqa: BLE001 - not every node offers traces
+        except Exception:  # not every node offers traces
             pass
         tx = self.w3.eth.get_transaction(tx_hash)
         try:
@@ -537,7 +532,7 @@ class MonitorClient:
                              block_number)
         except (ContractCustomError, ContractLogicError) as e:
             return decode_revert(e, self.abi)
-        except Exception:  # noqa: BLE001 - the replay is a best effort for a readable reason
+        except Exception:  # the replay is a best effort for a readable reason
             return None
         return None
 

@@ -289,8 +289,8 @@ class Outbox:
         if self.clock() < item.not_before:
             if item.status != "held":
                 # guarded: never turn a veto that just landed back into "held"
-                self.store.execute("UPDATE actions SET status = 'held', updated_at = ? WHERE id = ? AND status = 'intent'",
-                                   (self.clock(), item.action_id))
+                self.store.execute("UPDATE actions SET status = 'held', updated_at = ? WHERE id = ?"
+                                   " AND status = 'intent'", (self.clock(), item.action_id))
                 item = self.item(item.action_id)  # type: ignore[assignment]
                 if item.status == "held":
                     self._event("action_held", item, {"not_before": item.not_before})
@@ -461,8 +461,9 @@ class Outbox:
                        (tx_hash, now, item.action_id))
         if self.metrics is not None:
             self.metrics.tx_replaced.inc()
-        log.warning("tx_replaced", extra={"incident": item.incident_id, "action": item.kind, "nonce": int(last["nonce"]),
-                                          "old_tx_hash": last["tx_hash"], "tx_hash": tx_hash, "fees": fees})
+        log.warning("tx_replaced", extra={"incident": item.incident_id, "action": item.kind,
+                                          "nonce": int(last["nonce"]), "old_tx_hash": last["tx_hash"],
+                                          "tx_hash": tx_hash, "fees": fees})
         return self._send(self.item(item.action_id))  # type: ignore[arg-type]
 
     def _receipt(self, item: OutboxItem, receipt: dict[str, Any], tx_hash: str) -> OutboxItem:
