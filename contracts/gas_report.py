@@ -4,7 +4,10 @@
 
 "first" is the first call of its kind (storage slots written from zero, the dearest case); "repeat" is a
 later call of the same kind, the steady state. A pause always writes a fresh incident slot, so it never gets
-as cheap as an unpause. Uses the committed artifact in watchdog/artifacts/ (run `npm run compile` first).
+as cheap as an unpause. The k-of-n rows use three operators with keys of their own: a vote that does not
+reach the quorum, the vote that does (it pauses), and one transaction relaying k EIP-712 signed votes; then
+a bounded pause (maxPauseDuration), its extension by the council and its expiry. Uses the committed artifact
+in watchdog/artifacts/ (run `npm run compile` first).
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from eth_utils import keccak
-from web3 import Web3
+from eth_utils import keccak  # noqa: E402
+from web3 import Web3  # noqa: E402
 
-from tests.anvil import AnvilNode, start_anvil
-from tests.contracts.monitor import ARTIFACT_V1, METADATA_V1, deploy_monitor, load_artifact
+from tests.anvil import AnvilNode, start_anvil  # noqa: E402
+from tests.contracts.monitor import (  # noqa: E402
+    ARTIFACT_V1,
+    METADATA_V1,
+    Deployment,
+    add_operators,
+    deploy_monitor,
+    load_artifact,
+)
 
 EVIDENCE = keccak(text="evidence")
 
@@ -57,6 +67,7 @@ def main() -> int:
         record("deprecateVersion", f.deprecateVersion(mod, 2), m.council)
         record("revokeVersion (active)", f.revokeVersion(mod, 1), m.council)
         record("setRateLimit", f.setRateLimit(3, 600), m.admin)
+        _quorum_rows(node, rows)
         deploy_gas = _deployment_gas(node)
 
     width = max(len(name) for name in rows)
@@ -67,6 +78,53 @@ def main() -> int:
         repeat = f"{values[-1]:>8,}" if len(values) > 1 else ""
         print(f"{name:<{width}}  {values[0]:>10,}  {repeat}".rstrip())
     return 0
+
+
+def _quorum_rows(node: AnvilNode, rows: dict[str, list[int]]) -> None:
+    """k-of-n votes, relayed signatures, bounded pauses, one-shot re-arming and contests, on a new deployment."""
+    m = deploy_monitor(node, max_actions=64, window_seconds=3600)
+    f = m.contract.functions
+    mod = m.module
+    ops = add_operators(m, 3)
+    incidents = iter(keccak(text=f"quorum-incident-{i}") for i in range(1_000))
+    reason = keccak(text="reasons")
+
+    def record(name: str, receipt) -> None:
+        rows.setdefault(name, []).append(receipt["gasUsed"])
+
+    def unpause() -> None:
+        m.send(f.unpause(mod), m.council)
+
+    for k in (2, 3):
+        record(f"setPauseConfig (k={k})", m.send(f.setPauseConfig(mod, k, 600, 0, False), m.admin))
+        for _ in range(2):
+            incident = next(incidents)
+            for i, op in enumerate(ops[:k]):
+                label = "votePause (quorum: pauses)" if i == k - 1 else "votePause (below quorum)"
+                record(f"{label}, k={k}", m.send_signed(f.votePause(mod, incident, EVIDENCE), op))
+            unpause()
+        for _ in range(2):
+            incident = next(incidents)
+            deadline = m.now() + 3600
+            votes = [m.sign_vote(op, mod, incident, EVIDENCE, deadline) for op in ops[:k]]
+            record(f"relayPauseVotes ({k} of 3 signatures)", m.send(f.relayPauseVotes(mod, incident, EVIDENCE, votes),
+                                                                    m.outsider))
+            unpause()
+
+    m.send(f.setPauseConfig(mod, 1, 0, 600, True), m.admin)
+    for _ in range(2):
+        incident = next(incidents)
+        record("pause (watchdog, bounded, one-shot)", m.send_signed(f.pause(mod, incident, EVIDENCE), ops[0]))
+        record("extendPause", m.send(f.extendPause(mod, m.now() + 1200), m.council))
+        _advance(m, 1200)
+        record("expirePause (after expiry)", m.send(f.expirePause(mod), m.outsider))
+        record("rearmOperator", m.send(f.rearmOperator(mod, ops[0].address), m.council))
+        record("resolveIncident (overturned, 1 operator)", m.send(f.resolveIncident(incident, False, reason),
+                                                                  m.council))
+
+
+def _advance(m: Deployment, seconds: int) -> None:
+    m.node.increase_time(seconds)
 
 
 def _deployment_gas(node: AnvilNode) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.anvil import AnvilNode, start_anvil
-from tests.contracts.monitor import Deployment, deploy_monitor, reverted_after
+from tests.contracts.monitor import Deployment, Operator, add_operators, deploy_monitor, reverted_after
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +30,20 @@ def monitor(anvil: AnvilNode, deployed: Deployment) -> Iterator[Deployment]:
     """The module's deployment, with every chain change of the test rolled back afterwards."""
     with reverted_after(anvil):
         yield deployed
+
+
+@pytest.fixture(scope="module")
+def deployed_with_operators(anvil: AnvilNode) -> tuple[Deployment, list[Operator]]:
+    """Like ``deployed`` but with a rate limit of 8 watchdog actions an hour, plus three watchdog operators
+    with keys of their own (WATCHDOG_ROLE each)."""
+    d = deploy_monitor(anvil, max_actions=8)
+    return d, add_operators(d, 3)
+
+
+@pytest.fixture
+def quorum(
+    anvil: AnvilNode, deployed_with_operators: tuple[Deployment, list[Operator]]
+) -> Iterator[tuple[Deployment, list[Operator]]]:
+    """The deployment and its three operators, every chain change of the test rolled back afterwards."""
+    with reverted_after(anvil):
+        yield deployed_with_operators

@@ -1,7 +1,9 @@
 """Deploy ModelMonitor from its committed artifact and talk to it with web3 8, for tests and the gas report.
 
 Accounts follow one convention everywhere: anvil account 0 is the admin, 1 the council, 2 the proposer,
-3 the watchdog and 4 an outsider with no role.
+3 the watchdog and 4 an outsider with no role. Watchdog operators of the k-of-n pause are keys of their own
+(:func:`add_operators`), not anvil accounts: they sign their transactions and their EIP-712 votes locally,
+as the service does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -35,6 +38,17 @@ WINDOW_SECONDS = 3600
 
 # VersionStatus enum of the contract.
 NONE, PROPOSED, APPROVED, DEPRECATED, REVOKED = range(5)
+# Verdict enum of the contract.
+NO_VERDICT, UPHELD, OVERTURNED = range(3)
+
+#: The EIP-712 struct an operator signs for a relayed vote (``ModelMonitor.PAUSE_VOTE_TYPEHASH``).
+PAUSE_VOTE_TYPE = [
+    {"name": "operator", "type": "address"},
+    {"name": "module", "type": "bytes32"},
+    {"name": "incidentId", "type": "bytes32"},
+    {"name": "evidenceHash", "type": "bytes32"},
+    {"name": "deadline", "type": "uint256"},
+]
 
 
 def load_artifact() -> dict[str, Any]:
@@ -126,6 +140,83 @@ class Deployment:
 
     def block_timestamp(self, receipt: TxReceipt) -> int:
         return self.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return self.w3.eth.get_block("latest")["timestamp"]
+
+    def send_signed(self, call: Any, operator: Operator) -> TxReceipt:
+        """Sign a contract call with the operator's own key, send it raw, assert it succeeded."""
+        receipt = self.send_signed_unchecked(call, operator)
+        assert receipt["status"] == 1, f"transaction {receipt['transactionHash'].hex()} failed"
+        return receipt
+
+    def send_signed_unchecked(self, call: Any, operator: Operator, gas: int | None = None) -> TxReceipt:
+        """Like :meth:`send_signed`; with ``gas`` no estimate is made, so a revert is mined."""
+        tx = call.build_transaction({
+            "from": operator.address,
+            "nonce": self.w3.eth.get_transaction_count(operator.address, "pending"),
+            "chainId": self.w3.eth.chain_id,
+            **({"gas": gas} if gas is not None else {}),
+        })
+        raw = Account.sign_transaction(tx, operator.key).raw_transaction
+        tx_hash = self.w3.eth.send_raw_transaction(raw)
+        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+
+    def revert_as(self, call: Any, sender: str) -> Revert:
+        """The custom error that ``call`` reverts with as an ``eth_call`` from ``sender`` (any address)."""
+        try:
+            call.call({"from": sender})
+        except ContractCustomError as exc:
+            return decode_custom_error(self.contract.abi, exc)
+        raise AssertionError("the call did not revert")
+
+    def sign_vote(
+        self, operator: Operator, module: bytes, incident_id: bytes, evidence: bytes, deadline: int
+    ) -> tuple[str, int, bytes]:
+        """The operator's EIP-712 ``PauseVote`` as the ``SignedVote`` tuple ``relayPauseVotes`` takes."""
+        signed = Account.sign_typed_data(
+            operator.key,
+            domain_data={
+                "name": "ModelMonitor",
+                "version": "1",
+                "chainId": self.w3.eth.chain_id,
+                "verifyingContract": self.contract.address,
+            },
+            message_types={"PauseVote": PAUSE_VOTE_TYPE},
+            message_data={
+                "operator": operator.address,
+                "module": module,
+                "incidentId": incident_id,
+                "evidenceHash": evidence,
+                "deadline": deadline,
+            },
+        )
+        return (operator.address, deadline, bytes(signed.signature))
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A watchdog operator with its own key (not an anvil account)."""
+
+    name: str
+    address: str
+    key: bytes
+
+
+def add_operators(d: Deployment, count: int, *, fund_wei: int = 10**19) -> list[Operator]:
+    """Make ``count`` operators with fresh deterministic keys, fund them from the admin and grant each
+    ``WATCHDOG_ROLE``."""
+    operators = []
+    for i in range(count):
+        key = keccak(text=f"watchdog operator {i + 1} of {d.contract.address}")
+        account = Account.from_key(key)
+        operators.append(Operator(f"operator-{i + 1}", account.address, key))
+        d.w3.eth.wait_for_transaction_receipt(
+            d.w3.eth.send_transaction({"from": d.admin, "to": account.address, "value": fund_wei}), timeout=30
+        )
+        d.send(d.contract.functions.grantRole(d.role("WATCHDOG_ROLE"), account.address), d.admin)
+    return operators
 
 
 def deploy_monitor(
