@@ -694,3 +694,41 @@ def test_checkpoint_without_reference_restores_an_identical_detector(kind: str, 
         _feed(restored, columns, at + lo, at + hi)
         _assert_same_outputs(original, restored)
     assert restored.snapshot() == original.snapshot()
+
+
+# Snapshots written by the code before the checkpoint fix (commit 1d40213), reference left out: the repaired
+# families kept their format, so these still restore, to the state they were taken of.
+_OLD_SNAPSHOTS = [
+    '{"class": "AndersonDarlingDrift", "kind": "anderson_darling", "version": 1, "params": {"window": 3, '
+    '"tumbling": true, "horizon": null, "threshold": 9.782667448346052, "min_samples": 3}, "state": '
+    '{"n_seen": 5, "window": {"data": [3.5, 9.0], "pos": 2}, "last_block": [0.5, 1.5, 2.5]}}',
+    '{"class": "WassersteinDrift", "kind": "wasserstein", "version": 1, "params": {"window": 3, '
+    '"tumbling": false, "horizon": 10.0, "threshold": 0.1, "scale": "std", "min_samples": 1}, "state": '
+    '{"n_seen": 3, "window": {"data": [0.5, 1.5, 4.0], "pos": 0}, '
+    '"ts": {"data": [1.0, 2.0, 20.0], "pos": 0}}}',
+    '{"class": "RollingBrier", "kind": "brier", "version": 1, "params": {"window": 3, "threshold": 0.25, '
+    '"min_samples": 3}, "state": {"n_seen": 3, "window": {"data": [0.6400000000000001, 0.009999999999999995, '
+    '0.16000000000000003], "pos": 0}, "n_rejected": 1}}',
+    '{"class": "VolumeDrift", "kind": "volume", "version": 1, "params": {"rate": 1.0, "interval": 5.0, '
+    '"threshold": 0.5, "window": 4}, "state": {"n_seen": 3, "ts": {"data": [1.0, 2.0, 3.0], "pos": 3}, '
+    '"now": 7.0, "start": 1.0}}',
+]
+
+
+def test_snapshots_of_the_old_format_still_restore() -> None:
+    a = detectors.AndersonDarlingDrift([0.0, 1.0, 2.0, 3.0], window=3, tumbling=True)
+    a.update_many([0.5, 1.5, 2.5, 3.5, 9.0])
+    w = detectors.WassersteinDrift([0.0, 1.0, 2.0, 3.0], window=3, horizon=10.0)
+    w.update_many([0.5, 1.5, 4.0], ts=[1.0, 2.0, 20.0])
+    b = detectors.RollingBrier(window=3)
+    b.update_many([0.2, 1.5, 0.9, 0.4], [1, 0, 1, 0])
+    v = detectors.VolumeDrift(rate=1.0, interval=5.0, window=4)
+    v.update_many([1.0, 2.0, 3.0])
+    v.observe_time(7.0)
+    for old, now in zip(_OLD_SNAPSHOTS, (a, w, b, v), strict=True):
+        snap = json.loads(old)
+        if now.takes_reference:
+            snap["params"]["reference"] = [0.0, 1.0, 2.0, 3.0]
+        assert snap == json.loads(json.dumps(now.snapshot()))  # the format today is the old one
+        restored = Detector.restore(snap)
+        _assert_same_outputs(restored, now)
