@@ -159,3 +159,30 @@ def test_a_held_action_inside_its_veto_window_is_not_unsent(node, tmp_path):
         assert responder.unsent() == []  # it waits on purpose
         now[0] = 5601.0
         assert [a.status for a in responder.unsent()] == ["held"]  # due now, and no node has it
+
+
+def test_watchdog_run_with_every_rpc_down_from_the_first_fire_reports_the_unsent_pause(
+        node, demo_policy, drift_log, tmp_path, monkeypatch):
+    """The whole run (``watchdog.service.oneshot.run``, what ``watchdog run`` calls): the pause stays an intent,
+    and the run's listeners hear ``action_failed`` for it before the run returns."""
+    from watchdog.service.oneshot import RunOptions, run
+
+    address = deploy(node)
+    monkeypatch.delenv("WATCHDOG_FAULT", raising=False)
+    with FaultyRpc(node.url) as rpc:
+        client = _client(node, rpc, address)
+        events: list[tuple[str, dict]] = []
+
+        def on_event(event: str, data: dict) -> None:
+            if event == "rule_fired":
+                rpc.fail = True  # from the moment a rule fires
+            events.append((event, data))
+
+        result = run(RunOptions(policy=demo_policy, source=drift_log, store=tmp_path / "w.db",
+                                quarantine=tmp_path / "q.jsonl", progress=False, confirmations=1,
+                                settle_seconds=1.0), on_event=on_event, monitor=client)
+    [pause] = [a for a in result.actions if a.kind == "pause"]
+    assert pause.status == "intent" and "Every RPC endpoint failed" in pause.error
+    failed = [d for e, d in events if e == "action_failed" and d.get("unsent")]
+    assert [(d["action"], d["incident"].id) for d in failed] == [("pause", pause.incident_id)]
+    assert not MonitorClient(connect(node.url), address).is_paused(MODULE)
