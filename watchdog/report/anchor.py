@@ -12,7 +12,7 @@ from typing import Any
 
 from watchdog.actions.chain import MonitorClient
 from watchdog.errors import ConfigError
-from watchdog.report.files import report_hash
+from watchdog.report.digest import report_hash
 
 __all__ = ["Anchor", "Verification", "anchor_report", "anchored_reports", "file_hash", "verify_report"]
 

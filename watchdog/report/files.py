@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from eth_utils import keccak
 
 import rules
-
 from watchdog.actions.chain import MonitorClient
 from watchdog.errors import ConfigError
-from watchdog.store.store import Store
+from watchdog.report.anchor import anchor_report
 from watchdog.report.build import Week, build_report, previous_week
+from watchdog.report.digest import canonical_json, report_hash
+from watchdog.report.render import render_html
+from watchdog.store.store import Store
 
 log = logging.getLogger("watchdog.report")
 
 __all__ = ["ReportFiles", "canonical_json", "report_hash", "weekly_report_job", "write_report"]
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8, no NaN: the same numbers always give the same bytes."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def report_hash(data: bytes) -> str:
-    """The report hash: keccak-256 of the JSON file's exact bytes, as 0x + 64 hex digits."""
-    return "0x" + keccak(data).hex()
 
 
 @dataclass(frozen=True)
@@ -49,8 +37,6 @@ def _stem(model: str, week: Week) -> str:
 def write_report(store: Store, model: str, week: Week, out_dir: str | Path, *, policy: rules.Policy | None = None,
                  now: datetime | None = None, explorer_url: str | None = None) -> ReportFiles:
     """Build the report of ``model`` for ``week`` and write ``<model>-<week>.json`` and ``.html`` in ``out_dir``."""
-    from watchdog.report.render import render_html
-
     if explorer_url is not None and not re.match(r"^https?://[^\s\"'<>]+$", explorer_url):
         raise ConfigError(f"--explorer-url must be an http(s) URL such as https://etherscan.io, got {explorer_url!r}.")
     out = Path(out_dir)
@@ -87,8 +73,6 @@ def weekly_report_job(store: Store | str | Path, policy: rules.Policy | str | Pa
             files = [write_report(s, m, week, out_dir, policy=policy, now=now, explorer_url=explorer_url)
                      for m in policy.model_ids]
     if anchor_with is not None:
-        from watchdog.report.anchor import anchor_report
-
         for f in files:
             anchor, sent = anchor_report(f.json_path, anchor_with)
             log.info("report_anchored", extra={"report_hash": f.report_hash, "block": anchor.block_number,
