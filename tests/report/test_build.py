@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import rules
-from watchdog.service.demo_data import write_log
 from watchdog.errors import ConfigError
 from watchdog.report import (
     build_report,
@@ -21,7 +20,8 @@ from watchdog.report import (
     write_report,
 )
 from watchdog.report.anchor import file_hash
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.demo_data import write_log
+from watchdog.service.oneshot import RunOptions, run
 from watchdog.store.store import Store
 
 WEEK_START = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47
@@ -141,7 +141,7 @@ def test_data_is_html_escaped_and_acks_are_shown(tmp_path, demo_policy):
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     rep = json.loads(files.json_path.read_bytes())
     acked = next(i for i in rep["incidents"] if i["id"] == inc.id)["acknowledgements"]
-    assert acked == [{"by": "steward-ana", "note": evil, "at": 1_790_000_000.0}]
+    assert acked == [{"by": "steward-ana", "note": evil, "at": "2026-09-21T14:13:20Z"}]  # RFC 3339, as every time
     assert "steward-ana" in html
 
 
@@ -169,8 +169,8 @@ def test_every_comparison_of_a_compound_condition_is_recorded_as_a_threshold(tmp
 
 @pytest.mark.parametrize("snapshot_at, stop_at", [(4200, 4200), (3000, 4200)], ids=["clean-stop", "crash"])
 def test_a_resumed_engine_counts_each_record_once(tmp_path, demo_policy, snapshot_at, stop_at):
-    from watchdog.engine import checkpoint
     from watchdog.actions.responder import Responder
+    from watchdog.engine import checkpoint
     from watchdog.engine.engine import Engine
     from watchdog.report.recorder import EvaluationRecorder
 

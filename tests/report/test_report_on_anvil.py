@@ -21,10 +21,10 @@ from rules import module_id_bytes32
 from tests.anvil import start_anvil
 from watchdog.actions.chain import MonitorClient, Signer, deploy_monitor
 from watchdog.cli import main
-from watchdog.service.demo_data import write_log
 from watchdog.report import parse_week, weekly_report_job, write_report
 from watchdog.report.anchor import verify_report
-from watchdog.service.compose import RunOptions, run
+from watchdog.service.demo_data import write_log
+from watchdog.service.oneshot import RunOptions, run
 from watchdog.store.store import Store
 
 pytestmark = pytest.mark.e2e

@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rules
-
 from watchdog.errors import ConfigError
 from watchdog.fmt import iso_utc
-from watchdog.store.store import Store
+from watchdog.report.incidents import action_text, incident_view, is_manual
+from watchdog.store.store import Incident, Store
 
 __all__ = ["FORMAT", "Week", "build_report", "parse_week", "previous_week"]
 
-FORMAT = 1
+FORMAT = 2  # 2: manual_actions apart from incidents, detected_at, record indexes, verdict notes
 QUARANTINE_DEGRADED_RATIO = 0.01
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -74,10 +74,6 @@ def _breached(value: float | None, n: int, rule: dict[str, Any]) -> bool:
     return value is not None and n >= rule["min_samples"] and _OPS[rule["op"]](value, rule["threshold"])
 
 
-def _acks(store: Store, incident_id: str) -> list[dict[str, Any]]:
-    return [{"by": r["who"], "note": r["note"], "at": r["at"]} for r in store.acks(incident_id)]
-
-
 def build_report(store: Store, model: str, week: Week, *, policy: rules.Policy | None = None,
                  now: datetime | None = None) -> dict[str, Any]:
     """The week's numbers for ``model``. ``now`` (UTC) bounds staleness while the week is not over."""
@@ -92,13 +88,13 @@ def build_report(store: Store, model: str, week: Week, *, policy: rules.Policy |
     stats = store.query(
         "SELECT * FROM evaluation_stats WHERE model = ? AND at >= ? AND at < ? ORDER BY detector, statistic, at, line",
         (model, start, end))
-    incidents = [i for i in store.incidents(model) if start <= i.opened_at < end]
+    in_week = [i for i in _incidents_of(store, model, policy) if start <= i.opened_at < end]
 
     volume = _volume(evals, start, as_of)
     quarantine = _quarantine(quarantine_rows)
     detectors_ = _detectors(stats)
-    incident_list = [_incident(store, inc, policy) for inc in incidents]
-    hashes = sorted({e["policy_hash"] for e in evals} | {i.policy_hash for i in incidents})
+    views = [incident_view(store, inc, policy) for inc in in_week]
+    hashes = sorted({e["policy_hash"] for e in evals} | {i.policy_hash for i in in_week if not is_manual(i)})
     versions = sorted({v for e in evals for v in json.loads(e["versions"])})
     report: dict[str, Any] = {
         "format": FORMAT,
@@ -114,10 +110,25 @@ def build_report(store: Store, model: str, week: Week, *, policy: rules.Policy |
         "volume": volume,
         "quarantine": quarantine,
         "detectors": detectors_,
-        "incidents": incident_list,
+        "incidents": [v for v in views if v["kind"] == "rule"],
+        "manual_actions": [v for v in views if v["kind"] == "manual"],
     }
     report["verdict"] = _verdict(report)
     return report
+
+
+def _incidents_of(store: Store, model: str, policy: rules.Policy | None) -> list[Incident]:
+    """The model's incidents, and the manual actions on its module (the CLI files them under the module)."""
+    found = store.incidents(model)
+    module = None
+    if policy is not None:
+        try:
+            module = str(policy.model(model).module)
+        except (KeyError, LookupError, ValueError):
+            module = None
+    if module is not None and module != model:
+        found += [i for i in store.incidents(module) if is_manual(i)]
+    return found
 
 
 def _volume(evals: list[dict[str, Any]], start: float, as_of: float) -> dict[str, Any]:
@@ -197,85 +208,40 @@ def _detectors(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: (order[d["section"]], d["feature"] or "", d["detector"]))
 
 
-def _incident(store: Store, inc: Any, policy: rules.Policy | None) -> dict[str, Any]:
-    ev = inc.evidence_data
-    actions = [a for a in store.actions() if a.incident_id == inc.id]
-    timeline: list[dict[str, Any]] = []
-    window = ev.get("window") or {}
-    if window.get("first_ts"):
-        timeline.append({"at": window["first_ts"], "clock": "data", "event": "evidence_window_start",
-                         "detail": f"first record of the evidence window (line {window.get('first_line')})"})
-    timeline.append({"at": iso_utc(inc.opened_at), "clock": "data", "event": "rule_fired",
-                     "detail": f"{inc.rule} fired at line {inc.record_index} after "
-                               f"{ev.get('consecutive_evaluations')} consecutive evaluation(s)"})
-    for row in store.query("SELECT * FROM audit WHERE incident_id = ? ORDER BY id", (inc.id,)):
-        detail = json.loads(row["detail"])
-        timeline.append({"at": iso_utc(row["at"]), "clock": "recorded", "event": row["event"],
-                         "detail": ", ".join(f"{k}: {v}" for k, v in sorted(detail.items()))})
-    for row in store.query("SELECT * FROM audit WHERE event = 'rule_resolved' AND model = ? AND rule = ? ORDER BY id",
-                           (inc.model, inc.rule)):
-        detail = json.loads(row["detail"])
-        if detail.get("at", "") >= ev.get("decided_at", "").replace("Z", "+00:00"):
-            timeline.append({"at": detail["at"].replace("+00:00", "Z"), "clock": "data", "event": "rule_resolved",
-                             "detail": f"the condition was over at line {detail.get('line')}"})
-            break
-    acks = _acks(store, inc.id)
-    for a in acks:
-        if isinstance(a["at"], (int, float)):
-            timeline.append({"at": iso_utc(a["at"]), "clock": "recorded", "event": "acknowledged",
-                             "detail": f"by {a['by']}" + (f": {a['note']}" if a["note"] else "")})
-    summary = None
-    if policy is not None:
-        try:
-            summary = policy.rule(inc.rule).annotations.summary
-        except (KeyError, ValueError, LookupError):
-            summary = None
-    return {
-        "id": inc.id,
-        "rule": inc.rule,
-        "tier": inc.tier,
-        "summary": summary,
-        "opened_at": iso_utc(inc.opened_at),
-        "decisive_line": inc.record_index,
-        "policy_hash": inc.policy_hash,
-        "dry_run": inc.dry_run,
-        "state": inc.state,
-        "evidence_hash": inc.evidence_hash,
-        "evidence": ev,
-        "actions": [{"kind": a.kind, "module": a.module, "status": a.status, "tx_hash": a.tx_hash,
-                     "block_number": a.block_number, "error": a.error,
-                     "recorded_at": iso_utc(a.updated_at)} for a in actions],
-        "timeline": timeline,
-        "acknowledgements": acks,
-    }
-
-
-def _action_text(a: dict[str, Any]) -> str:
-    if a["status"] == "mined":
-        return f"{a['kind']} mined in block {a['block_number']} (tx {a['tx_hash']})"
-    if a["status"] == "dry_run":
-        return f"{a['kind']} not sent ({a['error'] or 'dry run'})"
-    return f"{a['kind']} {a['status']}" + (f" ({a['error']})" if a["error"] else "")
+def _fired(i: dict[str, Any]) -> str:
+    """When a rule fired, on both clocks: the decisive record's data time and line, and its detection."""
+    where = f"line {i['decisive_line']}" + (
+        f", record index {i['decisive_record_index']}" if i["decisive_record_index"] is not None else "")
+    detected = f"; detected {i['detected_at'].split('.')[0].removesuffix('Z')}Z" if i["detected_at"] else ""
+    return f"at {i['opened_at']} (data time, {where}{detected})"
 
 
 def _verdict(report: dict[str, Any]) -> dict[str, Any]:
+    """healthy, degraded, incident or no data, with the reasons; ``notes`` name what did not count.
+
+    A rule that fired (not in a dry run) makes an incident whatever became of its actions; a manual
+    action does only when it reached the chain.
+    """
     vol, model, week = report["volume"], report["model"], report["week"]
     real = [i for i in report["incidents"] if not i["dry_run"]]
-    if vol["evaluations"] == 0 and not report["incidents"]:
-        return {"status": "no data", "reasons": [
+    manual = [m for m in report["manual_actions"] if m["reached_chain"]]
+    notes = [m["sentence"] for m in report["manual_actions"] if not m["reached_chain"]]
+    if vol["evaluations"] == 0 and not report["incidents"] and not manual:
+        return {"status": "no data", "notes": notes, "reasons": [
             (f"No evaluation of model {model} was recorded in {week} ({report['period']['start']} to "
             f"{report['period']['end']}): the watchdog saw no records of this model that week, or did not run.")]}
-    if real:
+    if real or manual:
         reasons = []
         rank = {t: k for k, t in enumerate(("critical", "medium", "routine"))}
         for i in sorted(real, key=lambda i: (rank.get(i["tier"], 9), i["opened_at"], i["rule"])):
-            acted = [_action_text(a) for a in i["actions"]]
-            reasons.append(f"{i['rule']} ({i['tier']}) fired at {i['opened_at']}"
+            acted = [action_text(a) for a in i["actions"]]
+            reasons.append(f"{i['rule']} ({i['tier']}) fired {_fired(i)}"
                            + (f"; {', '.join(acted)}" if acted else "; alert only") + ".")
-        return {"status": "incident", "reasons": reasons}
+        reasons += [m["sentence"] for m in manual]
+        return {"status": "incident", "reasons": reasons, "notes": notes}
     reasons = []
     for i in report["incidents"]:
-        reasons.append(f"{i['rule']} ({i['tier']}) would have fired at {i['opened_at']} (dry run).")
+        reasons.append(f"{i['rule']} ({i['tier']}) would have fired {_fired(i)} (dry run).")
     for det in report["detectors"]:
         for st in det["statistics"]:
             for rule, k in st["summary"]["breaches"].items():
@@ -289,9 +255,9 @@ def _verdict(report: dict[str, Any]) -> dict[str, Any]:
         reasons.append(f"{q['total']} records ({q['ratio']:.1%}) were quarantined, above "
                        f"{QUARANTINE_DEGRADED_RATIO:.0%}.")
     if reasons:
-        return {"status": "degraded", "reasons": reasons}
+        return {"status": "degraded", "reasons": reasons, "notes": notes}
     ruled = sum(1 for d in report["detectors"] for s in d["statistics"] if s["rules"])
-    return {"status": "healthy", "reasons": [
+    return {"status": "healthy", "notes": notes, "reasons": [
         (f"No rule fired and the {ruled} statistic(s) that rules watch stayed within their thresholds at all "
         f"{vol['evaluations']} evaluations; {q['total']} record(s) quarantined.")]}
 

@@ -9,8 +9,14 @@ from __future__ import annotations
 import base64
 import io
 from datetime import UTC, datetime, timedelta
-from html import escape
 from typing import Any
+
+from watchdog.report.incident_html import incident_html, manual_html
+from watchdog.report.markup import duration as _duration
+from watchdog.report.markup import esc as _e
+from watchdog.report.markup import num as _num
+from watchdog.report.markup import page_head
+from watchdog.report.markup import when as _when
 
 __all__ = ["render_html"]
 
@@ -22,61 +28,6 @@ SECTIONS = (
     ("prediction_drift", "Prediction drift", "The model's outputs against the reference outputs."),
     ("performance", "Performance (once labels arrived)", "Computed on predictions whose true outcome is known."),
 )
-CSS = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#202124;
- margin:0 auto;max-width:1100px;padding:24px 28px 60px;background:#fff}
-h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:34px 0 8px;border-bottom:2px solid #e0e0e0;
- padding-bottom:4px}h3{font-size:16px;margin:20px 0 6px}
-.sub{color:#5f6368;margin:0 0 18px}.verdict{border-radius:8px;padding:14px 18px;color:#fff;margin:12px 0}
-.verdict b{font-size:22px;text-transform:uppercase;letter-spacing:.04em}.verdict ul{margin:6px 0 0 18px;padding:0}
-table{border-collapse:collapse;margin:6px 0 12px;font-size:14px}th,td{border:1px solid #dadce0;padding:4px 9px;
- text-align:left;vertical-align:top}th{background:#f1f3f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;overflow-wrap:anywhere}
-.when{white-space:nowrap;font-variant-numeric:tabular-nums}img{display:block;max-width:100%;height:auto;margin:6px 0}.muted{color:#5f6368}.kv th{width:230px}
-.incident{border-left:4px solid #b3261e;padding:2px 0 2px 14px;margin:16px 0}
-.breach{color:#b3261e;font-weight:600}.ok{color:#1b7f3b}
-"""
-
-
-def _e(v: Any) -> str:
-    return escape("" if v is None else str(v), quote=True)
-
-
-def _num(v: Any, fmt: str = "{:.4g}") -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, int):
-        return f"{v:,}"
-    return fmt.format(v)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = round(seconds)
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    parts = [f"{d} d"] * bool(d) + [f"{h} h"] * bool(h) + [f"{m} min"] * bool(m)
-    return " ".join(parts) or f"{s} s"
-
-
-def _when(text: str | None) -> str:
-    """``2026-11-21T02:41:40.123Z`` as ``2026-11-21 02:41:40`` (the JSON keeps the full value)."""
-    return "—" if not text else text.replace("T", " ").removesuffix("Z").split(".")[0]
-
-
-def _link(base: str | None, kind: str, value: Any) -> str:
-    if value is None:
-        return "—"
-    text = f"<span class=mono>{_e(value)}</span>"
-    if not base:
-        return text
-    return f'<a href="{_e(base.rstrip("/"))}/{kind}/{_e(value)}">{text}</a>'
-
-
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
@@ -171,12 +122,7 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
     vol, q = report["volume"], report["quarantine"]
     out: list[str] = []
     w = out.append
-    w("<!DOCTYPE html><html lang=en><head><meta charset=utf-8>")
-    w("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-      "style-src 'unsafe-inline'\">")
-    w("<meta name=viewport content=\"width=device-width, initial-scale=1\">")
-    w(f"<title>Model health report: {_e(report['model'])}, {_e(report['week'])}</title>")
-    w(f"<style>{CSS}</style></head><body>")
+    w(page_head(f"Model health report: {report['model']}, {report['week']}"))
     w(f"<h1>Model health report: {_e(report['model'])}</h1>")
     w(f"<p class=sub>ISO week {_e(report['week'])}: {_e(report['period']['start'])} to "
       f"{_e(report['period']['end'])} (UTC, end exclusive); figures as of {_e(report['period']['as_of'])}.</p>")
@@ -184,6 +130,11 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
     for r in v["reasons"]:
         w(f"<li>{_e(r)}</li>")
     w("</ul></div>")
+    if v["notes"]:
+        w("<p class=muted>Not counted in the verdict:</p><ul class=muted>")
+        for n in v["notes"]:
+            w(f"<li>{_e(n)}</li>")
+        w("</ul>")
 
     w("<table class=kv>")
     pol = report["policy"]
@@ -193,8 +144,10 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
         w(f"<tr><th>Policy file given</th><td>{_e(g['name'])} <code>{_e(g['hash'])}</code> "
           f"({'in force this week' if g['in_force'] else 'NOT the policy in force this week'})</td></tr>")
     w(f"<tr><th>Model version(s) active</th><td>{_e(', '.join(report['model_versions']) or '—')}</td></tr>")
-    mined = [a for i in report["incidents"] for a in i["actions"] if a["status"] == "mined"]
-    w(f"<tr><th>Incidents / on-chain actions</th><td>{len(report['incidents'])} / {len(mined)}</td></tr>")
+    manual = report["manual_actions"]
+    mined = [a for i in report["incidents"] + manual for a in i["actions"] if a["status"] in ("mined", "confirmed")]
+    w(f"<tr><th>Incidents / manual actions / mined on-chain actions</th><td>{len(report['incidents'])} / "
+      f"{len(manual)} / {len(mined)}</td></tr>")
     w(f"<tr><th>Predictions evaluated</th><td>{_num(vol['predictions'])} in {_num(vol['evaluations'])} "
       f"evaluations; label coverage {_num(vol['label_coverage'], '{:.1%}')}; "
       f"{_num(q['total'])} record(s) quarantined</td></tr>")
@@ -207,7 +160,14 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
         w("<h2>Incidents</h2>")
         rank = {t: k for k, t in enumerate(("critical", "medium", "routine"))}
         for inc in sorted(report["incidents"], key=lambda i: (i["dry_run"], rank.get(i["tier"], 9), i["opened_at"])):
-            _incident_html(w, inc, explorer_url)
+            incident_html(w, inc, explorer_url)
+    if report["manual_actions"]:
+        w("<h2>Manual actions</h2><p class=muted>Pauses and rollbacks a steward sent from the command line "
+          "(<code>watchdog pause</code>, <code>watchdog rollback</code>): no rule decided them, so they have no "
+          "condition, decisive line or policy hash. One that changed nothing on-chain (the module was already "
+          "paused, the monitor refused it) does not make the week an incident.</p>")
+        for m in sorted(report["manual_actions"], key=lambda m: (m["at"], m["id"])):
+            manual_html(w, m, explorer_url)
 
     for key, title, blurb in SECTIONS:
         dets = [d for d in report["detectors"] if d["section"] == key]
@@ -263,43 +223,3 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
           "of the first evaluation.</p>")
     w("</body></html>\n")
     return "".join(out)
-
-
-def _incident_html(w: Any, inc: dict[str, Any], explorer_url: str | None) -> None:
-    c = inc["evidence"].get("condition", {})
-    w(f"<div class=incident><h3>{_e(inc['rule'])} ({_e(inc['tier'])})"
-      + (" — dry run" if inc["dry_run"] else "") + "</h3>")
-    if inc["summary"]:
-        w(f"<p>{_e(inc['summary'])}</p>")
-    w("<table class=kv>")
-    for k, val in (
-        ("Incident id", f"<code>{_e(inc['id'])}</code>"),
-        ("Opened (data time, UTC)", _e(_when(inc["opened_at"]))),
-        ("State", _e(inc["state"])),
-        ("Condition", (f"{_e(c.get('detector'))}.{_e(c.get('statistic'))} = {_num(c.get('observed'))} "
-                      f"{_e(c.get('op'))} {_num(c.get('threshold'))}")),
-        ("Decisive record", f"line {_num(inc['decisive_line'])}"),
-        ("Evidence hash", f"<code>{_e(inc['evidence_hash'])}</code>"),
-        ("Policy hash", f"<code>{_e(inc['policy_hash'])}</code>"),
-    ):
-        w(f"<tr><th>{_e(k)}</th><td>{val}</td></tr>")
-    w("</table>")
-    if inc["actions"]:
-        w("<table><tr><th>action</th><th>status</th><th>transaction</th><th>block</th><th>note</th></tr>")
-        for a in inc["actions"]:
-            w(f"<tr><td>{_e(a['kind'])}</td><td>{_e(a['status'])}</td><td>{_link(explorer_url, 'tx', a['tx_hash'])}</td>"
-              f"<td>{_link(explorer_url, 'block', a['block_number'])}</td><td>{_e(a['error'] or '')}</td></tr>")
-        w("</table>")
-    w("<table><tr><th>when (UTC)</th><th>clock</th><th>event</th><th>detail</th></tr>")
-    for t in inc["timeline"]:
-        w(f"<tr><td class=when>{_e(_when(t['at']))}</td><td>{_e(t['clock'])}</td><td>{_e(t['event'])}</td>"
-          f"<td>{_e(t['detail'])}</td></tr>")
-    w("</table>")
-    if inc["acknowledgements"]:
-        w("<table><tr><th>acknowledged by</th><th>at</th><th>note</th></tr>")
-        for a in inc["acknowledgements"]:
-            w(f"<tr><td>{_e(a['by'])}</td><td>{_e(a['at'])}</td><td>{_e(a['note'])}</td></tr>")
-        w("</table>")
-    else:
-        w("<p class=muted>No steward has acknowledged this incident.</p>")
-    w("</div>")
