@@ -15,8 +15,8 @@ import httpx
 import pytest
 import uvicorn
 
-from watchdog.service.api import create_app
 from watchdog.engine.engine import Engine
+from watchdog.service.api import create_app
 from watchdog.store.store import Incident, Store
 
 from ..sources.helpers import engine as make_engine
@@ -31,6 +31,7 @@ class Live:
     store: Store
     quarantine: io.BytesIO
     checks: dict[str, bool]
+    public_url: str = ""  # the same store behind an app made with public_evidence=True
 
     def client(self, token: str | None = TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -63,6 +64,15 @@ def add_incident(store: Store, iid: str, model: str = "lending-risk", state: str
                                 evidence='{"condition": {"observed": 1e-9}}', evidence_hash="0xdef", state=state))
 
 
+def add_manual_pause(store: Store, iid: str) -> None:
+    """A steward's `watchdog pause` as watchdog/commands/chain.py stores it (no rule, line 0, no policy hash)."""
+    evidence = ('{"action":"pause","at":"2001-09-09T01:46:41Z","by":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",'
+                '"manual":true,"module":"lending-risk","reason":"drill","target_version":null}')
+    store.add_incident(Incident(id=iid, model="lending-risk", rule="manual-pause", tier="manual", opened_at=1.0e9 + 1,
+                                record_index=0, policy_hash="", dry_run=False, evidence=evidence,
+                                evidence_hash="0x1234", state="open"))
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
     where: Path = tmp_path_factory.mktemp("api")
@@ -71,10 +81,15 @@ def live(tmp_path_factory) -> Iterator[Live]:
     with Store(where / "w.db") as store:
         add_incident(store, "0x01")
         add_incident(store, "0x02", model="other", state="resolved")
+        add_manual_pause(store, "0x03")
+        store.add_action("0x01", "pause", "lending-risk", 1.0e9 + 2)
         q = io.BytesIO()
         app = create_app(engine=eng, store=store, registry=eng.metrics.registry, tokens=[TOKEN],
                          checks={"store": lambda: checks["store"], "rpc": lambda: checks["rpc"]},
                          status=lambda: {"sources": {"http": "live"}}, quarantine=q, clock=lambda: 1.79e9,
                          max_body_bytes=64 << 10, max_batch_records=50)
+        public = create_app(engine=eng, store=store, registry=eng.metrics.registry, tokens=[TOKEN],
+                            public_evidence=True)
         for url in serve(app):
-            yield Live(url, eng, store, q, checks)
+            for public_url in serve(public):
+                yield Live(url, eng, store, q, checks, public_url)

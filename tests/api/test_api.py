@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
+
+import httpx
 import orjson
 import pytest
 
-from watchdog.service.api import load_tokens
 from watchdog.errors import ConfigError
+from watchdog.service.api import load_tokens
 
 from .conftest import TOKEN
 
@@ -82,10 +85,10 @@ def test_incidents_list_filter_detail_and_ack(live):
         d = c.get("/v1/incidents/0x01").json()
         assert d["evidence"] == {"condition": {"observed": 1e-9}} and d["acks"] == []
         r = c.post("/v1/incidents/0x01/ack", json={"who": "alice", "note": "looking"})
-        assert r.status_code == 200 and r.json()["at"] == 1.79e9
+        assert r.status_code == 200 and r.json()["at"] == "2026-09-21T14:13:20Z"  # the clock, 1.79e9
         d = c.get("/v1/incidents/0x01").json()
         assert d["state"] == "acknowledged" and d["acks"] == [
-            {"incident_id": "0x01", "who": "alice", "note": "looking", "at": 1.79e9}]
+            {"incident_id": "0x01", "who": "alice", "note": "looking", "at": "2026-09-21T14:13:20Z"}]
         assert c.post("/v1/incidents/0x01/ack", json={"who": ""}).status_code == 422
         assert c.post("/v1/incidents/nope/ack", json={"who": "bob"}).status_code == 404
         st = c.get("/v1/status").json()
@@ -102,3 +105,58 @@ def test_tokens_from_a_file_and_the_environment(tmp_path, monkeypatch):
     f.write_text("short\n")
     with pytest.raises(ConfigError, match="shorter than 16"):
         load_tokens(f)
+
+
+def test_an_unknown_state_is_a_400_that_names_the_states(live):
+    with live.client() as c:
+        r = c.get("/v1/incidents", params={"state": "bogus"})
+        assert r.status_code == 400
+        assert r.json()["detail"] == "state must be one of open, acknowledged, resolved; got 'bogus'."
+        assert c.get("/v1/incidents", params={"state": "open"}).status_code == 200
+        param = next(p for p in c.get("/openapi.json").json()["paths"]["/v1/incidents"]["get"]["parameters"]
+                     if p["name"] == "state")
+        assert param["schema"]["enum"] == ["open", "acknowledged", "resolved"]
+
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def test_every_time_in_a_response_is_an_rfc3339_utc_string(live):
+    with live.client() as c:
+        listed = {i["id"]: i for i in c.get("/v1/incidents").json()}
+        assert listed["0x02"]["opened_at"] == "2001-09-09T01:46:40Z"  # stored as 1.0e9
+        assert listed["0x03"]["manual"] is True and listed["0x02"]["manual"] is False
+        c.post("/v1/incidents/0x02/ack", json={"who": "bob"})
+        d = c.get("/v1/incidents/0x02").json()
+        assert all(RFC3339_UTC.match(a["at"]) for a in d["acks"]) and d["acks"]
+        (action,) = c.get("/v1/incidents/0x01").json()["actions"]
+        assert action["created_at"] == action["updated_at"] == "2001-09-09T01:46:42Z"
+        schemas = c.get("/openapi.json").json()["components"]["schemas"]
+    for model, field in (("IncidentOut", "opened_at"), ("AckOut", "at"), ("ActionOut", "created_at"),
+                         ("ActionOut", "updated_at")):
+        assert schemas[model]["properties"][field]["type"] == "string", (model, field)
+    assert schemas["IncidentDetail"]["properties"]["actions"]["items"] == {"$ref": "#/components/schemas/ActionOut"}
+
+
+def test_the_evidence_page_needs_a_token_unless_the_operator_opens_it(live):
+    with live.client(token=None) as c:
+        r = c.get("/evidence/0x01")
+        assert r.status_code == 401 and "bearer token" in r.json()["detail"]  # default: as /v1/
+    with live.client() as c:
+        assert c.get("/evidence/0x01").status_code == 200
+    with httpx.Client(base_url=live.public_url, timeout=10) as anon:  # public_evidence=True, no token
+        page = anon.get("/evidence/0x01")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        html = page.text
+        assert "VolatilityRegimeShift (critical)" in html and "0xdef" in html
+        assert "Data time of the decisive record" in html and "line 7" in html
+        manual = anon.get("/evidence/0x03").text
+        assert "Manual pause of module lending-risk" in manual and "drill" in manual
+        assert "consecutive" not in manual and "Policy hash" not in manual
+        assert anon.get("/evidence/nope").status_code == 404
+        # read-only, and only that page: everything else keeps its token
+        assert anon.get("/v1/incidents").status_code == 401
+        assert anon.get("/v1/incidents/0x01").status_code == 401
+        assert anon.post("/v1/incidents/0x01/ack", json={"who": "mallory"}).status_code == 401
+        assert anon.post("/evidence/0x01").status_code == 405

@@ -16,7 +16,7 @@ def test_no_request_drawn_from_the_openapi_document_gets_a_5xx(live):
     operations = [r.ok() for r in schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
         "POST /v1/records", "GET /v1/incidents", "GET /v1/incidents/{incident_id}",
-        "POST /v1/incidents/{incident_id}/ack", "GET /v1/status", "GET /readyz"}
+        "POST /v1/incidents/{incident_id}/ack", "GET /v1/status", "GET /readyz", "GET /evidence/{incident_id}"}
     failures: list[str] = []
     client = httpx.Client(timeout=10)  # schemathesis' own requests transport trips on this urllib3
     for op in operations:

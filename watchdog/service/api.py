@@ -31,11 +31,23 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
                                        a partly bad batch are kept; 400 when no record is good; 413 when
                                        the body or the batch is over its limit; 415 for another type;
                                        503 when the spool cannot be written (nothing was processed)
-``GET /v1/incidents``                  incidents, filtered by ``model`` and ``state``
-``GET /v1/incidents/{id}``             one incident with its evidence and acknowledgements
+``GET /v1/incidents``                  incidents, filtered by ``model`` and ``state`` (one of
+                                       ``INCIDENT_STATES``; another state is a 400 naming them)
+``GET /v1/incidents/{id}``             one incident with its evidence, actions and acknowledgements
 ``POST /v1/incidents/{id}/ack``        a steward acknowledges: ``{"who": ..., "note": ...}``
 ``GET /v1/status``                     policy, models, counts, and the caller's ``status()`` fields
+``GET /evidence/{id}``                 the incident as a read-only HTML page, for the link in an alert
+                                       (``--evidence-url https://host/evidence/{incident}``): without a
+                                       token when ``public_evidence=True``, else behind the token like
+                                       ``/v1/`` (a browser following the link then gets a 401)
 =====================================  ===================================================================
+
+Every time in a response is an RFC 3339 string in UTC with a ``Z`` (``2026-11-21T02:41:40Z``), never
+seconds since the epoch.
+
+``public_evidence`` is for an operator whose alert receivers cannot send a bearer token: the page shows
+one incident whose id the reader already has (ids are also public on-chain, in the monitor's events),
+changes nothing, and lists nothing; every other route keeps its token.
 
 With a ``spool`` (:class:`watchdog.sources.spool.Spool`), a batch's record lines are appended to it and
 fsynced before the engine sees them and before the reply; they are processed with the spool's line
@@ -62,7 +74,7 @@ from typing import IO, Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,14 +82,21 @@ from starlette.concurrency import run_in_threadpool
 
 from watchdog import __version__
 from watchdog.errors import ConfigError
+from watchdog.fmt import iso_utc
 from watchdog.ingest.records import Quarantined
 from watchdog.ingest.sources.base import Position, RawBatch
-from watchdog.service.feed import FeedResult, feed
 from watchdog.ingest.sources.spool import Spool, SpoolError
+from watchdog.report.incident_html import render_incident_page
+from watchdog.report.incidents import incident_view, is_manual
+from watchdog.service.feed import FeedResult, feed
 
 TOKENS_ENV = "WATCHDOG_API_TOKENS"
 DEFAULT_MAX_BODY_BYTES = 8 << 20
 DEFAULT_MAX_BATCH_RECORDS = 10_000
+#: The states an incident can be in (the filter of ``GET /v1/incidents``).
+INCIDENT_STATES = ("open", "acknowledged", "resolved")
+_PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 _JSON_TYPES = ("application/json",)
 _JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines")
 
@@ -120,30 +139,48 @@ class AckIn(BaseModel):
     note: str = Field(default="", max_length=4000)
 
 
+_TIME = "RFC 3339, UTC, with a Z"
+
+
 class AckOut(BaseModel):
     incident_id: str
     who: str
     note: str
-    at: float
+    at: str = Field(description=f"when the watchdog recorded the acknowledgement ({_TIME})")
 
 
 class IncidentOut(BaseModel):
     id: str
-    model: str
-    rule: str
+    model: str = Field(description="the model; for a manual action, the module the steward named")
+    rule: str = Field(description="the rule that fired; manual-pause or manual-rollback for a steward's action")
     tier: str
-    state: str
-    opened_at: float
-    record_index: int
-    policy_hash: str
+    state: str = Field(description="one of " + ", ".join(INCIDENT_STATES))
+    manual: bool = Field(description="a steward's pause or rollback from the command line, not a rule's decision")
+    opened_at: str = Field(description=f"data time of the decisive record; for a manual action, when the "
+                                       f"steward acted ({_TIME})")
+    record_index: int = Field(description="line number of the decisive record in its source (0 for a manual "
+                                          "action)")
+    policy_hash: str = Field(description="the policy in force (empty for a manual action)")
     dry_run: bool
     evidence_hash: str
+
+
+class ActionOut(BaseModel):
+    kind: str = Field(description="pause or rollback")
+    module: str
+    status: str = Field(description="the outbox state: intent, held, signed, sent, mined, confirmed, "
+                                    "already_paused, duplicate, failed, vetoed or dry_run")
+    tx_hash: str | None
+    block_number: int | None
+    error: str | None = Field(description="why it failed or was not sent, as recorded (revert data included)")
+    created_at: str = Field(description=f"when the action's intent was written ({_TIME})")
+    updated_at: str = Field(description=f"when its status last changed ({_TIME})")
 
 
 class IncidentDetail(IncidentOut):
     evidence: dict[str, Any]
     acks: list[AckOut]
-    actions: list[dict[str, Any]]
+    actions: list[ActionOut]
 
 
 class Problem(BaseModel):
@@ -193,8 +230,12 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
                clock: Callable[[], float] = time.time, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS, source_name: str = "http",
                spool: Spool | None = None, on_batch: Callable[[RawBatch, FeedResult], None] | None = None,
-               on_batch_failed: Callable[[BaseException], None] | None = None) -> FastAPI:
-    """The watchdog's HTTP API around the caller's engine, store and metrics (see the module docstring)."""
+               on_batch_failed: Callable[[BaseException], None] | None = None,
+               public_evidence: bool = False) -> FastAPI:
+    """The watchdog's HTTP API around the caller's engine, store and metrics (see the module docstring).
+
+    ``public_evidence``: serve ``GET /evidence/{id}`` without a token (off: it needs one, as ``/v1/`` does).
+    """
     token_bytes = [t.encode() for t in tokens]
     if not token_bytes:
         raise ConfigError("The HTTP API needs at least one bearer token; give a token file or set "
@@ -310,13 +351,21 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
         return reply
 
     def _incident_out(inc: Any) -> dict[str, Any]:
-        return {k: getattr(inc, k) for k in IncidentOut.model_fields}
+        out = {k: getattr(inc, k) for k in IncidentOut.model_fields if k != "manual"}
+        return {**out, "opened_at": iso_utc(inc.opened_at), "manual": is_manual(inc)}
+
+    def _ack_out(row: Mapping[str, Any]) -> dict[str, Any]:
+        return {**row, "at": iso_utc(row["at"])}
 
     @app.get("/v1/incidents", tags=["incidents"], dependencies=auth, response_model=list[IncidentOut],
-             responses=problems)
+             responses={**problems, 400: {"model": Problem}})
     def incidents(model: str | None = Query(default=None, max_length=200),
-                  state: str | None = Query(default=None, max_length=50),
+                  state: str | None = Query(default=None, max_length=50,
+                                            description="one of " + ", ".join(INCIDENT_STATES),
+                                            json_schema_extra={"enum": list(INCIDENT_STATES)}),
                   limit: int = Query(default=100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        if state is not None and state not in INCIDENT_STATES:
+            raise HTTPException(400, f"state must be one of {', '.join(INCIDENT_STATES)}; got {state[:50]!r}.")
         out = [i for i in store.incidents(model) if state is None or i.state == state]
         return [_incident_out(i) for i in out[-limit:]]
 
@@ -332,8 +381,20 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
         inc = _get(incident_id)
         actions = store.query("SELECT kind, module, status, tx_hash, block_number, error, created_at, updated_at "
                               "FROM actions WHERE incident_id = ? ORDER BY created_at", (incident_id,))
-        return {**_incident_out(inc), "evidence": inc.evidence_data, "acks": store.acks(incident_id),
-                "actions": actions}
+        actions = [{**a, "created_at": iso_utc(a["created_at"]), "updated_at": iso_utc(a["updated_at"])}
+                   for a in actions]
+        return {**_incident_out(inc), "evidence": inc.evidence_data,
+                "acks": [_ack_out(a) for a in store.acks(incident_id)], "actions": actions}
+
+    @app.get("/evidence/{incident_id}", tags=["incidents"], dependencies=[] if public_evidence else auth,
+             response_class=HTMLResponse, responses={**({} if public_evidence else problems),
+                                                     404: {"model": Problem}})
+    def evidence_page(incident_id: str) -> HTMLResponse:
+        """One incident as a read-only HTML page: what the person paged opens from the alert's link."""
+        inc = _get(incident_id)
+        current = engine.policy if engine is not None else policy
+        page = render_incident_page(incident_view(store, inc, current))
+        return HTMLResponse(page, headers=_PAGE_HEADERS)
 
     @app.post("/v1/incidents/{incident_id}/ack", tags=["incidents"], dependencies=auth, response_model=AckOut,
               responses={**problems, 404: {"model": Problem}})
@@ -347,7 +408,7 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
                 store.set_incident_state(incident_id, "acknowledged")
             store.audit(at, "incident_acknowledged", {"who": body.who, "note": body.note}, model=inc.model,
                         rule=inc.rule, incident_id=incident_id, policy_hash=inc.policy_hash)
-        return {"incident_id": incident_id, "who": body.who, "note": body.note, "at": at}
+        return {"incident_id": incident_id, "who": body.who, "note": body.note, "at": iso_utc(at)}
 
     @app.get("/v1/status", tags=["status"], dependencies=auth, responses=problems)
     def status_() -> dict[str, Any]:
