@@ -326,7 +326,7 @@ class Detector(abc.ABC):
             raise ValueError(
                 f"snapshot version {state.get('version')!r} is not supported (expected {SNAPSHOT_VERSION})"
             )
-        detector = klass(**state["params"])
+        detector = klass(**{name: _from_json(v) for name, v in state["params"].items()})
         detector._load_state(state["state"])
         return detector
 
@@ -484,11 +484,24 @@ def _pair_arrays(predictions: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray,
     return p, y
 
 
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and math.isinf(value):
+        # JSON has no infinity (orjson writes null): a threshold that never fires is kept as {"float": "inf"}
+        return {"float": "inf" if value > 0 else "-inf"}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    """A parameter as :func:`_jsonable` wrote it."""
+    if isinstance(value, Mapping) and set(value) == {"float"} and value["float"] in _NON_FINITE:
+        return _NON_FINITE[value["float"]]
     return value
 
 

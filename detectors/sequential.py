@@ -882,7 +882,9 @@ class KSWIN(SequentialDetector):
             version, internal, gauss = self._py_rng.getstate()
             rng: Any = {"version": version, "internal": list(internal), "gauss": gauss}
         else:
+            # PCG64 keeps 128-bit integers: as decimal text, so any JSON writer (orjson stops at 64 bits) takes them
             rng = self._np_rng.bit_generator.state
+            rng = {**rng, "state": {k: str(v) for k, v in rng["state"].items()}}
         return {"values": self._values.tolist(), "last_k": self._last_k, "rng": rng}
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
@@ -900,7 +902,7 @@ class KSWIN(SequentialDetector):
                     (int(rng["version"]), tuple(int(v) for v in rng["internal"]), rng["gauss"])
                 )
             else:
-                self._np_rng.bit_generator.state = dict(rng)
+                self._np_rng.bit_generator.state = {**rng, "state": {k: int(v) for k, v in rng["state"].items()}}
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"snapshot of KSWIN holds an impossible generator state: {exc}") from None
 

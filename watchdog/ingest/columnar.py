@@ -165,7 +165,8 @@ def _numeric(a: pa.Array, what: str, strings_are_numbers: bool = True) -> tuple[
         return np.full(len(a), np.nan), []
     nulls = _nulls(a)
     if _is_number(t):
-        vals = _np(pc.cast(a, pa.float64())).astype(float, copy=False)
+        # unsafe: an integer beyond 2^53 (a wei amount) becomes the nearest double, as float() makes it
+        vals = _np(pc.cast(a, pa.float64(), safe=False)).astype(float, copy=False)
         return np.where(nulls, np.nan, vals), [
             (~nulls & ~np.isfinite(vals), "non_finite", lambda i: why.non_finite(what, repr(float(vals[i]))))]
     if _is_text(t) and not strings_are_numbers:
@@ -224,10 +225,8 @@ def _coded(a: pa.Array, what: str, kind: str) -> tuple[Coded, Marks]:
     if pa.types.is_integer(t):
         a = pc.cast(a, pa.string())
     elif pa.types.is_floating(t):
-        vals = _np(a).astype(float)
-        whole = np.isfinite(vals) & (np.floor(vals) == vals)
+        a, whole = _whole_floats_as_text(a, nulls)
         marks.append((~nulls & ~whole, "wrong_type", why.wrong_type(what, kind, "a number")))
-        a = pc.cast(pc.cast(pc.if_else(pa.array(whole & ~nulls), a, pa.scalar(None, t)), pa.int64()), pa.string())
     elif not _is_text(t):
         return nothing, [(~nulls, "wrong_type", why.wrong_type(what, kind, _type_word(t)))]
     enc = pc.dictionary_encode(a)
@@ -235,15 +234,47 @@ def _coded(a: pa.Array, what: str, kind: str) -> tuple[Coded, Marks]:
     return Coded(words, _np(pc.fill_null(enc.indices, -1)).astype(np.int64)), marks
 
 
+def _whole_floats_as_text(a: pa.Array, nulls: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """A float column's whole values as the text of their integer (as ``str(int(v))`` on the line path), None
+    elsewhere; and which rows were whole. Values beyond int64 (uint64 hash codes) are written one by one."""
+    vals = _np(a).astype(float)
+    whole = np.isfinite(vals) & (np.floor(vals) == vals) & ~nulls
+    big = whole & (np.abs(vals) >= 2.0**63)
+    if big.any():
+        return pa.array([str(int(v)) if w else None for v, w in zip(vals.tolist(), whole.tolist(), strict=True)],
+                        pa.string()), whole
+    kept = pc.if_else(pa.array(whole), a, pa.scalar(None, a.type))
+    return pc.cast(pc.cast(kept, pa.int64()), pa.string()), whole
+
+
 def _column(table: pa.Table, name: str) -> pa.Array | None:
+    """Column ``name`` as one array; dictionary-encoded (pandas ``category``) and view columns as plain ones."""
     if name not in table.column_names:
         return None
     col = table.column(name)
-    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    a = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    if pa.types.is_dictionary(a.type):
+        a = a.dictionary_decode()
+    if pa.types.is_string_view(a.type) or pa.types.is_large_string(a.type):
+        a = pc.cast(a, pa.string())
+    elif pa.types.is_binary_view(a.type):
+        a = pc.cast(a, pa.binary())
+    return a
 
 
 def _raw_row(table: pa.Table, i: int) -> str:
-    row = table.slice(i, 1).to_pylist()[0]
+    """Row ``i`` as JSON for the quarantine (a cell Python cannot hold, a timestamp in year 300000, as its raw
+    value)."""
+    one = table.slice(i, 1)
+    try:
+        row = one.to_pylist()[0]
+    except (OverflowError, ValueError, pa.ArrowException):
+        row = {}
+        for name, col in zip(one.column_names, one.columns, strict=True):
+            try:
+                row[name] = col.to_pylist()[0]
+            except (OverflowError, ValueError, pa.ArrowException):
+                row[name] = str(col.chunk(0).view(pa.int64())[0]) if pa.types.is_timestamp(col.type) else "?"
     return orjson.dumps(row, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()[:2048]
 
 
@@ -258,8 +289,10 @@ def _timestamps(a: pa.Array, scope: np.ndarray, v: _Verdicts, cache: dict[str, A
         if t.tz is None:
             v.mark(scope & ~nulls, "bad_timestamp", "ts has no time zone; store it as a UTC timestamp")
             return out
-        us = _np(pc.cast(pc.cast(a, pa.timestamp("us", tz="UTC")), pa.int64()), ).astype(float)
-        return np.where(nulls, np.nan, us / 1e6)
+        # from the column's own unit: a cast to microseconds fails for a time outside their range (year 300000)
+        per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
+        ticks = _np(pc.cast(a, pa.int64())).astype(float)
+        return np.where(nulls, np.nan, ticks / per_second)
     if not _is_text(t):
         v.mark(scope & ~nulls, "wrong_type", why.wrong_type("ts", "an RFC 3339 string", _type_word(t)))
         return out
@@ -379,8 +412,12 @@ def validate_table(table: pa.Table, schemas: Mapping[str, ModelSchema], admissio
         v.mark(everything, "missing_field", why.missing_field("id"))
         id_col = pa.nulls(n, pa.string())
     v.mark(_nulls(id_col), "missing_field", why.missing_field("id"))
-    if pa.types.is_integer(id_col.type) or pa.types.is_large_string(id_col.type):
+    if pa.types.is_integer(id_col.type):
         id_col = pc.cast(id_col, pa.string())
+    elif pa.types.is_floating(id_col.type):
+        was_null = _nulls(id_col)
+        id_col, whole = _whole_floats_as_text(id_col, was_null)
+        v.mark(~was_null & ~whole, "wrong_type", why.wrong_type("id", why.TEXT, "a number"))
     elif not _is_text(id_col.type):
         v.mark(~_nulls(id_col), "wrong_type", why.wrong_type("id", why.TEXT, _type_word(id_col.type)))
         id_col = pa.nulls(n, pa.string())
