@@ -53,7 +53,7 @@ print(verdicts(lines, columnar=True))
 def test_a_line_nested_20000_deep_is_quarantined_not_a_segfault() -> None:
     out = subprocess.run([sys.executable, "-c", DEEP, "20000"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-2000:]}"
-    bad, predictions, _ = eval(out.stdout)  # noqa: S307 - our own subprocess's repr
+    bad, predictions, _ = eval(out.stdout)
     assert bad == [(11, "bad_json")]
     assert predictions == 29
 

@@ -18,8 +18,8 @@ line by line. :func:`json_blocks` cuts JSON lines into tables pyarrow can read, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from itertools import repeat
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
