@@ -212,7 +212,7 @@ def _changing(rng: np.random.Generator, size: int) -> np.ndarray:
     return values
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("params", [{}, {"prewhiten": True}, {"max_hypotheses": 20, "min_run": 1}])
 def test_update_many_equals_the_loop(seed: int, params: dict[str, object]) -> None:
     rng = np.random.default_rng(seed)
@@ -230,7 +230,7 @@ def test_update_many_equals_the_loop(seed: int, params: dict[str, object]) -> No
     assert looped.n_alarms > 0
 
 
-@pytest.mark.parametrize("cut", [10, 40, 333, 612, 1000])
+@pytest.mark.parametrize("cut", [10, 333, 1000])
 @pytest.mark.parametrize("params", [{}, {"prewhiten": True}, {"prior_mean": 0.0, "prior_sigma": 2.0}])
 def test_snapshot_restore_round_trip(cut: int, params: dict[str, object]) -> None:
     values = _changing(np.random.default_rng(5), 1400)
