@@ -30,7 +30,7 @@ from grafana_foundation_sdk.builders import timeseries as gts
 from grafana_foundation_sdk.builders.common import ScaleDistributionConfig, VizLegendOptions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, ScaleDistribution
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import DashboardLinkType, DataSourceRef
 
 import rules
 
@@ -163,11 +163,13 @@ def overview_dashboard(policy: rules.Policy, datasource_uid: str = "prometheus")
             ds,
             [
                 (
-                    f'sum by (model) (rate(watchdog_records_accepted_total{{model=~"{models}",kind="prediction"}}[{RATE}]))',
+                    f"sum by (model) (rate(watchdog_records_accepted_total"
+                    f'{{model=~"{models}",kind="prediction"}}[{RATE}]))',
                     "{{model}} predictions",
                 ),
                 (
-                    f'sum by (model) (rate(watchdog_records_accepted_total{{model=~"{models}",kind="label"}}[{RATE}]))',
+                    f"sum by (model) (rate(watchdog_records_accepted_total"
+                    f'{{model=~"{models}",kind="label"}}[{RATE}]))',
                     "{{model}} labels",
                 ),
             ],
@@ -180,7 +182,8 @@ def overview_dashboard(policy: rules.Policy, datasource_uid: str = "prometheus")
             ds,
             [
                 (
-                    f"sum(rate(watchdog_records_quarantined_total[{RATE}])) / sum(rate(watchdog_records_read_total[{RATE}]))",
+                    f"sum(rate(watchdog_records_quarantined_total[{RATE}]))"
+                    f" / sum(rate(watchdog_records_read_total[{RATE}]))",
                     "quarantined / read",
                 ),
                 (f"sum by (reason) (rate(watchdog_records_quarantined_total[{RATE}]))", "{{reason}} /s"),
@@ -254,7 +257,8 @@ def overview_dashboard(policy: rules.Policy, datasource_uid: str = "prometheus")
             ds,
             [
                 (
-                    f"sum by (receiver, outcome) (rate(watchdog_alert_notifications_total[{RATE}])) or vector(0)",
+                    f"sum by (receiver, outcome) (rate(watchdog_alert_notifications_total[{RATE}]))"
+                    " or vector(0)",
                     "{{receiver}} {{outcome}}",
                 )
             ],
@@ -269,7 +273,8 @@ def overview_dashboard(policy: rules.Policy, datasource_uid: str = "prometheus")
             ds,
             [
                 (
-                    f"histogram_quantile(0.9, sum by (le, action) (rate(watchdog_transaction_latency_seconds_bucket[{RATE}])))",
+                    "histogram_quantile(0.9, sum by (le, action) "
+                    f"(rate(watchdog_transaction_latency_seconds_bucket[{RATE}])))",
                     "{{action}}",
                 )
             ],
@@ -296,7 +301,8 @@ def model_dashboard(
     m = _sel(model=model_id)
     d = _base(model_uid(policy, model_id), f"Watchdog: {model_id}", policy, [f"model:{model_id}"])
     d = d.annotation(_annotations(model_id))
-    d = d.link(gdash.DashboardLink("Overview").type("link").url(f"/d/{overview_uid(policy)}").keep_time(True))
+    overview = gdash.DashboardLink("Overview").type(DashboardLinkType.LINK).url(f"/d/{overview_uid(policy)}")
+    d = d.link(overview.keep_time(True))
     d = d.with_row(gdash.Row("Rules: statistic against threshold"))
     for rule in _rules_of(policy, model_id):
         for panel in _rule_panels(rule, model_id, ds):
@@ -404,11 +410,11 @@ def _rule_panels(rule: rules.Rule, model_id: str, ds: DataSourceRef) -> list[gts
     compares with (`rules.effective_thresholds`: corrected under Bonferroni, the false-discovery rate under
     Benjamini-Hochberg); these come from the policy, since the metric carries one threshold per rule."""
     c = rule.condition
-    levels = rules.effective_thresholds(rule)
+    effective = rules.effective_thresholds(rule)
     title = f"{rule.name} ({rule.labels.severity})"
     firing = (f"watchdog_rule_state{_sel(model=model_id, rule=rule.name, state='firing')}", "firing")
-    if len(levels) == 1:
-        (only,) = levels
+    if len(effective) == 1:
+        (only,) = effective
         leaf = only.leaf
         stat = _sel(model=model_id, detector=leaf.detector, statistic=leaf.statistic)
         return [
@@ -425,8 +431,9 @@ def _rule_panels(rule: rules.Rule, model_id: str, ds: DataSourceRef) -> list[gts
             )
         ]
     lines: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    for level in levels:
-        lines.setdefault((level.leaf.detector, level.leaf.statistic), []).append((level.threshold, level.description))
+    for level in effective:
+        key = (level.leaf.detector, level.leaf.statistic)
+        lines.setdefault(key, []).append((level.threshold, level.description))
     panels = []
     for (detector, statistic), levels in lines.items():
         stat = _sel(model=model_id, detector=detector, statistic=statistic)
@@ -456,7 +463,7 @@ def _rules_of(policy: rules.Policy, model_id: str) -> Iterator[rules.Rule]:
 
 def to_json(d: gdash.Dashboard) -> dict[str, Any]:
     """The dashboard as the JSON Grafana stores, through the SDK's own encoder."""
-    out = json.loads(json.dumps(d.build(), cls=JSONEncoder, sort_keys=True))
+    out: dict[str, Any] = json.loads(json.dumps(d.build(), cls=JSONEncoder, sort_keys=True))
     for i, panel in enumerate(_walk_panels(out.get("panels", [])), 1):
         panel["id"] = i  # unique ids: Grafana links and annotations address panels by id
     return out

@@ -87,13 +87,15 @@ def _policy_rules(policy: rules.Policy) -> list[tuple[str, Any]]:
 
 
 def _levels(rule: rules.Rule) -> dict[int, rules.EffectiveThreshold]:
-    """Each comparison's level for Prometheus, by ``id`` of the comparison: its effective threshold, standalone
-    (Benjamini-Hochberg, which Prometheus cannot rank, by its Bonferroni bound: it then fires no more often
-    than the watchdog)."""
+    """Each comparison's level for Prometheus, by ``id`` of the comparison: its effective threshold,
+    standalone (Benjamini-Hochberg, which Prometheus cannot rank, by its Bonferroni bound: it then fires no
+    more often than the watchdog)."""
     return {id(t.leaf): t for t in rules.effective_thresholds(rule, standalone=True)}
 
 
-def _compound_expr(cond: Any, rule: rules.Rule, opts: AlertOptions, policy: rules.Policy) -> str:
+def _compound_expr(
+    cond: rules.AllOf | rules.AnyOf | rules.KOfN, rule: rules.Rule, opts: AlertOptions, policy: rules.Policy
+) -> str:
     """A compound condition as PromQL: each comparison is 0/1 per (job, instance, model), a node is true when
     at least k of its children are (all: k = n, any: k = 1); each comparison at its level from `_levels`."""
     children = cond.children
@@ -103,30 +105,39 @@ def _compound_expr(cond: Any, rule: rules.Rule, opts: AlertOptions, policy: rule
     for child in children:
         if isinstance(child, rules.Condition):
             level = levels[id(child)].threshold
-            stat = (f"watchdog_detector_statistic"
-                    f"{_sel(job=opts.job, model=rule.model, detector=child.detector, statistic=child.statistic)}")
-            leaf = f"({stat} {child.op} bool {level!r})"
+            labels = _sel(job=opts.job, model=rule.model, detector=child.detector, statistic=child.statistic)
+            leaf = f"(watchdog_detector_statistic{labels} {child.op} bool {level!r})"
             n = policy.min_samples_of(rule, child)
             if n > 1:
-                win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=child.detector)}"
+                win = "watchdog_detector_window_samples" + _sel(
+                    job=opts.job, model=rule.model, detector=child.detector
+                )
                 leaf = f"({leaf} * on (job, instance, model, detector) ({win} >= bool {int(n)}))"
             parts.append(f"max by (job, instance, model) {leaf}")
         else:
             parts.append(f"({_compound_expr(child, rule, opts, policy)})")
-    need = {"AllOf": m, "AnyOf": 1}.get(type(cond).__name__) or cond.k_of_n.k
+    if isinstance(cond, rules.AllOf):
+        need = m
+    elif isinstance(cond, rules.AnyOf):
+        need = 1
+    else:
+        need = cond.k_of_n.k
     return f"({' + '.join(parts)}) >= bool {need}"
 
 
 def policy_rule(rule: rules.Rule, opts: AlertOptions, policy: rules.Policy) -> dict[str, Any]:
     c = rule.condition
-    if len(c.leaves) > 1:
+    if not isinstance(c, rules.Condition) and len(c.leaves) > 1:
         expr = _compound_expr(c, rule, opts, policy) + " == 1"
     else:
-        min_samples = policy.min_samples_of(rule)  # the watchdog's own guard: the rule's, else the detector's window
-        stat = f"watchdog_detector_statistic{_sel(job=opts.job, model=rule.model, detector=c.detector, statistic=c.statistic)}"
-        expr = f"{stat} {c.op} {_levels(rule)[id(c.leaves[0])].threshold!r}"
+        # the watchdog's own guard: the rule's min_samples, else the detector's window
+        min_samples = policy.min_samples_of(rule)
+        labels = _sel(job=opts.job, model=rule.model, detector=c.detector, statistic=c.statistic)
+        expr = f"watchdog_detector_statistic{labels} {c.op} {_levels(rule)[id(c.leaves[0])].threshold!r}"
         if min_samples > 1:
-            win = f"watchdog_detector_window_samples{_sel(job=opts.job, model=rule.model, detector=c.detector)}"
+            win = "watchdog_detector_window_samples" + _sel(
+                job=opts.job, model=rule.model, detector=c.detector
+            )
             expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(min_samples)})"
     annotations = {
         "summary": rule.annotations.summary,
@@ -202,7 +213,8 @@ def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
         rule(
             "WatchdogOutboxStuck",
             f"(watchdog_outbox_depth{j} > 0) and on (job, instance) "
-            f"(time() - watchdog_outbox_oldest_progress_timestamp_seconds{j} > {_seconds(opts.outbox_stuck)})",
+            f"(time() - watchdog_outbox_oldest_progress_timestamp_seconds{j}"
+            f" > {_seconds(opts.outbox_stuck)})",
             "0m",
             "critical",
             "An on-chain action is stuck in the outbox",
@@ -210,8 +222,8 @@ def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
         ),
         rule(
             "WatchdogActionFailed",
-            f'sum by (job, instance, model, rule, action) (increase(watchdog_actions_total{{{jm},outcome="failed"}}'
-            f"[{opts.failure_window}])) > 0",
+            "sum by (job, instance, model, rule, action) "
+            f'(increase(watchdog_actions_total{{{jm},outcome="failed"}}[{opts.failure_window}])) > 0',
             "0m",
             "critical",
             "An on-chain action failed",
@@ -351,7 +363,7 @@ def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dic
     no_eval = _minutes(opts.no_evaluation, "no_evaluation")
     stuck = _minutes(opts.outbox_stuck, "outbox_stuck")
     horizon = int(max(down, stale, no_eval, stuck)) + 10
-    cases = [
+    cases: list[dict[str, Any]] = [
         {
             "name": "WatchdogDown fires when the scrape fails",
             "interval": "1m",

@@ -39,8 +39,8 @@ from rules.schema import (
 from rules.thresholds import EffectiveThreshold, benjamini_hochberg, describe_condition, effective_thresholds
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-"""Example policies shipped with the package: ``lending.yaml``, ``oracle.yaml`` and ``withdrawals.yaml`` (each with
-its policy tests, ``*.test.yaml``), and ``bad.yaml`` (many mistakes)."""
+"""Example policies shipped with the package: ``lending.yaml``, ``oracle.yaml`` and ``withdrawals.yaml`` (each
+with its policy tests, ``*.test.yaml``), and ``bad.yaml`` (many mistakes)."""
 
 __all__ = [
     "EXAMPLES_DIR",

@@ -1,9 +1,9 @@
 """Checks that relate one part of a policy to another.
 
 They run on plain data shaped like the policy (the parsed YAML, or ``Policy.model_dump(by_alias=True)``) and
-are lenient: a part that is malformed (wrong type, missing) is skipped here, because the schema already reports
-it, and a reference is only called unknown when every candidate it could have meant was readable. That is what
-lets the loader report every mistake of a file at once.
+are lenient: a part that is malformed (wrong type, missing) is skipped here, because the schema already
+reports it, and a reference is only called unknown when every candidate it could have meant was readable. That
+is what lets the loader report every mistake of a file at once.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def find_problems(data: Mapping[str, Any], where: Callable[[Loc], str] = format_
             if rname is not None:
                 if rname in rules:
                     report(
-                        loc + ("name",),
+                        (*loc, "name"),
                         f"duplicate rule name {rname!r}; rule names must be unique across the "
                         f"policy and it is already used at {where(rules[rname] + ('name',))}",
                     )
@@ -161,13 +161,13 @@ def _check_budgets(data: Mapping[str, Any], report: Callable[[Loc, str], None]) 
     limit = chain.get("rate_limit") if isinstance(chain, Mapping) else None
     chain_max = _int(limit, "max_actions")
     window = _seconds(limit.get("window")) if isinstance(limit, Mapping) else None
-    if chain_max is None or window is None:
+    if chain_max is None or window is None or not isinstance(limit, Mapping):
         return
     for i, m in _items(data, "models"):
         budget = m.get("budget")
         most = _int(budget, "max_actions")
         period = _seconds(budget.get("period")) if isinstance(budget, Mapping) else None
-        if most is None or period is None:
+        if most is None or period is None or not isinstance(budget, Mapping):
             continue
         # a sliding window of `window` overlaps at most ceil(window / period) budget periods
         periods = max(1, -(-int(window) // int(period))) if period > 0 else None
@@ -228,7 +228,7 @@ def _check_detectors(
             continue
         if name in model.detectors:
             report(
-                loc + ("name",),
+                (*loc, "name"),
                 f"duplicate detector {name!r} in model {mid!r}; it is already declared at "
                 f"{where(('models', i, 'detectors', model.detectors[name][0], 'name'))}",
             )
@@ -247,11 +247,14 @@ def _check_detectors(
         if kind.input in ("time", "records"):
             if feature is not None:
                 what = "the records' timestamps" if kind.input == "time" else "the model's records as a whole"
-                report(loc + ("feature",), f"{kind_name} detectors watch {what} and take no feature; remove 'feature'")
+                report(
+                    (*loc, "feature"),
+                    f"{kind_name} detectors watch {what} and take no feature; remove 'feature'",
+                )
         elif kind.is_performance:
             if feature is not None:
                 report(
-                    loc + ("feature",),
+                    (*loc, "feature"),
                     f"{kind_name} detectors compare the model's predictions with the true "
                     "labels and take no feature; remove 'feature' (use a drift kind to watch a feature)",
                 )
@@ -260,7 +263,7 @@ def _check_detectors(
                     k for k, s in KINDS.items() if s.is_performance and s.prediction_type == model.prediction
                 ]
                 report(
-                    loc + ("kind",),
+                    (*loc, "kind"),
                     f"detector {name!r} is {kind_name}, which needs a {kind.prediction_type} "
                     f"prediction, but model {mid!r} predicts {model.prediction} values"
                     + (f"; use {' or '.join(others)} instead" if others else ""),
@@ -269,7 +272,7 @@ def _check_detectors(
             if feature not in model.features:
                 if model.features_complete:
                     report(
-                        loc + ("feature",),
+                        (*loc, "feature"),
                         f"unknown feature {feature!r} in model {mid!r}"
                         f"{did_you_mean(feature, list(model.features))}; "
                         f"{_known(list(model.features), 'the model declares no features')}",
@@ -278,13 +281,13 @@ def _check_detectors(
                 ftype = model.features[feature][1]
                 if ftype is not None and ftype != kind.value_type:
                     report(
-                        loc + ("feature",),
+                        (*loc, "feature"),
                         f"detector {name!r} is {kind_name}, which needs a {kind.value_type} "
                         f"feature, but {feature!r} is {ftype}" + fitting(ftype),
                     )
         elif feature is None and model.prediction is not None and model.prediction != kind.value_type:
             report(
-                loc + ("kind",),
+                (*loc, "kind"),
                 f"detector {name!r} has no feature, so it watches the prediction, which is "
                 f"{model.prediction} in model {mid!r}; {kind_name} needs {kind.value_type} values"
                 + fitting(model.prediction),
@@ -304,13 +307,13 @@ def _leaves(cond: Any, loc: Loc) -> list[tuple[Mapping[str, Any], Loc]]:
     if form == "k_of_n":
         inner = cond["k_of_n"]
         items = inner.get("of") if isinstance(inner, Mapping) else None
-        base: Loc = loc + ("k_of_n", "of")
+        base: Loc = (*loc, "k_of_n", "of")
     else:
         items = cond[form]
-        base = loc + (form,)
+        base = (*loc, form)
     out: list[tuple[Mapping[str, Any], Loc]] = []
     for i, item in enumerate(items if isinstance(items, list | tuple) else []):
-        out.extend(_leaves(item, base + (i,)))
+        out.extend(_leaves(item, (*base, i)))
     return out
 
 
@@ -332,7 +335,7 @@ def _check_leaf(
         elif model.detectors_complete:
             known = list(model.detectors)
             report(
-                cloc + ("detector",),
+                (*cloc, "detector"),
                 f"unknown detector {dname!r} in model {mref!r}"
                 f"{did_you_mean(dname, known)}; {_known(known, 'the model declares no detectors')}",
             )
@@ -343,7 +346,7 @@ def _check_leaf(
         if isinstance(statistic, str) and statistic and statistic not in kind.statistics:
             known = list(kind.statistics)
             report(
-                cloc + ("statistic",),
+                (*cloc, "statistic"),
                 f"detector {dname!r} ({kind.name}) has no statistic "
                 f"{statistic!r}{did_you_mean(statistic, known)}; it publishes: {', '.join(known)}",
             )
@@ -354,7 +357,7 @@ def _check_leaf(
             window = int(default) if default is not None else None
         if min_samples is not None and window is not None and min_samples > window:
             report(
-                loc + ("min_samples",),
+                (*loc, "min_samples"),
                 f"min_samples {min_samples} is more than detector {dname!r} can ever "
                 f"hold (its window is {window}), so the rule could never fire; lower it or widen the window",
             )
@@ -372,12 +375,12 @@ def _check_rule(
     model = models.get(mref) if mref is not None else None
     if mref is not None and model is None and models_complete:
         report(
-            loc + ("model",),
+            (*loc, "model"),
             f"unknown model {mref!r}{did_you_mean(mref, list(models))}; "
             f"{_known(list(models), 'the policy declares no models')}",
         )
 
-    for leaf, leaf_loc in _leaves(cond, loc + ("condition",)):
+    for leaf, leaf_loc in _leaves(cond, (*loc, "condition")):
         _check_leaf(rule, leaf, leaf_loc, loc, mref, model, report)
 
     tier = _choice(rule.get("labels"), "severity", TIERS)
@@ -388,13 +391,13 @@ def _check_rule(
             if not isinstance(action, str) or action not in ACTIONS:
                 continue  # the schema reports it
             if action in seen:
-                report(loc + ("actions", k), f"action {action!r} is listed twice")
+                report((*loc, "actions", k), f"action {action!r} is listed twice")
                 continue
             seen.add(action)
             if tier is not None and action not in TIER_ACTIONS[tier]:
                 allowed = [t for t in TIERS if action in TIER_ACTIONS[t]]
                 report(
-                    loc + ("actions", k),
+                    (*loc, "actions", k),
                     f"a {tier} rule may not {action!r}: the {tier} tier may only "
                     f"{', '.join(TIER_ACTIONS[tier])}; raise labels.severity to {' or '.join(allowed)} "
                     f"or remove {action!r}",

@@ -12,24 +12,24 @@ Each rule is a small state machine, as a Prometheus alert:
 
 With ``for: 1`` a true condition goes straight from inactive to firing. *No data* -- the detector's signal is
 missing, the statistic is missing or NaN, or the window holds fewer than the rule's ``min_samples`` values --
-counts as "condition false" for a rule that is inactive or pending (a pending rule drops back to inactive), but
-it never resolves a firing rule: a firing rule holds until a real observation says the condition is over.
+counts as "condition false" for a rule that is inactive or pending (a pending rule drops back to inactive),
+but it never resolves a firing rule: a firing rule holds until a real observation says the condition is over.
 Missing data is not evidence of recovery (a detector reset after a restart must not unpause a module).
 
 A resolve decision carries no actions: a pause or a rollback is never undone by the watchdog (the council
 unpauses); the service uses a resolve to close the incident and resolve the alert.
 
-Beyond that machine, as in Prometheus: ``for`` may be a duration of data time (fire once the condition has held
-that long, counted from the first true evaluation); ``keep_firing_for`` keeps a firing rule firing until its
-condition has been over for that long; ``clear_threshold`` (hysteresis) makes a firing rule compare with a second
-level. A compound condition (``all`` / ``any`` / ``k_of_n``) is three-valued: a comparison without data is
-unknown, and an unknown result neither fires a rule nor resolves one.
+Beyond that machine, as in Prometheus: ``for`` may be a duration of data time (fire once the condition has
+held that long, counted from the first true evaluation); ``keep_firing_for`` keeps a firing rule firing until
+its condition has been over for that long; ``clear_threshold`` (hysteresis) makes a firing rule compare with a
+second level. A compound condition (``all`` / ``any`` / ``k_of_n``) is three-valued: a comparison without data
+is unknown, and an unknown result neither fires a rule nor resolves one.
 
-Actions are rationed: after a rule acted, its ``cooldown`` suppresses its next on-chain actions, and each module
-has a budget of on-chain actions per period (its own, or the chain's rate limit). A suppressed fire still alerts
-and says why (``suppressed="cooldown"`` or ``"budget"``). Shadow (dry-run) actions spend a budget of their own,
-so a rule in shadow mode can never starve a live one. A medium-tier action carries ``veto_seconds``: the time a
-steward has to cancel it before it is sent.
+Actions are rationed: after a rule acted, its ``cooldown`` suppresses its next on-chain actions, and each
+module has a budget of on-chain actions per period (its own, or the chain's rate limit). A suppressed fire
+still alerts and says why (``suppressed="cooldown"`` or ``"budget"``). Shadow (dry-run) actions spend a budget
+of their own, so a rule in shadow mode can never starve a live one. A medium-tier action carries
+``veto_seconds``: the time a steward has to cancel it before it is sent.
 
 Examples
 --------
@@ -59,7 +59,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from rules.schema import AllOf, AnyOf, Condition, Group, KOfN, Policy, Rule
+from rules.schema import AllOf, AnyCondition, AnyOf, Condition, Group, KOfN, Policy, Rule
 from rules.thresholds import EffectiveThreshold, benjamini_hochberg, effective_thresholds
 
 __all__ = [
@@ -81,24 +81,29 @@ _COMPARE: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
 StateName = Literal["inactive", "pending", "firing"]
 
 
-def _step_up(cond: Any, by_leaf: dict[int, ConditionResult], levels: Mapping[int, EffectiveThreshold]) -> None:
-    """Apply Benjamini-Hochberg to the p-value comparisons of the compound conditions that ask for it, in place.
+def _step_up(
+    cond: AnyCondition, by_leaf: dict[int, ConditionResult], levels: Mapping[int, EffectiveThreshold]
+) -> None:
+    """Apply Benjamini-Hochberg to the p-value comparisons of the compound conditions asking for it, in place.
 
     The comparisons with data are true when the step-up procedure (`rules.thresholds.benjamini_hochberg`)
     rejects their p-values, false otherwise; Bonferroni needs no step: its comparisons already compare with
     their effective thresholds.
     """
-    children = getattr(cond, "children", ())
+    if isinstance(cond, Condition):
+        return
+    children = cond.children
     for child in children:
         _step_up(child, by_leaf, levels)
-    if getattr(cond, "correction", "none") != "benjamini_hochberg":
+    if cond.correction != "benjamini_hochberg":
         return
-    first = levels[id(children[0])]
-    for mode, level in (("fire", first.threshold), ("hold", first.hold_threshold)):
-        known = [id(leaf) for leaf in children if by_leaf[id(leaf)].fire is not None]
-        rejected = benjamini_hochberg([by_leaf[key].value for key in known], level, first.m)
-        for key, flag in zip(known, rejected, strict=True):
-            by_leaf[key] = replace(by_leaf[key], **{mode: flag})
+    first = levels[id(children[0])]  # one level for all: the schema asks BH for the same threshold on each
+    known = [id(leaf) for leaf in children if by_leaf[id(leaf)].fire is not None]
+    values = [by_leaf[key].value for key in known]
+    fire = benjamini_hochberg(values, first.threshold, first.m)
+    hold = benjamini_hochberg(values, first.hold_threshold, first.m)
+    for key, f, h in zip(known, fire, hold, strict=True):
+        by_leaf[key] = replace(by_leaf[key], fire=f, hold=h)
 
 
 class SnapshotError(ValueError):
@@ -257,7 +262,7 @@ def _fingerprint(policy: Policy, rule: Rule) -> str:
     Labels, annotations, actions and dry_run may change without forgetting a pending or firing episode.
     """
     leaves = rule.condition.leaves
-    data = {
+    data: dict[str, Any] = {
         "model": rule.model,
         "condition": rule.condition.model_dump(mode="json", by_alias=True, exclude_none=True),
         "for": rule.for_,
@@ -313,14 +318,15 @@ class Evaluator:
             for name, (_, rule) in self._placed.items()
         }
         self._levels = {
-            name: {id(t.leaf): t for t in effective_thresholds(rule)} for name, (_, rule) in self._placed.items()
+            name: {id(t.leaf): t for t in effective_thresholds(rule)}
+            for name, (_, rule) in self._placed.items()
         }
         self._fingerprints = {name: _fingerprint(policy, rule) for name, (_, rule) in self._placed.items()}
         self._state: dict[str, _Runtime] = {name: _Runtime() for name in self._placed}
         self._spent: dict[tuple[str, bool], list[datetime]] = {}
         """(module, dry_run) -> data times of the on-chain actions taken (budget ledger)."""
 
-    # -- evaluation -------------------------------------------------------------------------------------------
+    # -- evaluation ------------------------------------------------------------------------------------------
 
     def evaluate(
         self,
@@ -332,7 +338,7 @@ class Evaluator:
         groups: Collection[str] | None = None,
         rules: Collection[str] | None = None,
     ) -> list[Decision]:
-        """Evaluate the model's rules (only those of ``groups``, and of ``rules``, when given); return what changed.
+        """Evaluate the model's rules (only those in ``groups`` and ``rules``, if given); return what changed.
 
         ``signals`` maps detector names to their current `Signal`; a rule whose detector has no signal sees
         no data. ``now`` must be timezone-aware; ``record_index`` is the model's record count at this
@@ -368,7 +374,9 @@ class Evaluator:
             compare = _COMPARE[leaf.op]
             fire, hold = compare(value, level.threshold), compare(value, level.hold_threshold)
         clear = level.hold_threshold if leaf.clear_threshold is not None else None
-        return ConditionResult(leaf.detector, leaf.statistic, leaf.op, level.threshold, clear, value, n, fire, hold)
+        return ConditionResult(
+            leaf.detector, leaf.statistic, leaf.op, level.threshold, clear, value, n, fire, hold
+        )
 
     def _truth(self, cond: Any, results: Mapping[int, ConditionResult], mode: str) -> bool | None:
         """Three-valued: True, False, or None when the comparisons with data cannot decide."""
@@ -516,7 +524,7 @@ class Evaluator:
             veto_seconds=veto,
         )
 
-    # -- state ------------------------------------------------------------------------------------------------
+    # -- state -----------------------------------------------------------------------------------------------
 
     def state(self, rule: str) -> RuleState:
         """The current state of one rule (KeyError for an unknown rule)."""

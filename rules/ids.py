@@ -1,7 +1,8 @@
 """On-chain module ids.
 
-A policy names each model's on-chain module either by a readable string, whose id is the keccak256 of its UTF-8
-bytes (``keccak256(bytes("lending-risk"))`` in Solidity), or directly as ``0x`` followed by 64 hex digits.
+A policy names each model's on-chain module either by a readable string, whose id is the keccak256 of its
+UTF-8 bytes (``keccak256(bytes("lending-risk"))`` in Solidity), or directly as ``0x`` followed by 64 hex
+digits.
 """
 
 from __future__ import annotations

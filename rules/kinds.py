@@ -24,7 +24,8 @@ Examples
 
 A kind of one's own (its detector has to be registered with the service too, for it to run):
 
->>> spike = DetectorKind("spike_rate", "numeric", {"statistic": ">"}, {"window": Param("window", "int", 100, 2)})
+>>> window = Param("window", "int", 100, 2)
+>>> spike = DetectorKind("spike_rate", "numeric", {"statistic": ">"}, {"window": window})
 >>> with registered(spike):
 ...     "spike_rate" in KINDS
 True
@@ -60,12 +61,12 @@ ValueType = Literal["numeric", "categorical"]
 InputKind = Literal["numeric", "categorical", "classification", "regression", "time", "records"]
 """What a detector kind reads.
 
-``numeric`` / ``categorical``: a window of one feature's values (or of the prediction when the detector names no
-feature) compared with the reference. ``classification`` / ``regression``: (prediction, label) pairs, so the
-kind needs a categorical (class) or numeric prediction respectively and takes no feature. ``time``: the
+``numeric`` / ``categorical``: a window of one feature's values (or of the prediction when the detector names
+no feature) compared with the reference. ``classification`` / ``regression``: (prediction, label) pairs, so
+the kind needs a categorical (class) or numeric prediction respectively and takes no feature. ``time``: the
 records' timestamps against the clock (staleness, volume); no feature, evaluated on every batch and, in
-``watchdog serve``, on a schedule with the wall clock, so a feed that stops is noticed. ``records``: the model's
-records as a whole (its type errors, counted from the quarantine); no feature.
+``watchdog serve``, on a schedule with the wall clock, so a feed that stops is noticed. ``records``: the
+model's records as a whole (its type errors, counted from the quarantine); no feature.
 """
 
 OPS: tuple[str, ...] = ("<", "<=", ">", ">=")
@@ -157,7 +158,9 @@ class DetectorKind:
 def _kind(
     name: str, input: InputKind, statistics: dict[str, str], *params: Param, doc: str = ""
 ) -> DetectorKind:
-    return DetectorKind(name=name, input=input, statistics=statistics, params={p.name: p for p in params}, doc=doc)
+    return DetectorKind(
+        name=name, input=input, statistics=statistics, params={p.name: p for p in params}, doc=doc
+    )
 
 
 WINDOW = Param("window", "int", 500, 2, "number of recent values compared with the reference")
@@ -451,8 +454,10 @@ _REGISTRY: dict[str, DetectorKind] = {
             "numeric",
             {"statistic": ">", "below": ">", "above": ">"},
             WINDOW,
-            Param("lower", "float", 0.0, 0.0, "quantile of the reference taken as the low bound (0 = its minimum)"),
-            Param("upper", "float", 1.0, 0.0, "quantile of the reference taken as the high bound (1 = its maximum)"),
+            Param("lower", "float", 0.0, 0.0, "quantile of the reference taken as the low bound "
+                  "(0 = its minimum)"),
+            Param("upper", "float", 1.0, 0.0, "quantile of the reference taken as the high bound "
+                  "(1 = its maximum)"),
             THRESHOLD,
             MIN_SAMPLES,
             doc="share of the last values outside the range the reference spans",
@@ -512,10 +517,10 @@ def register(kind: DetectorKind) -> DetectorKind:
     >>> spike = DetectorKind("spike_rate", "numeric", {"statistic": ">"}, {})
     >>> register(spike) is spike, KINDS["spike_rate"].input
     (True, 'numeric')
-    >>> register(spike)
+    >>> register(spike)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: a detector kind named 'spike_rate' is already registered; unregister it first or choose another name
+    ValueError: a detector kind named 'spike_rate' is already registered; unregister it first or ...
     >>> unregister("spike_rate").name
     'spike_rate'
     """
@@ -523,7 +528,8 @@ def register(kind: DetectorKind) -> DetectorKind:
         raise TypeError(f"kind must be a DetectorKind, got {type(kind).__name__}")
     if kind.name in _REGISTRY:
         raise ValueError(
-            f"a detector kind named {kind.name!r} is already registered; unregister it first or choose another name"
+            f"a detector kind named {kind.name!r} is already registered; "
+            "unregister it first or choose another name"
         )
     _REGISTRY[kind.name] = kind
     return kind

@@ -103,8 +103,8 @@ class _Walker:
     def _sequence(self, node: yaml.SequenceNode, loc: Loc) -> list[Any]:
         out = []
         for i, item in enumerate(node.value):
-            self.parsed.lines[loc + (i,)] = item.start_mark.line + 1
-            out.append(self.walk(item, loc + (i,)))
+            self.parsed.lines[(*loc, i)] = item.start_mark.line + 1
+            out.append(self.walk(item, (*loc, i)))
         return out
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
@@ -141,18 +141,18 @@ class _Walker:
             if key in first_line:
                 self.parsed.issues.append(
                     (
-                        loc + (key,),
+                        (*loc, key),
                         line,
                         (
-                            f"duplicate key {key!r}: it is also set on line {first_line[key]}, and YAML would silently "
-                            "keep only the last one; remove one of them"
+                            f"duplicate key {key!r}: it is also set on line {first_line[key]}, and YAML "
+                            "would silently keep only the last one; remove one of them"
                         ),
                     )
                 )
             else:
                 first_line[key] = line
-            self.parsed.lines[loc + (key,)] = line
-            out[key] = self.walk(value_node, loc + (key,))
+            self.parsed.lines[(*loc, key)] = line
+            out[key] = self.walk(value_node, (*loc, key))
         return out
 
 
@@ -204,7 +204,7 @@ def _parse(text: str, filename: str) -> _Parsed | PolicyIssue:
         loader.dispose()
 
 
-# -- pydantic errors in plain English -------------------------------------------------------------------------
+# -- pydantic errors in plain English ------------------------------------------------------------------------
 
 _EXPECTED = {
     "int_type": "a whole number",
@@ -246,7 +246,8 @@ def _describe(value: Any, raw: str | None, wanted_text: bool = False) -> str:
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> Loc:
-    """Drop the discriminator tag pydantic inserts after a detector's index (models.0.detectors.1.ks.window)."""
+    """Drop the tags pydantic inserts: a detector's kind after its index (models.0.detectors.1.ks.window), and
+    a condition's form."""
     out: list[str | int] = []
     for part in loc:
         if isinstance(part, str) and part.startswith("cond:"):
@@ -323,13 +324,13 @@ def _message(err: Mapping[str, Any], loc: Loc, parsed: _Parsed) -> tuple[Loc, st
         )
     if kind == "union_tag_invalid":
         tag = str(ctx.get("tag"))
-        return loc + ("kind",), (
+        return (*loc, "kind"), (
             f"unknown detector kind {tag!r}{did_you_mean(tag, list(KINDS))}; known kinds: {', '.join(KINDS)}"
         )
     if kind == "union_tag_not_found":
         if not isinstance(value, Mapping):
             return loc, f"expected a mapping of keys (key: value), got {_describe(value, raw)}"
-        return loc + ("kind",), f"required field is missing; a detector needs a kind: {', '.join(KINDS)}"
+        return (*loc, "kind"), f"required field is missing; a detector needs a kind: {', '.join(KINDS)}"
     if kind == "literal_error":
         message = f"{_describe(value, raw)} is not allowed here; use {ctx.get('expected')}"
         if loc and loc[-1] == "op":
@@ -351,7 +352,7 @@ def _message(err: Mapping[str, Any], loc: Loc, parsed: _Parsed) -> tuple[Loc, st
     return loc, message[:1].lower() + message[1:]
 
 
-# -- entry points ---------------------------------------------------------------------------------------------
+# -- entry points --------------------------------------------------------------------------------------------
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:

@@ -31,8 +31,9 @@ def _condition(policy: Policy, rule: Rule) -> str:
 def format_summary(policy: Policy) -> str:
     """Summarise a policy: models, then per tier what it may do and which rules use it, then notes.
 
-    Each rule's condition shows the thresholds it is really held to (`rules.thresholds`): a Bonferroni-corrected
-    comparison shows its corrected level, as the rule's incidents and Prometheus rules do.
+    Each rule's condition shows the thresholds it is really held to (`rules.thresholds`): a
+    Bonferroni-corrected comparison shows its corrected level, as the rule's incidents and Prometheus rules
+    do.
 
     Examples
     --------
@@ -42,7 +43,7 @@ def format_summary(policy: Policy) -> str:
     ...
     Tiers
       routine   may alert; alerts only, never acts
-        - VolatilityRegimeShift  lending-risk: ks_volatility.statistic > 0.2 for 2 evaluations, min 300 samples -> alert
+        - VolatilityRegimeShift  lending-risk: ks_volatility.statistic > 0.2 for 2 evaluations, ... -> alert
     ...
       medium    may alert, pause; on-chain actions wait 15m for a steward's veto
     ...
@@ -72,10 +73,14 @@ def format_summary(policy: Policy) -> str:
         )
         budget = policy.budget_of(m.id)
         if budget is None:
-            out.append("    action budget: none (no budget and no chain.rate_limit: actions are not rationed)")
+            out.append(
+                "    action budget: none (no budget and no chain.rate_limit: actions are not rationed)"
+            )
         else:
             whose = "its own" if m.budget is not None else "the chain's rate limit"
-            out.append(f"    action budget: {budget.max_actions} on-chain action(s) per {budget.period} ({whose})")
+            out.append(
+                f"    action budget: {budget.max_actions} on-chain action(s) per {budget.period} ({whose})"
+            )
     limit = policy.chain.rate_limit
     if limit is not None:
         out.append(f"  on-chain rate limit: {limit.max_actions} action(s) per {limit.window} per module")
@@ -91,7 +96,10 @@ def format_summary(policy: Policy) -> str:
         veto = policy.veto_seconds(tier)
         if tier == "medium":
             window = policy.tiers.veto_window(tier)
-            when = f"on-chain actions wait {window} for a steward's veto" if veto > 0 else "acts at once (no veto)"
+            if veto > 0:
+                when = f"on-chain actions wait {window} for a steward's veto"
+            else:
+                when = "acts at once (no veto)"
         else:
             when = timing[tier]
         out.append(f"  {tier.ljust(width)}  may {', '.join(TIER_ACTIONS[tier])}; {when}")

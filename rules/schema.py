@@ -6,9 +6,9 @@ relate one part of the policy to another (references, duplicates, tier permissio
 `rules.checks` so that the loader can run them even when other parts failed, and report every mistake at once.
 Building a `Policy` directly (``Policy.model_validate(data)``) runs both.
 
-Detector entries are derived from `rules.kinds.KINDS` when a policy is validated: each kind becomes a model whose
-extra keys are exactly that kind's parameters (`detector_model`), in a union discriminated by ``kind``, so a kind
-added with `rules.kinds.register` is validated as a built-in one.
+Detector entries are derived from `rules.kinds.KINDS` when a policy is validated: each kind becomes a model
+whose extra keys are exactly that kind's parameters (`detector_model`), in a union discriminated by ``kind``,
+so a kind added with `rules.kinds.register` is validated as a built-in one.
 
 Imports go one way: `rules.vocabulary` (tiers, actions, durations) <- `rules.checks` <- this module. The
 vocabulary is re-exported here for the callers that know it from this module.
@@ -21,7 +21,6 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -95,7 +94,7 @@ __all__ = [
 ]
 
 DEFER_CHECKS = "rules.defer_checks"
-"""Validation context key: when true, `Policy` skips the cross-reference checks (the loader runs them itself)."""
+"""Validation context key: when true, `Policy` skips the cross-reference checks (the loader runs them)."""
 
 
 def _named(regex: str, what: str, advice: str) -> AfterValidator:
@@ -169,7 +168,8 @@ def _for(value: Any) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise PydanticCustomError(
-                "for_count", f"a count of evaluations must be at least 1, got {value}; or give a duration (15m)"
+                "for_count",
+                f"a count of evaluations must be at least 1, got {value}; or give a duration (15m)",
             )
         return value
     if isinstance(value, str):
@@ -278,7 +278,7 @@ class Feature(_Spec):
 
 
 class Reference(_Spec):
-    """Where the reference data comes from: the model's first N records, or a JSONL file next to the policy."""
+    """Where the reference data comes from: the model's first N records, or a JSONL file next to the policy."""  # noqa: E501 - the JSON Schema text
 
     first_n: Annotated[Int, Field(ge=1)] | None = None
     file: Text | None = None
@@ -301,7 +301,7 @@ class DetectorSpec(_Spec):
     name: DetectorName
     kind: str
     feature: Text | None = None
-    """The feature it watches; None: the prediction (drift kinds) or (prediction, label) pairs (performance)."""
+    """The watched feature; None: the prediction (drift kinds) or (prediction, label) pairs (performance)."""
 
     @property
     def spec(self) -> DetectorKind:
@@ -362,12 +362,11 @@ DETECTOR_MODELS: Mapping[str, type[DetectorSpec]] = _DetectorModels()
 
 
 def _detector_union() -> TypeAdapter[DetectorSpec]:
-    """The union of every registered kind's model, discriminated by ``kind``; rebuilt when the kinds change."""
+    """The union of every registered kind's model, discriminated by ``kind``; remade when the kinds change."""
     models = tuple(detector_model(kind) for kind in KINDS)
     if not _UNION or _UNION[0][0] != models:
-        adapter: TypeAdapter[DetectorSpec] = TypeAdapter(
-            Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
-        )
+        union: Any = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+        adapter: TypeAdapter[DetectorSpec] = TypeAdapter(union)
         _UNION[:] = [(models, adapter)]
     return _UNION[0][1]
 
@@ -385,7 +384,9 @@ class _RegisteredKind:
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return core_schema.no_info_plain_validator_function(_validate_detector)
 
-    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         return handler(_detector_union().core_schema)
 
 
@@ -429,7 +430,7 @@ class TierSettings(_Spec):
 
 class Tiers(_Spec):
     """Per-tier settings. Only ``medium`` has a veto window (default 15m); routine never acts and critical acts
-    at once, so a veto window there is an error."""
+    at once, so a veto window there is an error."""  # noqa: E501 - the JSON Schema text
 
     routine: TierSettings = TierSettings()
     medium: TierSettings = TierSettings()
@@ -445,8 +446,9 @@ class Tiers(_Spec):
         crit = self.critical.veto_window
         if crit is not None and duration_seconds(crit) > 0:
             raise PydanticCustomError(
-                "veto_window", f"critical rules pause at once; a veto window of {crit} would delay the pause. "
-                "Remove tiers.critical.veto_window, or move the rules that may wait to the medium tier"
+                "veto_window",
+                f"critical rules pause at once; a veto window of {crit} would delay the pause. "
+                "Remove tiers.critical.veto_window, or move the rules that may wait to the medium tier",
             )
         return self
 
@@ -498,7 +500,7 @@ class ModelSpec(_Spec):
 
 class Condition(_Spec):
     """``<detector>.<statistic> <op> <threshold>``; with ``clear_threshold`` the rule, once firing, holds until
-    the statistic is past that second level (hysteresis: fire above one level, clear only below another)."""
+    the statistic is past that second level (hysteresis: fire above one level, clear only below another)."""  # noqa: E501 - the JSON Schema text
 
     detector: DetectorName
     statistic: Text = "statistic"
@@ -515,15 +517,15 @@ class Condition(_Spec):
             raise PydanticCustomError(
                 "clear_threshold",
                 f"clear_threshold {c:g} is above threshold {self.threshold:g}; the rule fires when "
-                f"{self.statistic} {self.op} {self.threshold:g} and should clear only once it falls back below "
-                f"a lower level, so give a clear_threshold at most {self.threshold:g}",
+                f"{self.statistic} {self.op} {self.threshold:g} and should clear only once it falls back "
+                f"below a lower level, so give a clear_threshold at most {self.threshold:g}",
             )
         if self.op in ("<", "<=") and c < self.threshold:
             raise PydanticCustomError(
                 "clear_threshold",
                 f"clear_threshold {c:g} is below threshold {self.threshold:g}; the rule fires when "
-                f"{self.statistic} {self.op} {self.threshold:g} and should clear only once it rises back above "
-                f"a higher level, so give a clear_threshold at least {self.threshold:g}",
+                f"{self.statistic} {self.op} {self.threshold:g} and should clear only once it rises back "
+                f"above a higher level, so give a clear_threshold at least {self.threshold:g}",
             )
         return self
 
@@ -534,7 +536,7 @@ class Condition(_Spec):
 
     @property
     def hold_threshold(self) -> float:
-        """The level a firing rule compares with: ``clear_threshold`` or, without hysteresis, ``threshold``."""
+        """The level a firing rule compares with: ``clear_threshold``, or without hysteresis ``threshold``."""
         return self.threshold if self.clear_threshold is None else self.clear_threshold
 
     def describe(self, leaf_text: Callable[[Condition], str] | None = None) -> str:
@@ -566,8 +568,8 @@ class _Compound(_Spec):
             if isinstance(child, _Compound) or child.statistic != "p_value" or child.op not in ("<", "<="):
                 raise PydanticCustomError(
                     "correction",
-                    f"correction {self.correction} applies to p-values: every condition it lists must be a single "
-                    "comparison 'statistic: p_value' with op '<' or '<='",
+                    f"correction {self.correction} applies to p-values: every condition it lists must be a "
+                    "single comparison 'statistic: p_value' with op '<' or '<='",
                 )
         if self.correction == "benjamini_hochberg":
             levels = {(c.threshold, c.clear_threshold) for c in self.children}
@@ -608,7 +610,10 @@ class _Compound(_Spec):
         return self.leaves[0].clear_threshold
 
     def _parts(self, leaf_text: Callable[[Condition], str] | None) -> list[str]:
-        return [f"({c.describe(leaf_text)})" if isinstance(c, _Compound) else c.describe(leaf_text) for c in self.children]
+        return [
+            f"({c.describe(leaf_text)})" if isinstance(c, _Compound) else c.describe(leaf_text)
+            for c in self.children
+        ]
 
     def describe(self, leaf_text: Callable[[Condition], str] | None = None) -> str:
         """The condition as written, each comparison as `Condition.describe` (or ``leaf_text``) renders it."""
@@ -804,7 +809,7 @@ class Policy(_Spec):
             raise ValueError(f"{len(problems)} problem(s) in policy {self.name!r}: {listing}")
         return self
 
-    # -- identity ---------------------------------------------------------------------------------------------
+    # -- identity --------------------------------------------------------------------------------------------
 
     def canonical_json(self) -> str:
         """The validated policy as JSON with sorted keys and no whitespace (what `hash` digests)."""
@@ -833,7 +838,7 @@ class Policy(_Spec):
     def __hash__(self) -> int:
         return hash(self.hash)
 
-    # -- where it came from -----------------------------------------------------------------------------------
+    # -- where it came from ----------------------------------------------------------------------------------
 
     @property
     def source(self) -> str | None:
@@ -865,7 +870,7 @@ class Policy(_Spec):
             return None
         return (self._base_dir or Path.cwd()) / ref.file
 
-    # -- lookups ----------------------------------------------------------------------------------------------
+    # -- lookups ---------------------------------------------------------------------------------------------
 
     def model(self, model_id: str) -> ModelSpec:
         for m in self.models:

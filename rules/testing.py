@@ -60,7 +60,7 @@ def parse_series(value: Any, what: str) -> list[float | None] | float:
     500.0
     """
     if isinstance(value, bool):
-        raise ValueError(f"{what}: expected numbers, got {str(value).lower()}")  # noqa: TRY004 (bad data)
+        raise ValueError(f"{what}: expected numbers, got {str(value).lower()}")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, list):
@@ -142,7 +142,8 @@ class PolicyTestError(PolicyError):
     def _sentence(self) -> str:
         n = len(self.errors)
         what = "1 problem; fix it" if n == 1 else f"{n} problems; fix them"
-        return f"{self.file} has {what} and run the policy tests again:" + "".join(f"\n  {i}" for i in self.errors)
+        listing = "".join(f"\n  {i}" for i in self.errors)
+        return f"{self.file} has {what} and run the policy tests again:{listing}"
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,8 @@ def _load(path: Path) -> TestFile:
             issues.append(PolicyIssue(str(path), parsed.line_of(loc), format_loc(loc), message))
         raise PolicyTestError(sorted(issues), str(path)) from None
     if not spec.tests:
-        raise PolicyTestError([PolicyIssue(str(path), parsed.line_of(("tests",)), "tests", "list at least one test")],
-                              str(path))
+        issue = PolicyIssue(str(path), parsed.line_of(("tests",)), "tests", "list at least one test")
+        raise PolicyTestError([issue], str(path))
     return spec
 
 
@@ -228,7 +229,9 @@ def _signals(case: Case, policy: Policy) -> list[dict[str, Signal]]:
                 length = max(length, len(series))
     if case.steps is not None:
         if length and case.steps != length:
-            raise ValueError(f"steps is {case.steps} but the series have {length} values; drop steps or match it")
+            raise ValueError(
+                f"steps is {case.steps} but the series have {length} values; drop steps or match it"
+            )
         length = case.steps
     elif length == 0:
         raise ValueError("every series is a single value; say how many evaluations with steps: N")
@@ -284,14 +287,14 @@ def _run_case(case: Case, policy: Policy) -> CaseResult:
     missing, unexpected = [], []
     for key, e in expected.items():
         at = start + timedelta(seconds=interval * key[0])
-        d = got.get(key)
-        if d is None:
+        made_here = got.get(key)
+        if made_here is None:
             missing.append(_describe(key[0], at, e.rule, e.kind))
             continue
-        wrong = _mismatch(e, d)
+        wrong = _mismatch(e, made_here)
         if wrong:
             missing.append(_describe(key[0], at, e.rule, e.kind, f" with {wrong[0]}"))
-            unexpected.append(_describe(key[0], at, d.rule, d.kind, f" with {wrong[1]}"))
+            unexpected.append(_describe(key[0], at, made_here.rule, made_here.kind, f" with {wrong[1]}"))
     for key, d in got.items():
         if key not in expected:
             unexpected.append(_describe(key[0], d.at, d.rule, d.kind, f" ({d.detector}.{d.statistic} = "
@@ -315,8 +318,11 @@ def _mismatch(e: Expectation, d: Decision) -> tuple[str, str] | None:
         want["detector"], have["detector"] = e.detector, d.detector
     if not want:
         return None
-    fmt = lambda m: ", ".join(f"{k}={v}" for k, v in m.items())
-    return fmt(want), fmt(have)
+    return _pairs(want), _pairs(have)
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def run_file(path: str | os.PathLike[str]) -> FileResult:

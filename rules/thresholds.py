@@ -1,5 +1,4 @@
-"""Effective thresholds: the level each comparison of a rule is held to once its multiple-testing correction is
-applied.
+"""Effective thresholds: the level each comparison is held to once its multiple-testing correction applies.
 
 The one owner of that arithmetic. The evaluator compares with these levels and reports them in its decisions
 (so in incidents), ``watchdog check``'s summary prints them, the dashboards draw them and the Prometheus rules
@@ -17,8 +16,8 @@ For a comparison with written threshold ``t`` in a compound condition of ``m`` c
 
 Benjamini-Hochberg has no single fixed level: the i-th smallest of the p-values is held to ``i / m * t``. The
 watchdog ranks them; an evaluator that looks at each comparison on its own (Prometheus) cannot, so
-``standalone=True`` reports the bound that needs no ranking: a p-value below ``t / m`` is rejected whatever the
-others are, and such an evaluator then fires no more often than the watchdog. A stateless evaluator has no
+``standalone=True`` reports the bound that needs no ranking: a p-value below ``t / m`` is rejected whatever
+the others are, and such an evaluator then fires no more often than the watchdog. A stateless evaluator has no
 firing state either, so standalone descriptions leave ``clear_threshold`` out.
 
 Examples
@@ -99,7 +98,8 @@ class EffectiveThreshold:
         if self.correction == "bonferroni":
             text = f"{leaf.op} {self.threshold:g} ({leaf.threshold:g} / {m}, Bonferroni)"
         elif self.correction == "benjamini_hochberg" and self.standalone:
-            text = f"{leaf.op} {self.threshold:g} ({leaf.threshold:g} / {m}, Bonferroni bound of Benjamini-Hochberg)"
+            how = f"{leaf.threshold:g} / {m}, Bonferroni bound of Benjamini-Hochberg"
+            text = f"{leaf.op} {self.threshold:g} ({how})"
         elif self.correction == "benjamini_hochberg":
             text = f"{leaf.op} {self.threshold:g} (false-discovery rate, Benjamini-Hochberg)"
         else:
@@ -141,7 +141,9 @@ def effective_thresholds(
     return tuple(_walk(cond, "none", 1, standalone))
 
 
-def _walk(cond: AnyCondition, correction: Correction, m: int, standalone: bool) -> Iterator[EffectiveThreshold]:
+def _walk(
+    cond: AnyCondition, correction: Correction, m: int, standalone: bool
+) -> Iterator[EffectiveThreshold]:
     if isinstance(cond, Condition):
         t, hold = cond.threshold, cond.hold_threshold
         if correction == "bonferroni" or (correction == "benjamini_hochberg" and standalone):

@@ -1,4 +1,4 @@
-"""Policy texts shared by the rules tests. Line numbers of BASE are asserted literally: keep its lines fixed."""
+"""Policy texts shared by the rules tests. Line numbers of BASE are asserted literally: keep its lines put."""
 
 from __future__ import annotations
 

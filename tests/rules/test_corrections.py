@@ -62,7 +62,10 @@ NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
 def fired(correction: str, level: float, p: list[float]) -> dict[str, float]:
     policy = load_policy_text(POLICY.replace("CORRECTION", correction).replace("LEVEL", str(level)), "c.yaml")
-    signals = {f"ks_{x}": Signal(values={"statistic": 0.5, "p_value": v}, n=50) for x, v in zip("abcd", p)}
+    signals = {
+        f"ks_{x}": Signal(values={"statistic": 0.5, "p_value": v}, n=50)
+        for x, v in zip("abcd", p, strict=True)
+    }
     return {d.rule: d.threshold for d in Evaluator(policy).evaluate("m", signals, NOW, 1) if d.kind == "fire"}
 
 
@@ -81,7 +84,8 @@ def test_benjamini_hochberg_rejects_the_step_up_set():
 
 
 def test_no_data_is_not_a_rejection():
-    policy = load_policy_text(POLICY.replace("CORRECTION", "benjamini_hochberg").replace("LEVEL", "0.05"), "c.yaml")
+    text = POLICY.replace("CORRECTION", "benjamini_hochberg").replace("LEVEL", "0.05")
+    policy = load_policy_text(text, "c.yaml")
     signals = {"ks_a": Signal(values={"statistic": 0.5, "p_value": 0.001}, n=50),
                "ks_b": Signal(values={"statistic": 0.5, "p_value": 0.001}, n=10)}  # under min_samples
     assert [d.rule for d in Evaluator(policy).evaluate("m", signals, NOW, 1)] == ["AnyFeature"]

@@ -317,7 +317,7 @@ def test_snapshot_restore_mid_pending_continues_exactly() -> None:
     assert restarted.restore(snapshot) == ()
     assert restarted.state("R") == first.ev.state("R")
     second = Driver(restarted, start=2)
-    assert [[], []] + second.run([TRUE, TRUE, FALSE]) == expected
+    assert [[], [], *second.run([TRUE, TRUE, FALSE])] == expected
     assert expected[2][0].pending_since == T0 + timedelta(minutes=1)
 
 

@@ -1,4 +1,4 @@
-"""The import graph of `rules` and `dashboards`: no cycles, and no first-party import hidden inside a function."""
+"""The import graph of `rules` and `dashboards`: no cycle, and no first-party import hidden in a function."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _modules() -> dict[str, ast.Module]:
 
 
 def _targets(node: ast.Import | ast.ImportFrom, known: set[str]) -> set[str]:
-    """The first-party modules an import statement loads (``from rules.schema import X`` loads rules.schema)."""
+    """The first-party modules an import loads (``from rules.schema import X`` loads rules.schema)."""
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
     else:

@@ -1,4 +1,4 @@
-"""The detector kinds table: well formed, in step with detectors.REGISTRY, and open to kinds added from outside."""
+"""The detector kinds table: well formed, in step with detectors.REGISTRY, open to kinds from outside."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_kinds_are_well_formed() -> None:
         if "since_alarm" in kind.statistics:  # sequential detectors: no window, their own alarm
             continue
         if kind.input == "time":  # timestamps against the clock: an age or a rate, not a window of values
-            assert not kind.is_performance and "window" not in kind.params or name == "volume"
+            assert (not kind.is_performance and "window" not in kind.params) or name == "volume"
             continue
         window = kind.params["window"]
         assert (window.type, window.default, window.minimum) == ("int", 500, 2)
@@ -60,7 +60,7 @@ def test_kinds_match_the_detector_registry() -> None:
     assert not missing, f"policy kinds without a detector: {missing}"
 
 
-# -- kinds added from outside ---------------------------------------------------------------------------------
+# -- kinds added from outside --------------------------------------------------------------------------------
 
 SPIKE = DetectorKind(
     name="spike_rate",
@@ -68,7 +68,7 @@ SPIKE = DetectorKind(
     statistics={"statistic": ">", "spikes": ">"},
     params={
         "window": Param("window", "int", 200, 2, "values counted"),
-        "sigmas": Param("sigmas", "float", None, 0, "distance from the reference mean that counts as a spike"),
+        "sigmas": Param("sigmas", "float", None, 0, "distance from the reference mean counted as a spike"),
     },
     doc="share of the window more than `sigmas` reference standard deviations from its mean",
 )
@@ -114,30 +114,31 @@ def test_a_registered_kind_is_accepted_and_validated_as_a_built_in_one() -> None
         assert detector.kind == "spike_rate" and detector.spec is SPIKE
         assert detector.params == {"window": 200, "sigmas": 3.5}  # the default filled in, as for ks's window
         assert policy.min_samples_of(policy.rule("PriceSpikes")) == 200
-        assert set(DETECTOR_MODELS["spike_rate"].model_fields) == {"name", "kind", "feature", "window", "sigmas"}
+        fields = set(DETECTOR_MODELS["spike_rate"].model_fields)
+        assert fields == {"name", "kind", "feature", "window", "sigmas"}
 
-        def with_detector(entry: str) -> str:
+        def with_detector(rest: str) -> str:
             lines = POLICY.splitlines()
-            lines[DETECTOR_LINE - 1] = f"      - {entry}"
+            lines[DETECTOR_LINE - 1] = f"      - {{name: spikes_price, kind: spike_rate, {rest}}}"
             return "\n".join(lines) + "\n"
 
         # its parameters: typed, bounded, and no others (with the kind's own keys offered)
-        assert _issues(with_detector("{name: spikes_price, kind: spike_rate, feature: price, sigmas: -1}")) == [
+        assert _issues(with_detector("feature: price, sigmas: -1")) == [
             "spikes.yaml:12: models[0].detectors[0].sigmas: must be at least 0.0, got the number -1"
         ]
-        assert _issues(with_detector("{name: spikes_price, kind: spike_rate, feature: price, window: 2.5}")) == [
+        assert _issues(with_detector("feature: price, window: 2.5")) == [
             "spikes.yaml:12: models[0].detectors[0].window: expected a whole number, got the number 2.5"
         ]
-        (unknown,) = _issues(with_detector("{name: spikes_price, kind: spike_rate, feature: price, sigma: 3}"))
-        assert "unknown key 'sigma' (did you mean 'sigmas'?); allowed here: name, kind, feature, window, sigmas" in (
-            unknown
-        )
+        (unknown,) = _issues(with_detector("feature: price, sigma: 3"))
+        assert (
+            "unknown key 'sigma' (did you mean 'sigmas'?); allowed here: name, kind, feature, window, sigmas"
+        ) in unknown
         # its input: a numeric kind on a categorical feature is refused, naming the kinds that fit
-        (wrong_type,) = _issues(with_detector("{name: spikes_price, kind: spike_rate, feature: venue}"))
+        (wrong_type,) = _issues(with_detector("feature: venue"))
         assert "needs a numeric feature, but 'venue' is categorical" in wrong_type
         # its statistics: a rule may read only those it publishes
         (statistic,) = _issues(POLICY.replace("statistic: spikes,", "statistic: spike,"))
-        assert "has no statistic 'spike' (did you mean 'spikes'?); it publishes: statistic, spikes" in statistic
+        assert "no statistic 'spike' (did you mean 'spikes'?); it publishes: statistic, spikes" in statistic
         # and the JSON Schema offers it
         schema = Policy.model_json_schema(by_alias=True, mode="validation")
         assert "SpikeRateDetector" in schema["$defs"]
@@ -169,15 +170,19 @@ def test_register_refuses_what_it_cannot_add() -> None:
     ],
 )
 def test_a_malformed_kind_names_its_mistake(change: dict[str, object], message: str) -> None:
-    fields = {"name": "spike_rate", "input": "numeric", "statistics": {"statistic": ">"}, "params": {}, **change}
+    base = {"name": "spike_rate", "input": "numeric", "statistics": {"statistic": ">"}, "params": {}}
+    fields = {**base, **change}
     with pytest.raises(ValueError, match=message):
         DetectorKind(**fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("feature", "int"), "name must be a Python identifier"), (("k", "str"), "type must be 'int' or 'float'"),
-     (("k", "int", "5"), "default must be a number")],
+    [
+        (("feature", "int"), "name must be a Python identifier"),
+        (("k", "str"), "type must be 'int' or 'float'"),
+        (("k", "int", "5"), "default must be a number"),
+    ],
 )
 def test_a_malformed_param_names_its_mistake(args: tuple[object, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -26,7 +26,7 @@ def test_base_policy_loads() -> None:
     assert policy.line_of("groups", 0, "rules", 1, "condition", "threshold") == 38
 
 
-# -- one test per kind of mistake, with the exact line ---------------------------------------------------------
+# -- one test per kind of mistake, with the exact line -------------------------------------------------------
 
 
 def test_unknown_key_top_level() -> None:
@@ -43,7 +43,8 @@ def test_unknown_key_and_resulting_missing_field() -> None:
     ]
     assert found[0].problem == "required field is missing"
     assert found[1].problem == (
-        "unknown key 'treshold' (did you mean 'threshold'?); allowed here: detector, statistic, op, threshold, clear_threshold"
+        "unknown key 'treshold' (did you mean 'threshold'?); "
+        "allowed here: detector, statistic, op, threshold, clear_threshold"
     )
 
 
@@ -366,7 +367,7 @@ def test_unsupported_version() -> None:
     assert issue.problem == "policy version 2 is not supported; this watchdog reads version 1"
 
 
-# -- YAML-level problems ----------------------------------------------------------------------------------------
+# -- YAML-level problems -------------------------------------------------------------------------------------
 
 
 def test_yaml_syntax_error() -> None:
@@ -418,7 +419,7 @@ def test_unknown_yaml_tag() -> None:
     assert issue.problem.startswith("cannot read this value")
 
 
-# -- all at once ------------------------------------------------------------------------------------------------
+# -- all at once ---------------------------------------------------------------------------------------------
 
 
 def test_five_mistakes_give_five_issues_in_file_order() -> None:
@@ -451,7 +452,8 @@ def test_policy_error_message_and_pickle() -> None:
     err = caught.value
     assert isinstance(err, ValueError)
     assert str(err) == (
-        "lending.yaml has 2 problems; fix them and load the policy again (the watchdog will not start with it):\n"
+        "lending.yaml has 2 problems; fix them and load the policy again "
+        "(the watchdog will not start with it):\n"
         "  lending.yaml:2: name: expected text, got the number 5\n"
         "  lending.yaml:29: groups[0].rules[0].for: a count of evaluations must be at least 1, got 0; "
             "or give a duration (15m)"
@@ -461,7 +463,7 @@ def test_policy_error_message_and_pickle() -> None:
     assert again.errors == err.errors and str(again) == str(err)
 
 
-# -- YAML features that must keep working ---------------------------------------------------------------------
+# -- YAML features that must keep working --------------------------------------------------------------------
 
 
 def test_exponent_without_dot_is_a_number() -> None:

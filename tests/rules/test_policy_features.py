@@ -15,7 +15,7 @@ T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def policy_text(rules_yaml: str, *, head: str = "", budget: str = "") -> str:
-    """A policy with one model ``m`` and detectors ``a``, ``b`` (ks) and ``c`` (psi), and ``rules_yaml`` in group g."""
+    """A policy with one model ``m`` (detectors ``a``, ``b``: ks; ``c``: psi) and ``rules_yaml`` (group g)"""
     return f"""\
 version: 1
 name: features
@@ -76,7 +76,7 @@ class Feed:
         return out
 
 
-# -- hysteresis ------------------------------------------------------------------------------------------------
+# -- hysteresis ----------------------------------------------------------------------------------------------
 
 
 def test_hysteresis_holds_between_the_two_levels_and_clears_below_the_lower() -> None:
@@ -85,7 +85,7 @@ def test_hysteresis_holds_between_the_two_levels_and_clears_below_the_lower() ->
     # fires above 0.2; 0.15 and exactly 0.1 are not below the clear level (op > : holds while > 0.1 ... at 0.1
     # the hold comparison 0.1 > 0.1 is false, so it clears)
     assert feed.run([0.25, 0.15, 0.11, 0.19, 0.1]) == "f...r"
-    # inactive again: 0.15 is below the firing level, so it does not fire even though it is above the clear level
+    # inactive again: 0.15 is below the firing level, so it does not fire though it is above the clear level
     assert feed.run([0.15, 0.2, 0.21]) == "..f"
 
 
@@ -123,7 +123,7 @@ def test_clear_threshold_equal_to_threshold_is_allowed() -> None:
     assert Feed(ev).run([0.3, 0.2]) == "fr"
 
 
-# -- for: count and duration -------------------------------------------------------------------------------------
+# -- for: count and duration ---------------------------------------------------------------------------------
 
 
 def test_for_duration_fires_when_the_condition_has_held_that_long_of_data_time() -> None:
@@ -156,13 +156,14 @@ def test_for_count_edge_one_short_never_fires() -> None:
     assert Feed(Evaluator(policy(rule(for_=3)))).run([0.3, 0.3, 0.1, 0.3, 0.3, 0.3]) == ".....f"
 
 
-# -- keep_firing_for -------------------------------------------------------------------------------------------
+# -- keep_firing_for -----------------------------------------------------------------------------------------
 
 
 def test_keep_firing_for_holds_until_the_condition_has_been_over_that_long() -> None:
     ev = Evaluator(policy(rule(keep_firing_for="10m")))
     feed = Feed(ev, minutes=5)
-    # fire at 0; over at 5 and 10 (5 min over: holds); true again at 15 resets; over at 20, 25, 30 -> resolve at 30
+    # fire at 0; over at 5 and 10 (5 min over: holds); true again at 15 resets; over at 20, 25, 30;
+    # resolve at 30
     assert feed.run([0.3, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1]) == "f.....r"
     assert ev.state("R").state == "inactive"
 
@@ -180,13 +181,21 @@ def test_keep_firing_for_with_hysteresis_measures_from_the_clear_level() -> None
     assert feed.run([0.3, 0.15, 0.05, 0.15, 0.05, 0.05]) == "f....r"
 
 
-# -- compound conditions -----------------------------------------------------------------------------------------
+# -- compound conditions -------------------------------------------------------------------------------------
 
 
-ALL = '{all: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, {detector: c, op: ">", threshold: 0.2}]}'
-ANY = '{any: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, {detector: c, op: ">", threshold: 0.2}]}'
-K2 = ('{k_of_n: {k: 2, of: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, '
-      '{detector: b, statistic: p_value, op: "<", threshold: 0.01}, {detector: c, op: ">", threshold: 0.2}]}}')
+ALL = (
+    '{all: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, '
+    '{detector: c, op: ">", threshold: 0.2}]}'
+)
+ANY = (
+    '{any: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, '
+    '{detector: c, op: ">", threshold: 0.2}]}'
+)
+K2 = (
+    '{k_of_n: {k: 2, of: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, '
+    '{detector: b, statistic: p_value, op: "<", threshold: 0.01}, {detector: c, op: ">", threshold: 0.2}]}}'
+)
 
 
 def test_all_needs_every_comparison_and_reports_all_with_values() -> None:
@@ -197,7 +206,8 @@ def test_all_needs_every_comparison_and_reports_all_with_values() -> None:
     assert (fire.detector, fire.statistic, fire.value) == ("a", "p_value", 0.001)  # the first true one
     assert [(r.detector, r.value, r.fire) for r in fire.conditions] == [("a", 0.001, True), ("c", 0.3, True)]
     [resolve] = feed(a=0.001, c=0.1)
-    assert (resolve.kind, resolve.detector, resolve.value) == ("resolve", "c", 0.1)  # the first one that is over
+    # the first one that is over
+    assert (resolve.kind, resolve.detector, resolve.value) == ("resolve", "c", 0.1)
 
 
 def test_any_fires_on_one_and_names_it() -> None:
@@ -230,8 +240,11 @@ def test_unknown_comparisons_neither_fire_nor_resolve() -> None:
 
 
 def test_nested_compound_conditions() -> None:
-    nested = ('{any: [{all: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, '
-              '{detector: b, statistic: p_value, op: "<", threshold: 0.01}]}, {detector: c, op: ">", threshold: 0.5}]}')
+    nested = (
+        '{any: [{all: [{detector: a, statistic: p_value, op: "<", threshold: 0.01}, '
+        '{detector: b, statistic: p_value, op: "<", threshold: 0.01}]}, '
+        '{detector: c, op: ">", threshold: 0.5}]}'
+    )
     p = policy(rule(condition=nested))
     assert p.rule("R").condition.describe() == (
         "(a.p_value < 0.01 and b.p_value < 0.01) or c.statistic > 0.5")
@@ -246,7 +259,7 @@ def test_compound_condition_stands_for_its_first_comparison() -> None:
     assert [leaf.detector for leaf in cond.leaves] == ["a", "c"]
 
 
-# -- cooldown, budget, veto ----------------------------------------------------------------------------------------
+# -- cooldown, budget, veto ----------------------------------------------------------------------------------
 
 
 def test_cooldown_suppresses_on_chain_actions_but_still_alerts() -> None:
@@ -256,7 +269,8 @@ def test_cooldown_suppresses_on_chain_actions_but_still_alerts() -> None:
     assert (first.actions, first.suppressed) == (("alert", "pause"), None)
     assert feed(c=0.1)[0].kind == "resolve"
     [second] = feed(c=0.3)  # 40 minutes after the action
-    assert (second.actions, second.suppressed, second.suppressed_actions) == (("alert",), "cooldown", ("pause",))
+    assert (second.actions, second.suppressed) == (("alert",), "cooldown")
+    assert second.suppressed_actions == ("pause",)
     feed(c=0.1)
     [third] = feed(c=0.3)  # 80 minutes after the first action: the suppressed one did not restart the clock
     assert (third.actions, third.suppressed) == (("alert", "pause"), None)
@@ -272,8 +286,11 @@ BUDGET = "    budget: {max_actions: 2, period: 1h}\n"
 
 
 def test_budget_is_per_module_across_rules_and_frees_up_after_the_period() -> None:
-    rules_yaml = rule("R1") + rule("R2", condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}') \
+    rules_yaml = (
+        rule("R1")
+        + rule("R2", condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}')
         + rule("R3", condition='{detector: b, statistic: p_value, op: "<", threshold: 0.01}')
+    )
     ev = Evaluator(policy(rules_yaml, budget=BUDGET))
     feed = Feed(ev, minutes=20)
     fired = feed(a=0.001, b=0.001, c=0.3)
@@ -288,17 +305,20 @@ def test_budget_is_per_module_across_rules_and_frees_up_after_the_period() -> No
 
 
 def test_a_decision_needing_more_actions_than_left_is_held_back_whole() -> None:
-    ev = Evaluator(policy(rule("R1") + rule("R2", condition='{detector: a, statistic: p_value, op: "<", '
-                                                           'threshold: 0.01}', actions="[alert, pause, rollback]"),
-                          budget=BUDGET))
+    r2 = rule(
+        "R2",
+        condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}',
+        actions="[alert, pause, rollback]",
+    )
+    ev = Evaluator(policy(rule("R1") + r2, budget=BUDGET))
     fired = Feed(ev)(a=0.001, c=0.3)
     assert [(d.rule, d.suppressed) for d in fired] == [("R1", None), ("R2", "budget")]
 
 
 def test_chain_rate_limit_is_the_default_budget() -> None:
     head = "chain:\n  rate_limit: {max_actions: 1, window: 24h}\n"
-    p = policy(rule("R1") + rule("R2", condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}'),
-               head=head)
+    r2 = rule("R2", condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}')
+    p = policy(rule("R1") + r2, head=head)
     assert p.budget_of("m").max_actions == 1
     fired = Feed(Evaluator(p))(a=0.001, c=0.3)
     assert [d.suppressed for d in fired] == [None, "budget"]
@@ -309,13 +329,17 @@ def test_dry_run_actions_spend_a_budget_of_their_own() -> None:
         "Live", condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}')
     ev = Evaluator(policy(rules_yaml, budget="    budget: {max_actions: 1, period: 1h}\n"))
     fired = Feed(ev)(a=0.001, c=0.3)
-    assert [(d.rule, d.dry_run, d.suppressed) for d in fired] == [("Shadow", True, None), ("Live", False, None)]
+    assert [(d.rule, d.dry_run, d.suppressed) for d in fired] == [
+        ("Shadow", True, None),
+        ("Live", False, None),
+    ]
 
 
 def test_alert_only_rules_never_spend_budget_or_cooldown() -> None:
-    ev = Evaluator(policy(rule("A", tier="routine", actions="[alert]", cooldown="1h")
-                          + rule("P", condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}'),
-                          budget="    budget: {max_actions: 1, period: 1h}\n"))
+    rules_yaml = rule("A", tier="routine", actions="[alert]", cooldown="1h") + rule(
+        "P", condition='{detector: a, statistic: p_value, op: "<", threshold: 0.01}'
+    )
+    ev = Evaluator(policy(rules_yaml, budget="    budget: {max_actions: 1, period: 1h}\n"))
     feed = Feed(ev)
     fired = feed(a=0.001, c=0.3)
     assert [(d.rule, d.actions, d.suppressed) for d in fired] == [("A", ("alert",), None),
@@ -353,11 +377,12 @@ def test_policy_dry_run_marks_every_decision() -> None:
     assert [d.dry_run for d in fired] == [True]
 
 
-# -- snapshots keep the new state ---------------------------------------------------------------------------------
+# -- snapshots keep the new state ----------------------------------------------------------------------------
 
 
 def test_snapshot_keeps_cooldown_budget_and_keep_firing_state() -> None:
-    p = policy(rule(cooldown="1h", keep_firing_for="30m"), budget="    budget: {max_actions: 1, period: 2h}\n")
+    budget = "    budget: {max_actions: 1, period: 2h}\n"
+    p = policy(rule(cooldown="1h", keep_firing_for="30m"), budget=budget)
     ev = Evaluator(p)
     feed = Feed(ev, minutes=10)
     feed(c=0.3)
@@ -383,7 +408,7 @@ def test_budget_survives_a_changed_rule_on_restore() -> None:
     assert fire.suppressed == "budget"
 
 
-# -- validation of the new fields ---------------------------------------------------------------------------------
+# -- validation of the new fields ----------------------------------------------------------------------------
 
 
 def _issues(rules_yaml: str, head: str = "", budget: str = "") -> list:
@@ -396,7 +421,11 @@ def _issues(rules_yaml: str, head: str = "", budget: str = "") -> list:
         ({"for_": "15 minutes"}, "for", "'15 minutes' is not a duration; write a duration such as 30s, 15m"),
         ({"for_": '"0"'}, "for", "'0' is not a duration"),
         ({"for_": 0}, "for", "a count of evaluations must be at least 1, got 0"),
-        ({"for_": "[1]"}, "for", "expected a whole number of consecutive evaluations (3) or a duration (15m)"),
+        (
+            {"for_": "[1]"},
+            "for",
+            "expected a whole number of consecutive evaluations (3) or a duration (15m)",
+        ),
         ({"keep_firing_for": 10}, "keep_firing_for", "expected a duration, got the number 10"),
         ({"cooldown": "1w"}, "cooldown", "'1w' is not a duration"),
         ({"cooldown": "30m1h"}, "cooldown", "'30m1h' is not a duration"),
@@ -416,8 +445,10 @@ def test_bad_durations_name_the_field(extra: dict, field: str, problem: str) -> 
         ("{all: []}", "condition.all", "must list at least one entry"),
         ('{all: [{detector: nope, op: ">", threshold: 1}]}', "condition.all[0].detector",
          "unknown detector 'nope' in model 'm'"),
-        ('{any: [{detector: c, op: ">", threshold: 1}, {detector: a, statistic: pvalue, op: "<", threshold: 1}]}',
-         "condition.any[1].statistic", "has no statistic 'pvalue' (did you mean 'p_value'?)"),
+        (
+            '{any: [{detector: c, op: ">", threshold: 1}, '
+            '{detector: a, statistic: pvalue, op: "<", threshold: 1}]}',
+            "condition.any[1].statistic", "has no statistic 'pvalue' (did you mean 'p_value'?)"),
         ('{k_of_n: {k: 1, of: [{detector: c, op: ">", threshold: 1, clear_threshold: 2}]}}',
          "condition.k_of_n.of[0]", "clear_threshold 2 is above threshold 1"),
         ('{all: [{detector: c, op: ">", threshold: 1}], any: [{detector: c, op: ">", threshold: 1}]}',
@@ -487,14 +518,15 @@ def test_tier_action_conflicts(tier: str, actions: str, bad: str) -> None:
 
 
 def test_all_mistakes_are_reported_at_once_with_lines() -> None:
-    found = _issues(rule(for_="soon", cooldown="5") + rule(
-        "R2", condition='{all: [{detector: nope, op: ">", threshold: 1}]}', tier="routine", actions="[pause]"),
-        head="tiers:\n  routine: {veto_window: 5m}\n")
+    r2 = rule(
+        "R2", condition='{all: [{detector: nope, op: ">", threshold: 1}]}', tier="routine", actions="[pause]"
+    )
+    found = _issues(rule(for_="soon", cooldown="5") + r2, head="tiers:\n  routine: {veto_window: 5m}\n")
     assert len(found) == 5
     assert [i.line for i in found] == sorted(i.line for i in found)
 
 
-# -- summary ----------------------------------------------------------------------------------------------------
+# -- summary -------------------------------------------------------------------------------------------------
 
 
 def test_summary_says_what_each_tier_may_do_and_how_actions_are_rationed() -> None:
@@ -508,9 +540,10 @@ def test_summary_says_what_each_tier_may_do_and_how_actions_are_rationed() -> No
     assert "routine   may alert; alerts only, never acts" in text
     assert "medium    may alert, pause; on-chain actions wait 30m for a steward's veto" in text
     assert "critical  may alert, pause, rollback; acts at once" in text
-    assert ("- R  m: at least 2 of [a.p_value < 0.01, b.p_value < 0.01, c.statistic > 0.2] held for 15m of data "
-            "time, min 10 samples, keeps firing 10m after it clears, cooldown 2h after an action -> alert, pause"
-            ) in text
+    assert (
+        "- R  m: at least 2 of [a.p_value < 0.01, b.p_value < 0.01, c.statistic > 0.2] held for 15m of data "
+        "time, min 10 samples, keeps firing 10m after it clears, cooldown 2h after an action -> alert, pause"
+    ) in text
     assert "- Shadow  m: c.statistic > 0.2 for 1 evaluation, min 10 samples -> alert  [dry run]" in text
 
 

@@ -17,7 +17,9 @@ from rules.testing import parse_series, run_file
 from watchdog.cli import main
 from watchdog.commands.policy import policy_json_schema
 
-POLICIES = sorted(p for p in EXAMPLES_DIR.glob("*.yaml") if not p.name.endswith(".test.yaml") and p.name != "bad.yaml")
+POLICIES = sorted(
+    p for p in EXAMPLES_DIR.glob("*.yaml") if not p.name.endswith(".test.yaml") and p.name != "bad.yaml"
+)
 
 
 def test_the_examples_are_the_three_the_issue_asks_for() -> None:
@@ -62,12 +64,15 @@ tests:
     assert not result.passed
     first, second = result.cases
     assert first.missing == ("step 1 (2025-01-01T00:01:00Z) fire UtilizationDrift",)
-    assert first.unexpected == ("step 2 (2025-01-01T00:02:00Z) fire UtilizationDrift (ks_utilization.p_value = 1e-09)",)
+    assert first.unexpected == (
+        "step 2 (2025-01-01T00:02:00Z) fire UtilizationDrift (ks_utilization.p_value = 1e-09)",
+    )
     assert second.missing == (
         "step 2 (2025-01-01T00:02:00Z) fire UtilizationDrift with actions=['alert'], suppressed=cooldown",
     )
     assert second.unexpected == (
-        "step 2 (2025-01-01T00:02:00Z) fire UtilizationDrift with actions=['alert', 'pause'], suppressed=none",
+        "step 2 (2025-01-01T00:02:00Z) fire UtilizationDrift with actions=['alert', 'pause'], "
+        "suppressed=none",
     )
     text = result.render()
     assert "  FAIL  off by one\n        - expected  step 1" in text
@@ -145,16 +150,19 @@ def test_cli_policy_test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["policy", "test", *(str(p.with_name(p.stem + ".test.yaml")) for p in POLICIES)]) == 0
     out = capsys.readouterr().out
     assert out.count("0 failed") == 3 and "FAIL" not in out
-    failing = _write(tmp_path, "tests:\n  - name: never\n    model: lending-risk\n    series: {ks_utilization: "
-                               "{n: 500, p_value: 0.5}}\n    steps: 1\n    expect: [{rule: UtilizationDrift, "
-                               "kind: fire, at: 0}]\n")
+    failing = _write(
+        tmp_path,
+        "tests:\n  - name: never\n    model: lending-risk\n    series: {ks_utilization: "
+        "{n: 500, p_value: 0.5}}\n    steps: 1\n    expect: [{rule: UtilizationDrift, "
+        "kind: fire, at: 0}]\n",
+    )
     assert main(["policy", "test", str(failing)]) == 1
     assert "- expected  step 0 (2025-01-01T00:00:00Z) fire UtilizationDrift" in capsys.readouterr().out
     assert main(["policy", "test", str(tmp_path / "missing.yaml")]) == 1
     assert "cannot read" in capsys.readouterr().err
 
 
-# -- JSON Schema -----------------------------------------------------------------------------------------------
+# -- JSON Schema ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +170,10 @@ def validator() -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(policy_json_schema())
 
 
-@pytest.mark.parametrize("policy", [*POLICIES, Path(rules.__file__).parent.parent / "watchdog/data/demo_policy.yaml"],
-                         ids=lambda p: p.stem)
+DEMO_POLICY = Path(rules.__file__).parent.parent / "watchdog/data/demo_policy.yaml"
+
+
+@pytest.mark.parametrize("policy", [*POLICIES, DEMO_POLICY], ids=lambda p: p.stem)
 def test_json_schema_accepts_the_example_policies(policy: Path, validator: jsonschema_rs.Validator) -> None:
     data = _parse(policy.read_text(), policy.name).data
     errors = [e.message for e in validator.iter_errors(data)]
@@ -182,7 +192,9 @@ def test_json_schema_accepts_the_example_policies(policy: Path, validator: jsons
         (lambda d: d.__setitem__("chain", {"rate_limit": {"max_actions": 0, "window": "1h"}}), "0"),
     ],
 )
-def test_json_schema_rejects_what_the_loader_rejects(patch, where: str, validator: jsonschema_rs.Validator) -> None:
+def test_json_schema_rejects_what_the_loader_rejects(
+    patch, where: str, validator: jsonschema_rs.Validator
+) -> None:
     data = _parse((EXAMPLES_DIR / "lending.yaml").read_text(), "lending.yaml").data
     patch(data)
     errors = list(validator.iter_errors(data))
@@ -190,11 +202,13 @@ def test_json_schema_rejects_what_the_loader_rejects(patch, where: str, validato
 
 
 def test_watchdog_policy_schema_prints_and_writes_the_schema(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "watchdog", "policy", "schema"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "watchdog", "policy", "schema"], capture_output=True, text=True, check=True
+    ).stdout
     schema = json.loads(out)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["additionalProperties"] is False and {"version", "name", "models"} <= set(schema["required"])
+    assert schema["additionalProperties"] is False
+    assert {"version", "name", "models"} <= set(schema["required"])
     rule = schema["$defs"]["Rule"]["properties"]
     assert {"for", "keep_firing_for", "cooldown", "condition"} <= set(rule)
     target = tmp_path / "policy.schema.json"

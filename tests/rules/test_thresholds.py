@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 import rules
-from rules import Evaluator, Signal, benjamini_hochberg, describe_condition, effective_thresholds, load_policy_text
+from rules import (
+    Evaluator,
+    Signal,
+    benjamini_hochberg,
+    describe_condition,
+    effective_thresholds,
+    load_policy_text,
+)
 
 POLICY = """
 version: 1
@@ -110,16 +117,20 @@ def test_without_a_correction_the_description_is_the_condition_as_written() -> N
     policy = rules.load_policy(rules.EXAMPLES_DIR / "lending.yaml")
     for rule in policy.rules:
         assert describe_condition(rule) == rule.condition.describe()
-        assert [t.threshold for t in effective_thresholds(rule)] == [leaf.threshold for leaf in rule.condition.leaves]
+        written = [leaf.threshold for leaf in rule.condition.leaves]
+        assert [t.threshold for t in effective_thresholds(rule)] == written
 
 
 def test_check_summary_shows_the_corrected_threshold(policy: rules.Policy) -> None:
-    (line,) = [ln for ln in rules.format_summary(policy).splitlines() if ln.strip().startswith("- Bonferroni ")]
+    lines = rules.format_summary(policy).splitlines()
+    (line,) = [ln for ln in lines if ln.strip().startswith("- Bonferroni ")]
     assert "ks_b.p_value < 3.33333e-07 (1e-06 / 3, Bonferroni)" in line
     assert "< 1e-06 " not in line and "< 1e-06," not in line
 
 
-def test_watchdog_check_prints_the_corrected_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_watchdog_check_prints_the_corrected_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from watchdog.cli import main
 
     path = tmp_path / "effective.yaml"
@@ -131,7 +142,7 @@ def test_watchdog_check_prints_the_corrected_threshold(tmp_path: Path, capsys: p
 
 
 def test_the_incident_carries_the_threshold_the_summary_prints(policy: rules.Policy) -> None:
-    """Differential: the evaluator's reported thresholds are exactly `effective_thresholds`, with or without data."""
+    """Differential: the evaluator reports exactly `effective_thresholds`, with data or without."""
     levels = {t.leaf.detector: t for t in effective_thresholds(policy.rule("Bonferroni"))}
     signals = {
         "ks_a": Signal({"statistic": 0.5, "p_value": 1e-7}, n=50),
@@ -148,7 +159,7 @@ def test_the_incident_carries_the_threshold_the_summary_prints(policy: rules.Pol
 
 @pytest.mark.parametrize("seed", range(20))
 def test_benjamini_hochberg_is_the_step_up_procedure(seed: int) -> None:
-    """Against the textbook definition on random p-values: reject p(1..k), k the largest with p(k) <= k q / m."""
+    """Against the textbook definition on random p-values: reject p(1..k), k largest with p(k) <= k q / m."""
     rng = random.Random(seed)
     m = rng.randint(1, 8)
     p = [rng.choice([rng.random(), rng.random() / 50]) for _ in range(rng.randint(0, m))]
