@@ -12,7 +12,9 @@ import yaml
 from rules import EXAMPLES_DIR
 from watchdog.cli import main
 
-pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian prometheus) is needed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool (Debian prometheus) is needed"
+)
 
 BASE = {"job": "watchdog", "instance": "watchdog:9464", "model": "lending-risk"}
 
@@ -26,7 +28,11 @@ def _series(detector: str, p: float, n: int) -> list[dict[str, str]]:
 
 def _case(name: str, util: tuple[float, int], coll: tuple[float, int], vol: tuple[float, int], fires: bool,
           annotations: dict[str, str]) -> dict:
-    series = _series("ks_utilization", *util) + _series("ks_collateral_ratio", *coll) + _series("ks_volatility", *vol)
+    series = [
+        *_series("ks_utilization", *util),
+        *_series("ks_collateral_ratio", *coll),
+        *_series("ks_volatility", *vol),
+    ]
     exp = [{"exp_labels": {**BASE, "severity": "medium", "tier": "medium", "rule": "InputDriftConsensus",
                            "source": "prometheus"}, "exp_annotations": annotations}] if fires else []
     return {"name": name, "interval": "1m", "input_series": series,
@@ -95,7 +101,7 @@ def test_bonferroni_rule_fires_below_the_corrected_level_only(tmp_path, capsys):
     assert "ks_utilization.p_value < 3.33333e-07 (1e-06 / 3, Bonferroni)" in ann["description"]
     tests = {"rule_files": [out.name], "evaluation_interval": "1m", "tests": [
         _case("one p-value below the corrected level", (1e-7, 60), (0.5, 60), (0.5, 60), True, ann),
-        _case("below the written level, above the corrected one", (5e-7, 60), (5e-7, 60), (5e-7, 60), False, ann),
+        _case("under the level written, not the corrected", (5e-7, 60), (5e-7, 60), (5e-7, 60), False, ann),
     ]}
     test_file = tmp_path / "corrected_test.yml"
     test_file.write_text(yaml.safe_dump(tests, sort_keys=False))

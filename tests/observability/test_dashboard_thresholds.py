@@ -85,7 +85,8 @@ def _panels_of(rule: str) -> dict[tuple[str, str], dict]:
     for panel in dashboards._walk_panels(board["panels"]):
         if not panel.get("title", "").startswith(rule + " "):
             continue
-        (stat,) = [t["expr"] for t in panel["targets"] if t["expr"].startswith("watchdog_detector_statistic{")]
+        exprs = [t["expr"] for t in panel["targets"]]
+        (stat,) = [e for e in exprs if e.startswith("watchdog_detector_statistic{")]
         key = tuple(stat.split(f'{k}="')[1].split('"')[0] for k in ("detector", "statistic"))
         assert key not in out, f"two panels of {rule} show {key}"
         out[key] = panel
@@ -145,7 +146,7 @@ def test_benjamini_hochberg_lines_are_the_false_discovery_rate():
 
 
 def test_every_line_is_the_level_the_evaluator_reports():
-    """Differential: each drawn level is the threshold the evaluator puts in its decision for that comparison."""
+    """Differential: each drawn level is the threshold the evaluator puts in its decision for a comparison."""
     policy = _policy()
     signals = {d: rules.Signal({"statistic": 0.5, "p_value": 1e-9}, n=50) for d in ("ks_a", "ks_b", "ks_c")}
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -165,7 +166,8 @@ def test_alert_rule_compares_with_and_describes_the_corrected_level():
     rule = _alert("AnyCorrected")
     assert rule["expr"].count(f"< bool {0.03 / 3!r})") == 3 and "0.03" not in rule["expr"]
     assert rule["annotations"]["description"].startswith(
-        "Prometheus sees ks_a.p_value < 0.01 (0.03 / 3, Bonferroni) or ks_b.p_value < 0.01 (0.03 / 3, Bonferroni)"
+        "Prometheus sees ks_a.p_value < 0.01 (0.03 / 3, Bonferroni) or "
+        "ks_b.p_value < 0.01 (0.03 / 3, Bonferroni)"
     )
 
 
