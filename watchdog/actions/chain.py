@@ -14,7 +14,6 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers.base import JSONBaseProvider
 
+from watchdog.artifacts import load_artifact
 from watchdog.errors import ActionReverted, ChainError, KeyLoadError
 
 log = logging.getLogger("watchdog.chain")
@@ -39,12 +39,6 @@ VERSION_STATUS = ("none", "proposed", "approved", "deprecated", "revoked")
 
 
 @cache
-def load_artifact(name: str = "ModelMonitor") -> dict[str, Any]:
-    """The compiled contract shipped inside the package (ABI and bytecode)."""
-    text = resources.files("watchdog").joinpath("artifacts", f"{name}.json").read_text()
-    return json.loads(text)
-
-
 def error_selectors(abi: list[dict[str, Any]]) -> dict[str, str]:
     """Map 4-byte selectors (``0x`` + 8 hex) of an ABI's custom errors to their names."""
     out: dict[str, str] = {}

@@ -235,10 +235,10 @@ class Service:
         opts = RunOptions(policy=policy_path, source=Path(a.source[0] if a.source else "-"), rpc_url=a.rpc_url,
                           monitor=a.monitor, key_file=a.key_file, key_password_file=a.key_password_file,
                           store=a.store, dry_run=a.dry_run, max_fee_gwei=a.max_fee_gwei, **notify.options(a))
-        load_policy_or_refuse(policy_path)  # a bad policy is refused before the sources are looked at
+        self.policy = load_policy_or_refuse(policy_path)  # refused before the sources are looked at
         self.sources = self._sources()
         # a live service knows the time: records stamped too far ahead of it are quarantined
-        parts = compose(opts, clock=self.clock, on_reload=self._reloaded)
+        parts = compose(opts, clock=self.clock, on_reload=self._reloaded, policy=self.policy)
         self.parts = parts
         self.policy, self.metrics, self.store, self.monitor = parts.policy, parts.metrics, parts.store, parts.monitor
         self.responder, self.engine, self.recorder = parts.responder, parts.engine, parts.recorder

@@ -117,15 +117,16 @@ class Components:
 
 def compose(opts: RunOptions, *, clock: Callable[[], float] | None = None,
             on_event: Callable[[str, dict[str, Any]], None] | None = None, monitor: MonitorClient | None = None,
-            on_reload: Callable[[str, rules.Policy, rules.Policy | None, dict[str, Any]], None] | None = None
-            ) -> Components:
+            on_reload: Callable[[str, rules.Policy, rules.Policy | None, dict[str, Any]], None] | None = None,
+            policy: rules.Policy | None = None) -> Components:
     """Build the components ``opts`` describe. ``clock``: a live service's wall clock (records stamped too far
     ahead of it are quarantined); ``monitor``: an already connected chain client (else one is opened from
-    ``opts``); ``on_reload``: told of each policy reload after it is audited.
+    ``opts``); ``on_reload``: told of each policy reload after it is audited; ``policy``: ``opts.policy`` when
+    the caller has loaded it already.
 
     Raises :class:`StartupError` / :class:`ConfigError` with a sentence when the policy, the chain or the key
     is not usable; nothing is left open then."""
-    policy = load_policy_or_refuse(opts.policy)
+    policy = policy if policy is not None else load_policy_or_refuse(opts.policy)
     metrics = Metrics()
     if monitor is None and not opts.dry_run:
         monitor = open_monitor(opts, metrics)

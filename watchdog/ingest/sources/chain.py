@@ -22,11 +22,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
-from watchdog.actions.chain import load_artifact
+from watchdog.artifacts import load_artifact
 from watchdog.fmt import iso_utc
 from watchdog.ingest.sources.base import Position, RawBatch
 
@@ -124,7 +124,7 @@ class ChainSource:
             times[block] = float(self.w3.eth.get_block(block)["timestamp"])
         names = self.features.get(model or "", ())
         values = list(ev["features"])
-        feats: Any = {n: v / self.scale for n, v in zip(names, values)}
+        feats: Any = {n: v / self.scale for n, v in zip(names, values, strict=False)}
         if len(values) != len(names):  # left as an array: the parser quarantines it as a wrong type
             feats = [v / self.scale for v in values]
         ts = iso_utc(times[block])
