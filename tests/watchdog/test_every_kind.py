@@ -152,3 +152,41 @@ def test_a_policy_naming_every_kind_checkpoints_and_resumes_in_a_new_process(tmp
     before = [d for d in want["decisions"] if d[3] <= cut]
     assert [tuple(d) for d in got["decisions"]] == [d for d in want["decisions"] if d not in before]
     assert got["stats"] == json.loads(json.dumps(want["stats"]))
+
+
+def test_serve_with_every_kind_checkpoints_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    """Before: every checkpoint job failed (TypeError on snapshot(omit=...)) and SIGTERM exited 1."""
+    import os
+    import signal
+    import time
+
+    policy_path = every_kind_policy(tmp_path)
+    source = tmp_path / "log.jsonl"
+    source.write_bytes(b"\n".join(records(1200)) + b"\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
+    log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 - the child writes to it until it exits
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watchdog", "serve", "--policy", str(policy_path), "--source", str(source),
+         "--dry-run", "--http", "off", "--store", str(tmp_path / "w.db"), "--checkpoint-interval", "0.2",
+         "--poll-interval", "0.05", "--quarantine", str(tmp_path / "q.jsonl"), "--report-dir", str(tmp_path / "r")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 90
+        records_saved = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (tmp_path / "w.db").exists():
+                with Store(tmp_path / "w.db") as store:
+                    cp = checkpoint.load(store)
+                records_saved = cp.records if cp is not None else 0
+                if records_saved >= 1200:
+                    break
+            time.sleep(0.2)
+        assert records_saved >= 1200, (tmp_path / "serve.log").read_text()[-3000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        log.close()
+    assert rc == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    with Store(tmp_path / "w.db") as store:
+        cp = checkpoint.load(store)
+    assert cp is not None and set(cp.state["models"]["scores"]["detectors"]) >= {"d_wasserstein", "d_volume", "d_ece"}
