@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 
 import rules
 from watchdog.engine.engine import Engine
-from watchdog.observe.metrics import Metrics
 from watchdog.ingest.sources import JsonlSource, TableSource
+from watchdog.observe.metrics import Metrics
 from watchdog.service.feed import feed
 
 DEMO_POLICY = Path(str(resources.files("watchdog").joinpath("data", "demo_policy.yaml")))

@@ -11,10 +11,10 @@ import rules
 from tests.anvil import start_anvil
 from watchdog.actions.chain import load_artifact
 from watchdog.engine.engine import Engine
-from watchdog.observe.metrics import Metrics
 from watchdog.ingest.sources import Position
-from watchdog.service.feed import feed
 from watchdog.ingest.sources.chain import ChainSource
+from watchdog.observe.metrics import Metrics
+from watchdog.service.feed import feed
 
 POLICY = """\
 version: 1

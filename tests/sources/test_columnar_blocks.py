@@ -51,7 +51,7 @@ def test_block_verdicts_match_the_line_parser(name):
     numbers = list(range(1, len(lines) + 1))
     by_line, by_block = engine(), engine()
     want = []
-    for raw, n in zip(lines, numbers):
+    for raw, n in zip(lines, numbers, strict=True):
         r = by_line.process_line(raw, n, "s")
         want.append((n, r.reason_code) if hasattr(r, "reason_code") else (n, type(r).__name__))
     res = process_jsonl(by_block, lines, numbers, "s")
@@ -106,7 +106,8 @@ def test_duplicates_near_the_edge_of_the_window_get_the_line_paths_verdict():
     numbers = list(range(1, len(lines) + 1))
     for cap in (1, 3, 5, 8, 100):
         line_path = engine(join_capacity=cap)
-        want = [getattr(line_path.process_line(raw, n, "s"), "reason_code", None) for n, raw in zip(numbers, lines)]
+        want = [getattr(line_path.process_line(raw, n, "s"), "reason_code", None)
+                for n, raw in zip(numbers, lines, strict=True)]
         for block in (2, 7, len(lines)):
             by_block = engine(join_capacity=cap)
             res = process_jsonl(by_block, lines, numbers, "s", block=block)

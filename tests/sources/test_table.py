@@ -134,12 +134,12 @@ def test_columns_cut_to_their_last_values_give_the_same_detectors_as_line_by_lin
     """Evaluations every 1,000 predictions over windows of 60 to 90: the Parquet path hands the sliding
     detectors only each batch's last values (counted, not copied, before them) and ends in the same state
     as the line path; a column with a missing value is copied whole and still agrees."""
+    import orjson
+
     import rules
     from detectors.base import UnivariateDetector
     from watchdog.engine.engine import Engine
     from watchdog.observe.metrics import Metrics
-
-    import orjson
 
     lines = [ln for ln in demo[0].read_bytes().splitlines() if b'"prediction"' in ln]  # no late labels
     for i in range(3000, len(lines), 37):  # gaps in one column after the reference

@@ -56,15 +56,15 @@ def test_one_by_one_and_in_tables_agree_with_the_list_model(seed):
                 got.add_many(pa.array(ids[n - cap:]), vals[n - cap:], ts[n - cap:], aw[n - cap:], before=n - cap)
             else:
                 got.add_many(pa.array(ids), vals, ts, aw)
-            want.rows += [[i, v, t, a] for i, v, t, a in zip(ids, vals.tolist(), ts.tolist(), aw.tolist())]
+            want.rows += [[i, v, t, a] for i, v, t, a in zip(ids, vals.tolist(), ts.tolist(), aw.tolist(), strict=True)]
         elif op < 0.75:  # labels, for ids in the window, gone from it, or never seen
             known = [r[0] for r in want.rows[-3 * cap:]] or ["none"]
-            rid = rng.choice(known + ["never"])
+            rid = rng.choice([*known, "never"])
             horizon = rng.choice([None, rng.uniform(0, 100)])
             assert got.take(rid, horizon) == want.take(rid, horizon)
         elif op < 0.9:  # duplicate checks of a table
             known = [r[0] for r in want.rows[-3 * cap:]]
-            probe = rng.sample(known, min(len(known), rng.randint(0, 40))) + ["never", f"r{next(fresh)}"]
+            probe = [*rng.sample(known, min(len(known), rng.randint(0, 40))), "never", f"r{next(fresh)}"]
             expect = [want.contains(r) for r in probe]
             assert got.contains_many(pa.array(probe, pa.string())).tolist() == expect
             assert [r in got for r in probe] == expect

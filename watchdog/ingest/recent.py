@@ -22,8 +22,8 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 _SEAL = 4096  # ids the line path appends before they become an Arrow chunk
 FEW = 64  # tables of at most this many predictions are added one by one
@@ -131,11 +131,11 @@ class RecentPredictions:
         for start, ids in reversed(behind):
             end = start + len(ids)
             skip = max(0, self._indexed - start)
-            self._index.update(zip(ids.slice(skip).to_pylist(), range(self._indexed, end)))
+            self._index.update(zip(ids.slice(skip).to_pylist(), range(self._indexed, end), strict=False))
             self._indexed = end
         if self._pending and self._indexed < self._next:
             skip = self._indexed - self._pending_start
-            self._index.update(zip(self._pending[skip:], range(self._indexed, self._next)))
+            self._index.update(zip(self._pending[skip:], range(self._indexed, self._next), strict=False))
         self._indexed = self._next
 
     # -- many at once (the columnar path) ---------------------------------------------------------------
@@ -150,7 +150,8 @@ class RecentPredictions:
             index, head = self._index, self.head
             return np.fromiter(((s := index.get(r)) is not None and s >= head for r in ids.to_pylist()),
                                dtype=bool, count=n)
-        return pc.is_in(ids, value_set=self._window_ids()).to_numpy(zero_copy_only=False)
+        found: np.ndarray = pc.is_in(ids, value_set=self._window_ids()).to_numpy(zero_copy_only=False)
+        return found
 
     def add_many(self, ids: pa.Array | list[str], values: np.ndarray, ts: np.ndarray, awaiting: np.ndarray, *,
                  before: int = 0) -> None:
@@ -164,7 +165,7 @@ class RecentPredictions:
             raise ValueError(f"{before} predictions cannot leave a window of {self.capacity} behind only {n}")
         if not before and n <= FEW:  # a few rows (a table cut by labels): one by one, into the pending ids
             names = ids if isinstance(ids, list) else ids.to_pylist()
-            for rid, value, t, aw in zip(names, values.tolist(), ts.tolist(), awaiting.tolist()):
+            for rid, value, t, aw in zip(names, values.tolist(), ts.tolist(), awaiting.tolist(), strict=False):
                 self.add(rid, value, t, aw)
             return
         if isinstance(ids, list):

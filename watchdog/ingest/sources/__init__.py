@@ -1,10 +1,13 @@
 """Sources of records: JSON Lines files (replay and follow), Parquet and CSV tables, oracle events.
 
 All behind one small interface (:class:`Source`, yielding :class:`RawBatch` with the :class:`Position`
-after each batch); :func:`watchdog.service.feed.feed` runs a batch through validation and the engine. See :mod:`watchdog.ingest.sources.base`.
+after each batch); :func:`watchdog.service.feed.feed` runs a batch through validation and the engine.
+See :mod:`watchdog.ingest.sources.base`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from watchdog.ingest.sources.base import Position, RawBatch, Source
 from watchdog.ingest.sources.jsonl import JsonlSource
@@ -15,8 +18,11 @@ from watchdog.ingest.sources.table import TableSource
 
 __all__ += ["TableSource"]
 
+if TYPE_CHECKING:
+    from watchdog.ingest.sources.chain import ChainSource
 
-def __getattr__(name: str):  # ChainSource pulls in web3: import it only when asked for
+
+def __getattr__(name: str) -> type[ChainSource]:  # ChainSource pulls in web3: import it only when asked for
     if name == "ChainSource":
         from watchdog.ingest.sources.chain import ChainSource
         return ChainSource

@@ -2,9 +2,10 @@
 
 Every source (a JSON Lines file replayed or followed, a Parquet or CSV table, an oracle contract's
 events, the HTTP ingest) yields :class:`RawBatch` values; the consumer hands each batch to
-:func:`watchdog.service.feed.feed`, which validates it and runs it through the engine, and then stores ``batch.position`` as the source's
-offset. After a restart the source is asked for ``batches(start=stored_position)`` and re-reads from
-exactly there, so the records between the last stored offset and a crash are read again, never skipped::
+:func:`watchdog.service.feed.feed`, which validates it and runs it through the engine, and then stores
+``batch.position`` as the source's offset. After a restart the source is asked for
+``batches(start=stored_position)`` and re-reads from exactly there, so the records between the last
+stored offset and a crash are read again, never skipped::
 
     source = JsonlSource(path, follow=True, poll_interval=0.5, stop=stop_event)
     for batch in source.batches(start=store_offset_or_none):      # infinite when following
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import orjson
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +66,9 @@ class RawBatch:
 
     ``lines``: one JSON record per item, no newline; ``line_numbers`` gives each its line number
     (blank lines are skipped, so numbers need not be contiguous). ``table``: a pyarrow table whose
-    row ``i`` has line number ``first_line + i``, or ``line_numbers[i]`` when those are given. ``pre_quarantined`` carries records the source
-    itself could not read (for example a line longer than the limit, which is not held in memory).
+    row ``i`` has line number ``first_line + i``, or ``line_numbers[i]`` when those are given.
+    ``pre_quarantined`` carries records the source itself could not read (for example a line longer than
+    the limit, which is not held in memory).
     """
 
     source: str

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class JsonlSource:
         self.max_line_bytes = max_line_bytes
         self.read_bytes = max(read_bytes, max_line_bytes + 2)
         self.name = name or self.path.name
-        self._f: object | None = None
+        self._f: BinaryIO | None = None
         self._ident = ""
         self._offset = 0
         self._line = 0
@@ -94,7 +95,7 @@ class JsonlSource:
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()  # type: ignore[attr-defined]
+            self._f.close()
             self._f = None
 
     # reading -----------------------------------------------------------------------------------
@@ -149,8 +150,8 @@ class JsonlSource:
     def _read(self, final: bool) -> RawBatch | None:
         f = self._f
         assert f is not None
-        f.seek(self._offset)  # type: ignore[attr-defined]
-        data = f.read(self.read_bytes)  # type: ignore[attr-defined]
+        f.seek(self._offset)
+        data = f.read(self.read_bytes)
         if not data:
             return None
         lines, numbers, pre, complete = self._split(data, self._line)
@@ -199,9 +200,10 @@ class JsonlSource:
         odd = (size == 0) | (size > self.max_line_bytes) | (buf[np.minimum(starts, len(data) - 1)] != 123)
         numbers = np.arange(line + 1, line + 1 + ends.size)
         if not odd.any():
-            return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist())], numbers.tolist(), [], ends.size
+            spans = zip(starts.tolist(), ends.tolist(), strict=True)
+            return [data[a:b] for a, b in spans], numbers.tolist(), [], ends.size
         lines, kept, pre = [], [], []
-        for a, b, num, strange in zip(starts.tolist(), ends.tolist(), numbers.tolist(), odd.tolist()):
+        for a, b, num, strange in zip(starts.tolist(), ends.tolist(), numbers.tolist(), odd.tolist(), strict=True):
             raw = data[a:b]
             if strange:  # empty, too long, or not starting with "{" (blank, or bad JSON the parser names)
                 if b - a > self.max_line_bytes:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from watchdog.ingest.records import Quarantined
 from watchdog.ingest.sources.base import Position, RawBatch
@@ -77,7 +77,8 @@ class TableSource:
         """Rows in the row groups wholly before ``skip`` (not read), and tables of the rest, read in
         batches of ``batch_rows`` so memory stays flat whatever the size of the row groups."""
         f = pq.ParquetFile(self.path)
-        skipped, groups = 0, []
+        skipped = 0
+        groups: list[int] = []
         for g in range(f.num_row_groups):
             n = f.metadata.row_group(g).num_rows
             if not groups and skipped + n <= skip:
@@ -95,7 +96,8 @@ class TableSource:
         # read as bytes: a cell that is not UTF-8 then rejects its row (bad_utf8), not the whole file
         opts = pacsv.ConvertOptions(column_types={h: pa.binary() for h in header}, strings_can_be_null=True,
                                     null_values=[""])
-        reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=16 << 20, use_threads=False),  # row numbers
+        read = pacsv.ReadOptions(block_size=16 << 20, use_threads=False)  # row numbers
+        reader = pacsv.open_csv(self.path, read_options=read,
                                 parse_options=pacsv.ParseOptions(invalid_row_handler=self._invalid_row),
                                 convert_options=opts)
         for rb in reader:
@@ -117,7 +119,7 @@ def _text_columns(tbl: pa.Table, first: int) -> tuple[pa.Table, list[int], list[
     bad = np.zeros(tbl.num_rows, dtype=bool)
     why: dict[int, str] = {}
     cols = []
-    for name, col in zip(tbl.column_names, tbl.columns):
+    for name, col in zip(tbl.column_names, tbl.columns, strict=True):
         try:
             cols.append(pc.cast(col, pa.string()))
             continue
