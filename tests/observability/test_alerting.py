@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from watchdog.errors import ConfigError
 from watchdog.observe.alerting import (
     AlertmanagerReceiver,
     AlertNotifier,
@@ -16,7 +17,6 @@ from watchdog.observe.alerting import (
     alert_outcomes,
     build_notifier,
 )
-from watchdog.errors import ConfigError
 from watchdog.observe.metrics import Metrics
 
 from .conftest import event, free_port, get_json, start_alertmanager, volatility_alert_labels

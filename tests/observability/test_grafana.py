@@ -10,10 +10,10 @@ import pytest
 
 import dashboards
 import rules
-from watchdog.observe.alerting import Backoff
 from watchdog.actions.chain import TxResult
 from watchdog.cli import main
 from watchdog.errors import ConfigError
+from watchdog.observe.alerting import Backoff
 from watchdog.observe.grafana import GrafanaAnnotator, connect, push_dashboards
 from watchdog.observe.metrics import Metrics
 
@@ -39,7 +39,7 @@ def test_push_posts_each_dashboard_by_uid_with_overwrite(token_file, demo_policy
         api = connect(srv.url, token_file)
         push_dashboards(api, boards, folder_uid="watchdog-folder", message="m")
     assert [(r.method, r.path) for r in srv.requests] == [("POST", "/api/dashboards/db")] * len(boards)
-    for req, (uid, board) in zip(srv.requests, boards.items()):
+    for req, (uid, board) in zip(srv.requests, boards.items(), strict=True):
         assert req.headers["authorization"] == f"Bearer {TOKEN}"
         assert req.headers["content-type"].startswith("application/json")
         body = req.json

@@ -25,9 +25,9 @@ from prometheus_client import start_http_server
 import dashboards
 import rules
 from dashboards import alerts
-from watchdog.observe import notify
 from watchdog.actions.responder import Responder
 from watchdog.engine.engine import Engine
+from watchdog.observe import notify
 from watchdog.observe.metrics import Metrics
 from watchdog.service.runner import replay_file
 from watchdog.store.store import Store

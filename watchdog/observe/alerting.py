@@ -20,6 +20,7 @@ a metric.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -262,10 +263,8 @@ class DeliveryWorker:
         """Deliver what is queued (retries cut short after ``timeout``), then stop the thread."""
         drained = self.drain(timeout)
         self._stop.set()
-        try:
+        with contextlib.suppress(queue.Full):
             self.queue.put(None, timeout=max(timeout, 0.1))
-        except queue.Full:
-            pass
         self._thread.join(timeout=max(timeout, 0.1))
         return drained
 

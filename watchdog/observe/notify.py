@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evidence-url", help="link template for an alert's evidence, with {incident}")
 
 
-def options(args: argparse.Namespace) -> dict[str, str | None]:
+def options(args: argparse.Namespace) -> dict[str, Any]:
     """The notification options parsed by :func:`add_arguments`, as keyword arguments for :func:`attach`."""
     return {name: getattr(args, name) for name in OPTIONS}
 
@@ -48,8 +48,8 @@ def attach(
     ``close`` delivers what is queued (bounded by ``timeout`` seconds per notifier) and stops the threads;
     it returns False when something was still undelivered.
     """
-    from watchdog.observe.alerting import build_notifier
     from watchdog.errors import ConfigError
+    from watchdog.observe.alerting import build_notifier
 
     closers: list[Callable[[float], bool]] = []
     notifier = build_notifier(
