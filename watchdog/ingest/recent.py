@@ -22,8 +22,8 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
-import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _SEAL = 4096  # ids the line path appends before they become an Arrow chunk
 FEW = 64  # tables of at most this many predictions are added one by one
