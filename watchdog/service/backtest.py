@@ -25,16 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import rules
-
 from watchdog.engine.engine import Engine
 from watchdog.errors import ConfigError
 from watchdog.fmt import iso_utc
 from watchdog.ingest.records import Prediction
-from watchdog.service.runner import BATCH_BYTES, COLUMNAR, Progress
-from watchdog.service.compose import compose_offline
 from watchdog.ingest.sources.base import RawBatch
-from watchdog.service.feed import FeedResult, feed
 from watchdog.ingest.sources.jsonl import JsonlSource
+from watchdog.service.compose import compose_offline
+from watchdog.service.feed import FeedResult, feed
+from watchdog.service.runner import BATCH_BYTES, COLUMNAR, Progress
 
 __all__ = ["BacktestResult", "ChangePoint", "Detection", "Firing", "backtest", "load_truth"]
 
@@ -167,7 +166,7 @@ class BacktestResult:
                 rows.append((str(f.line), f.ts, f.model, f.rule, f.tier, decision, f.evidence, actions))
             widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
             for r in [head, *rows]:
-                out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+                out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if self.detections is not None:
             out.append("")
             out.append(f"ground truth: {len(self.detections)} change point(s), "
@@ -272,7 +271,7 @@ def _locate(engine: Engine, batch: RawBatch, res: FeedResult, before: dict[str, 
     returns those still pending."""
     rejected = {q.line for q in res.quarantined}
     counts = dict(before)
-    for raw, lineno in zip(batch.lines, batch.line_numbers):
+    for raw, lineno in zip(batch.lines, batch.line_numbers, strict=True):
         if lineno in rejected:
             continue
         rec = engine.parser.parse(raw, lineno)  # accepted by the engine: a Prediction or a Label
@@ -307,9 +306,9 @@ def _score(firings: list[Firing], truth: list[ChangePoint], max_delay: int | Non
                 continue
             if owner is None or (truth[owner].line or 0) <= c.line:
                 owner = i  # the latest change at or before the fire
-        c = truth[owner] if owner is not None else None
-        delay = f.predictions - (c.predictions or 0) if c is not None else None
-        if c is None or (max_delay is not None and delay is not None and delay > max_delay):
+        change = truth[owner] if owner is not None else None
+        delay = f.predictions - (change.predictions or 0) if change is not None else None
+        if change is None or (max_delay is not None and delay is not None and delay > max_delay):
             f.verdict = "false"
             continue
         f.verdict, f.change = "true", owner
@@ -318,5 +317,5 @@ def _score(firings: list[Firing], truth: list[ChangePoint], max_delay: int | Non
             det.rule, det.line, det.ts = f.rule, f.line, f.ts
             det.delay_records = delay
             fired = datetime.fromisoformat(f.ts).timestamp()
-            det.delay_seconds = round(fired - (c.ts or fired), 3)
+            det.delay_seconds = round(fired - (change.ts or fired), 3)
     return detections

@@ -13,12 +13,13 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from web3 import Web3
+from web3.types import Wei
 
 from rules import module_id_bytes32
-
 from watchdog.actions.chain import MonitorClient, Signer, deploy_monitor
 from watchdog.service.oneshot import RunOptions, run
 
@@ -62,7 +63,7 @@ def run_demo(out_dir: Path, progress: bool = True) -> int:
     watchdog_signer = Signer(Account.create())
     for who in (deployer, watchdog_signer):
         w3.eth.wait_for_transaction_receipt(
-            w3.eth.send_transaction({"from": funder, "to": who.address, "value": 10**20}))
+            w3.eth.send_transaction({"from": funder, "to": who.address, "value": Wei(10**20)}))
     module = module_id_bytes32("lending-risk")
     monitor_addr = deploy_monitor(w3, deployer, watchdogs=(watchdog_signer.address,), modules=(module,))
     monitor = MonitorClient(w3, monitor_addr, watchdog_signer)
@@ -74,9 +75,9 @@ def run_demo(out_dir: Path, progress: bool = True) -> int:
     _say(f"2/4 replaying {log_path.name}: a lending risk model's log; the market turns at record {DRIFT_AT} "
          f"(line {drift_line})")
 
-    def on_event(event: str, data: dict) -> None:
-        d = data.get("decision")
+    def on_event(event: str, data: dict[str, Any]) -> None:
         if event == "rule_fired":
+            d = data["decision"]
             n = data["incident"].evidence_data["counts"]["predictions"]
             _say(f"\n    rule {d.rule} ({d.tier}) fired at line {d.record_index} (record {n - 1:,}, "
                  f"{n - 1 - DRIFT_AT:,} records after the turn): {d.detector}.{d.statistic} = "

@@ -10,14 +10,14 @@ arrive later as their own lines, as they do in production.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
 
 from watchdog.fmt import iso_utc
 
-START = datetime(2026, 11, 16, tzinfo=timezone.utc)
+START = datetime(2026, 11, 16, tzinfo=UTC)
 STEP = timedelta(seconds=15)
 ASSETS = ("stable", "eth", "btc", "alt")
 MALFORMED = (
@@ -30,7 +30,8 @@ MALFORMED = (
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return p
 
 
 def generate_lines(n: int = 6000, drift_at: int | None = 4000, seed: int = 7, malformed: bool = True,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from watchdog.engine.engine import Engine
-from watchdog.service.feed import feed
 from watchdog.ingest.sources.jsonl import JsonlSource
+from watchdog.service.feed import feed
 
 log = logging.getLogger("watchdog.runner")
 

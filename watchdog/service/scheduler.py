@@ -122,7 +122,8 @@ def describe_jobs(jobs: list[dict[str, Any]]) -> list[str]:
     for j in jobs:
         last = f"last {j['last_run']} {j['outcome']}" if j["last_run"] else "not run yet"
         err = f" [{j['error']}]" if j["error"] else ""
-        out.append(f"job {j['id']}: {last}{err}, next {j['next_run'] or '-'} ({j['runs']} runs, {j['failures']} failed)")
+        out.append(f"job {j['id']}: {last}{err}, next {j['next_run'] or '-'} "
+                   f"({j['runs']} runs, {j['failures']} failed)")
     return out
 
 
