@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Every module in watchdog/commands/ adds its own subcommands: register(subparsers).
     for mod in _command_modules():
-        mod.register(sub)
+        if hasattr(mod, "register"):  # (a module of shared options has none)
+            mod.register(sub)
     return p
 
 

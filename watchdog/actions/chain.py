@@ -13,7 +13,6 @@ import os
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +37,6 @@ GWEI = 10**9
 VERSION_STATUS = ("none", "proposed", "approved", "deprecated", "revoked")
 
 
-@cache
 def error_selectors(abi: list[dict[str, Any]]) -> dict[str, str]:
     """Map 4-byte selectors (``0x`` + 8 hex) of an ABI's custom errors to their names."""
     out: dict[str, str] = {}

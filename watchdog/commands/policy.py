@@ -1,4 +1,5 @@
-"""``watchdog check POLICY`` validates a policy; ``watchdog policy schema`` prints the policy's JSON Schema; ``watchdog policy test FILE...`` runs policy tests.
+"""``watchdog check POLICY`` validates a policy; ``watchdog policy schema`` prints the policy's JSON Schema;
+``watchdog policy test FILE...`` runs policy tests.
 
 The schema lets an editor validate a policy as it is typed (e.g. YAML language server:
 ``# yaml-language-server: $schema=policy.schema.json``). Policy tests are data files in the spirit of

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
+from watchdog.commands.options import add_signer_arguments, signer_options
+from watchdog.errors import ConfigError
 from watchdog.observe import notify
 
 log = logging.getLogger("watchdog.cli")
@@ -25,6 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # web3, pyarrow, the engine: loaded when running, not for `watchdog --help`
     from prometheus_client import start_http_server
 
+    from watchdog.actions.responder import unsent_sentence
     from watchdog.service.oneshot import RunOptions, run
 
     opts = RunOptions(
@@ -33,13 +37,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         quarantine=Path(args.quarantine), metrics_addr=args.metrics_addr, dry_run=args.dry_run,
         max_fee_gwei=args.max_fee_gwei, progress=not args.no_progress,
         confirmations=args.confirmations, stuck_blocks=args.stuck_blocks,
-        **notify.options(args),
+        **notify.options(args), **signer_options(args),
     )
-    if opts.metrics_addr is not None:
-        log.info("metrics_serving", extra={"addr": f"{opts.metrics_addr[0]}:{opts.metrics_addr[1]}"})
-    result = run(opts, start_metrics=lambda reg: start_http_server(opts.metrics_addr[1], opts.metrics_addr[0],
-                                                                   registry=reg) if opts.metrics_addr else None)
+
+    def start_metrics(registry: Any) -> None:
+        if opts.metrics_addr is None:
+            return
+        host, port = opts.metrics_addr
+        try:
+            start_http_server(port, host, registry=registry)
+        except OSError as e:
+            raise ConfigError(f"--metrics-addr {host}:{port} cannot be served: {e.strerror or e}; choose another "
+                              "address or 'off'.") from None
+        log.info("metrics_serving", extra={"addr": f"{host}:{port}"})
+
+    result = run(opts, start_metrics=start_metrics)
     print(result.render())
+    if result.unsent:
+        print(unsent_sentence(result.unsent), file=sys.stderr)
+        return 3
     return 0
 
 
@@ -67,5 +83,6 @@ def register(sub: Any) -> None:
                         "(default: %(default)s)")
     r.add_argument("--no-progress", action="store_true")
     notify.add_arguments(r)
+    add_signer_arguments(r)
     r.set_defaults(func=cmd_run)
 

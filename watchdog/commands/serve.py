@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from watchdog.commands.options import add_signer_arguments, signer_options
 from watchdog.engine import checkpoint
 from watchdog.errors import ConfigError, StartupError
 from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
@@ -124,6 +125,10 @@ def register(sub: Any) -> None:
     p.add_argument("--poll-interval", type=_positive, default=0.5,
                    help="seconds between polls of an idle source (default: %(default)s)")
     notify.add_arguments(p)
+    add_signer_arguments(p)
+    p.add_argument("--public-evidence", action="store_true",
+                   help="serve GET /evidence/{incident} without a token (read only), so an alert's evidence link "
+                        "opens for the person paged")
     p.set_defaults(func=cmd_serve)
 
     j = sub.add_parser("jobs",
@@ -223,6 +228,7 @@ class Service:
         self.reloader: Any = None
         self.close_notify: Any = None
         self.parts: Any = None  # the composed components (watchdog.service.compose)
+        self.signer_status: Any = None
 
     # start -----------------------------------------------------------------------------------------
 
@@ -234,7 +240,8 @@ class Service:
         policy_path = Path(a.policy)
         opts = RunOptions(policy=policy_path, source=Path(a.source[0] if a.source else "-"), rpc_url=a.rpc_url,
                           monitor=a.monitor, key_file=a.key_file, key_password_file=a.key_password_file,
-                          store=a.store, dry_run=a.dry_run, max_fee_gwei=a.max_fee_gwei, **notify.options(a))
+                          store=a.store, dry_run=a.dry_run, max_fee_gwei=a.max_fee_gwei, **notify.options(a),
+                          **signer_options(a))
         self.policy = load_policy_or_refuse(policy_path)  # refused before the sources are looked at
         self.sources = self._sources()
         # a live service knows the time: records stamped too far ahead of it are quarantined
@@ -243,6 +250,7 @@ class Service:
         self.policy, self.metrics, self.store, self.monitor = parts.policy, parts.metrics, parts.store, parts.monitor
         self.responder, self.engine, self.recorder = parts.responder, parts.engine, parts.recorder
         self.close_notify, self.reloader = parts.close_notify, parts.reloader
+        self.signer_status = parts.signer_status  # refreshed by the heartbeat job
         # SIGHUP reloads the policy between batches; a bad one is refused and the old one keeps running
         self.reloader.install()
         try:
@@ -283,7 +291,8 @@ class Service:
         with ``--http off`` are processed all the same). This runs before the API and the sources start.
         """
         from watchdog.ingest.sources import Position
-        from watchdog.ingest.sources.spool import Spool, SpoolError
+        from watchdog.errors import SpoolError
+        from watchdog.ingest.sources.spool import Spool
         from watchdog.service.feed import feed
 
         where = spool_dir(self.args)
@@ -389,7 +398,7 @@ class Service:
 
         app = create_app(store=self.store, registry=self.metrics.registry,
                          tokens=load_tokens(self.args.api_token_file), engine=self.engine,
-                         engine_lock=self.engine_lock, policy=self.policy,
+                         engine_lock=self.engine_lock, policy=self.policy, public_evidence=self.args.public_evidence,
                          checks={"store": self._store_ok, "rpc": self._rpc_ok}, status=self.status,
                          quarantine=self.quarantine, clock=self.clock, spool=self.spool,
                          on_batch=self._ingested, on_batch_failed=self._ingest_failed)

@@ -111,7 +111,9 @@ def _unpred(row: list[Any]) -> Prediction:
 
 def present(values: np.ndarray) -> np.ndarray:
     """A column without its missing values (NaN in a float column, None in an object one)."""
-    return values[~np.isnan(values)] if values.dtype.kind == "f" else values[np.not_equal(values, None)]
+    keep = ~np.isnan(values) if values.dtype.kind == "f" else np.not_equal(values, np.array(None, dtype=object))
+    out: np.ndarray = values[keep]
+    return out
 
 
 @dataclass
@@ -270,6 +272,8 @@ class ModelRuntime:
     """A model's definition from the policy and its :class:`ModelState` (see the module docstring).
 
     The state is changed only by this object's methods; other packages read it through the properties."""
+
+    max_window: int
 
     def __init__(self, model: Any, interval: int, join_capacity: int, base_dir: Path, model_rules: list[Any],
                  label_window: float | None = None):

@@ -117,7 +117,7 @@ def _predictions(rt: ModelRuntime, d: ModelRows, ids: pa.Array, rows: np.ndarray
     """Row objects for the reference rows (a reference that spans tables is kept as rows)."""
     def listed(a: np.ndarray) -> list[Any]:
         vals = a[rows]
-        out = vals.tolist()
+        out: list[Any] = vals.tolist()
         if vals.dtype.kind == "f":
             out = [None if v != v else v for v in out]  # NaN is missing
         return out

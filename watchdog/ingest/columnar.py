@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from typing import Any
 
@@ -103,7 +104,8 @@ class _Verdicts:
 
 
 def _np(a: pa.Array | pa.ChunkedArray, **kw: Any) -> np.ndarray:
-    return a.to_numpy(zero_copy_only=False, **kw)
+    out: np.ndarray = a.to_numpy(zero_copy_only=False, **kw)
+    return out
 
 
 def _nulls(a: pa.Array) -> np.ndarray:
@@ -125,11 +127,11 @@ def _type_word(t: pa.DataType) -> str:
 
 
 def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _is_number(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
 Marks = list[tuple[np.ndarray, str, "str | Callable[[int], str]"]]
@@ -142,7 +144,8 @@ def numeric_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts,
     ``cache`` keeps the conversion of the column named ``what`` for the next model that reads it. A
     string that spells a number is that number only when ``strings_are_numbers`` (CSV has no other way to
     say it; in JSON, as on the line path, a string is the wrong type)."""
-    return _converted(cache, what, lambda: _numeric(a, what, strings_are_numbers), scope, v)
+    out: np.ndarray = _converted(cache, what, lambda: _numeric(a, what, strings_are_numbers), scope, v)
+    return out
 
 
 def _converted(cache: dict[str, Any] | None, what: str, convert: Callable[[], tuple[Any, Marks]],
@@ -206,13 +209,15 @@ class Coded:
 def category_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts, *, kind: str = why.CATEGORY
                     ) -> np.ndarray:
     """Object array of strings with None where missing; bad rows in ``scope`` are marked."""
-    return coded_column(a, what, scope, v, kind=kind)[:]
+    out: np.ndarray = coded_column(a, what, scope, v, kind=kind)[:]
+    return out
 
 
 def coded_column(a: pa.Array, what: str, scope: np.ndarray, v: _Verdicts, *, kind: str = why.CATEGORY,
                  cache: dict[str, Any] | None = None) -> Coded:
     """:func:`category_column` as codes; ``cache`` keeps the encoding for the next model that reads it."""
-    return _converted(cache, what, lambda: _coded(a, what, kind), scope, v)
+    out: Coded = _converted(cache, what, lambda: _coded(a, what, kind), scope, v)
+    return out
 
 
 def _coded(a: pa.Array, what: str, kind: str) -> tuple[Coded, Marks]:
@@ -231,7 +236,7 @@ def _coded(a: pa.Array, what: str, kind: str) -> tuple[Coded, Marks]:
     elif not _is_text(t):
         return nothing, [(~nulls, "wrong_type", why.wrong_type(what, kind, _type_word(t)))]
     enc = pc.dictionary_encode(a)
-    words = np.append(_np(enc.dictionary), None).astype(object)
+    words = np.concatenate([_np(enc.dictionary).astype(object), np.array([None], dtype=object)])
     return Coded(words, _np(pc.fill_null(enc.indices, -1)).astype(np.int64)), marks
 
 
@@ -508,8 +513,8 @@ def validate_table(table: pa.Table, schemas: Mapping[str, ModelSchema], admissio
         prediction = target(pred_col, "prediction", preds & ~v.bad)
         label = target(label_col, "label", mine & ~label_null & ~v.bad)
         good = preds & ~v.bad
-        v.mark(good & (ts < admission.min_ts), "past_timestamp", lambda i, ts=ts: admission.too_early(ts[i]))
-        v.mark(good & (ts > latest), "future_timestamp", lambda i, ts=ts: too_late(ts[i]))
+        v.mark(good & (ts < admission.min_ts), "past_timestamp", _at(admission.too_early, ts))
+        v.mark(good & (ts > latest), "future_timestamp", _at(too_late, ts))
         good = preds & ~v.bad
         rows = np.flatnonzero(good)
         if rows.size:
@@ -522,8 +527,7 @@ def validate_table(table: pa.Table, schemas: Mapping[str, ModelSchema], admissio
                 maybe |= counts[where] > 1
             dup = _repeats_in_order(windows[mid], ids, maybe) if maybe.any() else maybe
             if dup.any():
-                v.mark(np.isin(np.arange(n), rows[dup]), "duplicate_id",
-                       lambda i, mid=mid: why.duplicate_id(id_col[i].as_py(), mid))
+                v.mark(np.isin(np.arange(n), rows[dup]), "duplicate_id", partial(_duplicate, id_col, mid))
                 rows = rows[~dup]
         per_model[mid] = ModelRows(rows=rows, labels=np.flatnonzero(is_label & ~v.bad), ts=ts, cols=cols,
                                    prediction=prediction, label=label, label_null=label_null, versions=versions,
@@ -531,6 +535,15 @@ def validate_table(table: pa.Table, schemas: Mapping[str, ModelSchema], admissio
     quarantined = [Quarantined(int(lines[i]), v.why[i][0], v.why[i][1], _raw_row(table, i),
                                model=models[i] if known[i] else None) for i in sorted(v.why)]
     return ValidTable(per_model, id_col, lines, quarantined, n)
+
+
+def _at(sentence: Callable[[float], str], ts: np.ndarray) -> Callable[[int], str]:
+    """The sentence for row ``i`` of a time check, from the row's time."""
+    return lambda i: sentence(float(ts[i]))
+
+
+def _duplicate(ids: pa.Array, model: str, i: int) -> str:
+    return why.duplicate_id(ids[i].as_py(), model)
 
 
 def _repeats_in_order(by_id: Any, ids: pa.Array, maybe: np.ndarray) -> np.ndarray:

@@ -167,7 +167,7 @@ class RecordParser:
         self._model: str | None = None  # the known model of the line being parsed, for its quarantine entry
 
     def parse(self, raw: bytes, line: int) -> Prediction | Label | Quarantined:
-        self._model: str | None = None
+        self._model = None
         try:
             if len(raw) > self.max_line_bytes:
                 raise _Bad("too_large", f"the line has {len(raw)} bytes, more than the limit of {self.max_line_bytes}")

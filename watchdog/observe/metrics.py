@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 import rules
@@ -24,10 +25,24 @@ class EngineView(Protocol):
     """What the engine collector reads of an engine at scrape time (:class:`watchdog.engine.engine.Engine`
     has it); a narrow view, so this module needs nothing of the engine's."""
 
-    policy: Any
-    evaluator: Any
-    runtimes: Mapping[str, Any]
-    last_evaluation_wall: float | None
+    @property
+    def policy(self) -> Any: ...
+    @property
+    def evaluator(self) -> Any: ...
+    @property
+    def runtimes(self) -> Mapping[str, Any]: ...
+    @property
+    def last_evaluation_wall(self) -> float | None: ...
+
+
+class SignerView(Protocol):
+    """The signing key's funds as the actions package keeps them (:class:`watchdog.actions.preflight.SignerStatus`),
+    refreshed at start and on every heartbeat; read here at scrape time."""
+
+    @property
+    def balance_wei(self) -> int: ...
+    @property
+    def actions_affordable(self) -> int: ...
 
 
 class StoreView(Protocol):
@@ -96,6 +111,10 @@ class Metrics:
     def attach(self, engine: EngineView) -> None:
         self.registry.register(EngineCollector(engine))
 
+    def attach_signer(self, status: SignerView) -> None:
+        """Export the signing key's balance and the pauses it still pays for, read at scrape time."""
+        self.registry.register(SignerCollector(status))
+
     def attach_store(self, store: StoreView, engine: EngineView | None = None) -> None:
         """Export the outbox depth, open incidents and pauses, read from the store at scrape time."""
         self.registry.register(StoreCollector(store, engine))
@@ -107,10 +126,10 @@ class EngineCollector(Collector):
     def __init__(self, engine: EngineView):
         self.engine = engine
 
-    def describe(self) -> list:  # no describe: the label sets depend on the policy
+    def describe(self) -> list[Any]:  # no describe: the label sets depend on the policy
         return []
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         e = self.engine
         stat = GaugeMetricFamily("watchdog_detector_statistic", "A detector's current statistic.",
                                  labels=["model", "detector", "kind", "feature", "statistic"])
@@ -172,7 +191,7 @@ class StoreCollector(Collector):
         self.store = store
         self.models = [m.id for m in engine.policy.models] if engine is not None else []
 
-    def describe(self) -> list:
+    def describe(self) -> list[Any]:
         return []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -216,3 +235,20 @@ class StoreCollector(Collector):
         for m in sorted(set(counts) | hit):
             paused.add_metric([m], 1.0 if m in hit else 0.0)
         yield from (statuses, depth, oldest, incidents, paused)
+
+
+class SignerCollector(Collector):
+    """``watchdog_signer_balance_wei`` and ``watchdog_signer_actions_affordable`` from a :class:`SignerView`."""
+
+    def __init__(self, status: SignerView):
+        self.status = status
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("watchdog_signer_balance_wei", "The signing key's balance, in wei.",
+                                value=float(self.status.balance_wei))
+        yield GaugeMetricFamily("watchdog_signer_actions_affordable",
+                                "Pauses the signing key's balance pays for at the fee of its last refresh.",
+                                value=float(self.status.actions_affordable))

@@ -81,11 +81,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from watchdog import __version__
-from watchdog.errors import ConfigError
+from watchdog.errors import ConfigError, SpoolError
 from watchdog.fmt import iso_utc
 from watchdog.ingest.records import Quarantined
 from watchdog.ingest.sources.base import Position, RawBatch
-from watchdog.ingest.sources.spool import Spool, SpoolError
+from watchdog.ingest.sources.spool import Spool
 from watchdog.report.incident_html import render_incident_page
 from watchdog.report.incidents import incident_view, is_manual
 from watchdog.service.feed import FeedResult, feed
@@ -224,7 +224,7 @@ def _split_body(body: bytes, content_type: str) -> list[bytes]:
 
 
 def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str], engine: Any = None,
-               engine_lock: threading.Lock | None = None, policy: Any = None,
+               engine_lock: Any = None, policy: Any = None,
                checks: Mapping[str, Callable[[], bool]] | None = None,
                status: Callable[[], Mapping[str, Any]] | None = None, quarantine: IO[bytes] | None = None,
                clock: Callable[[], float] = time.time, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -278,7 +278,7 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
         for name, check in checks.items():
             try:
                 results[name] = bool(check())
-            except Exception:  # noqa: BLE001 -- a check that raises means "not reachable"
+            except Exception:
                 results[name] = False
         ready = all(results.values())
         return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
@@ -344,9 +344,9 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
         reply = IngestReply(accepted=len(lines) - len(rejected), rejected=rejected, predictions=res.predictions,
                             labels=res.labels)
         if rejected and len(rejected) == len(lines):
-            first = rejected[0]
-            where = f" field {first.field}" if first.field else ""
-            return JSONResponse({"detail": f"No record was accepted; record {first.index}{where}: {first.reason}",
+            bad = rejected[0]
+            where = f" field {bad.field}" if bad.field else ""
+            return JSONResponse({"detail": f"No record was accepted; record {bad.index}{where}: {bad.reason}",
                                  **reply.model_dump()}, status_code=400)
         return reply
 

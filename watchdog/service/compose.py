@@ -23,6 +23,7 @@ from typing import Any
 import rules
 from watchdog.actions.chain import MonitorClient, chain_metrics, connect, load_signer
 from watchdog.actions.outbox import Outbox
+from watchdog.actions.preflight import SignerStatus, preflight
 from watchdog.actions.responder import Responder
 from watchdog.engine.engine import Engine
 from watchdog.engine.reload import PolicyReloader
@@ -56,6 +57,8 @@ class RunOptions:
     grafana_url: str | None = None
     grafana_token_file: str | None = None
     evidence_url: str | None = None  # template with {incident}, for the alerts' evidence link
+    allow_privileged_key: bool = False  # start with a key that also holds the admin or council role
+    min_actions: int = 1  # refuse to start (and alert) when the key pays for fewer pauses than this
 
 
 def load_policy_or_refuse(path: Path, dry_run: bool = False) -> rules.Policy:
@@ -103,6 +106,7 @@ class Components:
     recorder: EvaluationRecorder
     reloader: PolicyReloader
     close_notify: Callable[[float], Any]
+    signer_status: SignerStatus | None = None  # the signing key's funds (refreshed by the heartbeat job)
     closed: bool = field(default=False, repr=False)
 
     def close(self, notify_seconds: float = 10.0) -> None:
@@ -131,6 +135,11 @@ def compose(opts: RunOptions, *, clock: Callable[[], float] | None = None,
     if monitor is None and not opts.dry_run:
         monitor = open_monitor(opts, metrics)
     chain = None if opts.dry_run else monitor
+    signer_status = None
+    if chain is not None and chain.signer is not None:
+        # the key's roles and funds, before anything is opened: a refusal leaves nothing behind
+        signer_status = preflight(chain, allow_privileged_key=opts.allow_privileged_key,
+                                  min_actions=opts.min_actions, metrics=metrics).status
     store = Store(opts.store)
     try:
         outbox = Outbox(store, chain, confirmations=opts.confirmations, stuck_blocks=opts.stuck_blocks,
@@ -155,4 +164,5 @@ def compose(opts: RunOptions, *, clock: Callable[[], float] | None = None,
     except BaseException:
         store.close()
         raise
-    return Components(policy, metrics, store, monitor, responder, engine, recorder, reloader, close_notify)
+    return Components(policy, metrics, store, monitor, responder, engine, recorder, reloader, close_notify,
+                      signer_status)

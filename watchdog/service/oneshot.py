@@ -27,6 +27,7 @@ class RunResult:
     quarantine_path: Path
     store_path: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    unsent: list[Action] = field(default_factory=list)  # protective actions left unsent: `run` exits 3
 
     def render(self) -> str:
         s = self.summary
@@ -77,10 +78,11 @@ def run(opts: RunOptions, start_metrics: Callable[[Any], Any] | None = None,
             with parts.reloader as reloader:
                 summary = replay_file(parts.engine, opts.source, q, progress=progress, after_line=reloader.poll)
         responder.settle(opts.settle_seconds)
+        unsent = responder.unsent()  # protective actions no node accepted within the settle time
         parts.close_notify(10.0)  # deliver the alerts and annotations still queued
         store.audit(responder.clock(), "run_finished", {"lines": summary.lines, "quarantined": summary.quarantined},
                     policy_hash=policy.hash)
         return RunResult(policy, summary, store.incidents(), store.actions(), parts.monitor is not None,
-                         opts.quarantine, opts.store)
+                         opts.quarantine, opts.store, unsent=unsent)
     finally:
         parts.store.close()

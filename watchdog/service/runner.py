@@ -69,7 +69,7 @@ class Progress:
 
 
 def replay_file(engine: Engine, path: str | Path, quarantine: BinaryIO | None, *,
-                progress: Progress | None = None, after_line: Callable[[int], None] | None = None,
+                progress: Progress | None = None, after_line: Callable[[int], object] | None = None,
                 batch_bytes: int = BATCH_BYTES, columnar: bool = COLUMNAR) -> RunSummary:
     """Read every record of ``path`` through ``engine``; bad ones go to ``quarantine``. Never stops on bad data.
 

@@ -49,6 +49,7 @@ class JobRuntime(Protocol):
     engine_lock: Any
     policy: Any
     monitor: Any  # MonitorClient or None
+    signer_status: Any  # SignerStatus (the key's funds) or None
     report_dir: Path
 
     def checkpoint(self, now: float) -> Any: ...
@@ -163,7 +164,10 @@ def _weekly_report(rt: JobRuntime, now: datetime) -> str:
 def _heartbeat(rt: JobRuntime, now: datetime) -> str:
     # Under the engine's lock: the outbox signs actions under it too, so the two never race for a nonce.
     with rt.engine_lock:
-        return heartbeat(rt.monitor, now)
+        outcome = heartbeat(rt.monitor, now)
+        if rt.signer_status is not None:
+            rt.signer_status.refresh()  # the key's funds, for /metrics (a ChainError keeps the old values)
+        return outcome
 
 
 def job_time_conditions() -> None:
