@@ -11,7 +11,6 @@ from typing import Any
 def cmd_backtest(args: argparse.Namespace) -> int:
     import rules
     from rules import load_policy
-
     from watchdog.service.backtest import backtest, load_truth
     from watchdog.service.runner import Progress
 

@@ -19,10 +19,13 @@ import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.errors import ConfigError
 from watchdog.fmt import iso_utc
+
+if TYPE_CHECKING:
+    from watchdog.store.store import Store
 
 DEPLOY_KEYS = {"watchdogs", "councils", "proposers", "modules", "max_actions_per_window", "window_seconds",
                "admin_delay_seconds"}
@@ -35,7 +38,8 @@ def _chain_args(p: argparse.ArgumentParser, signer: bool = True, required: bool 
         p.add_argument("--key-file", help="encrypted JSON keystore (password from WATCHDOG_KEY_PASSWORD "
                                           "or --key-password-file); or WATCHDOG_PRIVATE_KEY for development")
         p.add_argument("--key-password-file")
-        p.add_argument("--max-fee-gwei", type=float, default=500.0, help="cap on the fee per gas (default: %(default)s)")
+        p.add_argument("--max-fee-gwei", type=float, default=500.0,
+                       help="cap on the fee per gas (default: %(default)s)")
 
 
 def _monitor_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -43,7 +47,7 @@ def _monitor_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--store", default="watchdog.db", help="the watchdog's SQLite store (default: %(default)s)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser("contracts", help="deploy the ModelMonitor contract")
     csub = c.add_subparsers(dest="contracts_action", metavar="{deploy}", required=True)
     d = csub.add_parser("deploy", help="deploy a ModelMonitor; prints its address",
@@ -54,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--watchdog", action="append", default=[], help="address given the watchdog role (repeatable)")
     d.add_argument("--council", action="append", default=[], help="extra council address (repeatable)")
     d.add_argument("--proposer", action="append", default=[], help="extra proposer address (repeatable)")
-    d.add_argument("--module", action="append", default=[], help="module to register with version 1 active (repeatable)")
+    d.add_argument("--module", action="append", default=[],
+                   help="module to register with version 1 active (repeatable)")
     d.add_argument("--max-actions-per-window", type=int, help="watchdog actions per module per window (default 3)")
     d.add_argument("--window-seconds", type=int, help="the rate limit's window (default 86400)")
     d.add_argument("--admin-delay-seconds", type=int, help="delay of the two-step admin transfer (default 259200)")
@@ -102,7 +107,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # helpers ----------------------------------------------------------------------------------------
 
-def _client(args: argparse.Namespace, signer: bool = True):
+def _client(args: argparse.Namespace, signer: bool = True) -> Any:
+    # a MonitorClient with --monitor, else (Web3, Signer | None): Any, as the callers know which they asked for
     from watchdog.actions.chain import MonitorClient, connect, load_signer
 
     key = load_signer(args.key_file, args.key_password_file) if signer else None
@@ -121,7 +127,7 @@ def _module(text: str) -> bytes:
         raise ConfigError(f"Bad module {text!r}: {e}.") from None
 
 
-def _existing_store(path: str):
+def _existing_store(path: str) -> Store:
     from watchdog.store.store import Store
 
     if not Path(path).is_file():
@@ -130,10 +136,10 @@ def _existing_store(path: str):
 
 
 def _manual(args: argparse.Namespace, kind: str, target: int | None) -> int:
-    from eth_utils import keccak
+    from eth_utils.crypto import keccak
 
-    from watchdog.actions.responder import canonical_json, evidence_hash
     from watchdog.actions.outbox import Outbox
+    from watchdog.actions.responder import canonical_json, evidence_hash
     from watchdog.store.store import Incident, Store
 
     if not args.reason.strip():
@@ -235,8 +241,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not args.monitor:
             raise ConfigError("--rpc-url needs --monitor to read the modules' state.")
         client = _client(args, signer=False)
-    from watchdog.store.db import is_postgres_url
     from watchdog.service.scheduler import describe_jobs, scheduler_jobs
+    from watchdog.store.db import is_postgres_url
 
     store = Store(args.store) if (is_postgres_url(args.store) or Path(args.store).is_file()) else None
     out = []
@@ -255,7 +261,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             open_incs = [i for i in incs if i.state == "open"]
             out.append(f"    incidents: {len(incs)} ({len(open_incs)} open)")
             for item in Outbox(store, None).items():
-                if item.module == module and item.status in OPEN_STATES + ("failed",):
+                if item.module == module and item.status in (*OPEN_STATES, "failed"):
                     out.append(f"    {item.kind} {item.status} incident {item.incident_id}"
                                + (f" ({item.error})" if item.error else ""))
     if store is not None:
@@ -280,7 +286,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         if client is not None:
             outbox.reconcile_nonce()
             outbox.process(wait=5.0)
-        items = outbox.items() if args.all else outbox.items(OPEN_STATES + ("failed",))
+        items = outbox.items() if args.all else outbox.items((*OPEN_STATES, "failed"))
         if not items:
             print("outbox: nothing pending or failed")
         for i in items:

@@ -11,11 +11,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.errors import ConfigError
 
+if TYPE_CHECKING:
+    import rules
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser(
         "dashboards",
         help="Grafana dashboards generated from the policy: export or push",
@@ -85,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.set_defaults(func=cmd_alerts_export)
 
 
-def _policy(path: str):
+def _policy(path: str) -> rules.Policy:
     from watchdog.service.compose import load_policy_or_refuse
 
     return load_policy_or_refuse(Path(path))
@@ -110,7 +114,6 @@ def cmd_dashboards_export(args: argparse.Namespace) -> int:
 
 def cmd_dashboards_push(args: argparse.Namespace) -> int:
     import dashboards
-
     from watchdog.observe.grafana import connect, push_dashboards
 
     policy = _policy(args.policy)
@@ -123,9 +126,9 @@ def cmd_dashboards_push(args: argparse.Namespace) -> int:
             folder_uid=args.folder_uid,
             message=f"watchdog dashboards push, policy {policy.name} {policy.hash[:18]}",
         )
-    except Exception as e:  # noqa: BLE001 - grafana-client raises several types; say which dashboard failed
+    except Exception as e:  # grafana-client raises several types; say which dashboard failed
         raise ConfigError(f"Grafana at {args.grafana_url} refused the dashboards: {e}") from None
-    for uid, res in zip(boards, results):
+    for uid, res in zip(boards, results, strict=True):
         url = res.get("url", "") if isinstance(res, dict) else ""
         print(f"{uid}: {res.get('status', 'ok') if isinstance(res, dict) else 'ok'} {url}".rstrip())
     return 0

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.errors import ConfigError
 
+if TYPE_CHECKING:
+    from watchdog.actions.chain import MonitorClient
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="write the weekly model health report (HTML + JSON); anchor or verify it",
                        description="Write one model's weekly health report, or anchor / verify a report's hash.")
     p.add_argument("--model", help="model id, as in the policy")
@@ -43,10 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     import rules
-
-    from watchdog.store.db import is_postgres_url
     from watchdog.report import parse_week, write_report
     from watchdog.service.compose import load_policy_or_refuse
+    from watchdog.store.db import is_postgres_url
     from watchdog.store.store import Store
 
     if not args.model or not args.week:
@@ -68,7 +71,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace, signing: bool):
+def _client(args: argparse.Namespace, signing: bool) -> MonitorClient:
     from watchdog.actions.chain import MonitorClient, connect, load_signer
 
     signer = load_signer(args.key_file, args.key_password_file) if signing else None
