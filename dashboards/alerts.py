@@ -32,6 +32,7 @@ SELF_ALERTS = (
     "WatchdogOutboxStuck",
     "WatchdogActionFailed",
     "WatchdogAlertDeliveryFailing",
+    "WatchdogSignerLow",
 )
 
 _DURATION = re.compile(r"^(\d+)(s|m|h)$")
@@ -60,6 +61,8 @@ class AlertOptions:
     """Page when an action stayed unfinished (intent, signed, sent) for this long."""
     failure_window: str = "15m"
     """How far back a failed action or alert delivery keeps its alert firing."""
+    min_signer_actions: int = 3
+    """Page when the signing key's balance pays for fewer pauses than this (``watchdog_signer_actions_affordable``)."""
 
     def __post_init__(self) -> None:
         for name in ("rule_for", "down_for", "no_evaluation", "stale_feed", "outbox_stuck", "failure_window"):
@@ -238,6 +241,15 @@ def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
             "medium",
             "The watchdog cannot deliver its alerts",
             "Deliveries to {{ $labels.receiver }} failed or were dropped.",
+        ),
+        rule(
+            "WatchdogSignerLow",
+            f"watchdog_signer_actions_affordable{j} < {opts.min_signer_actions}",
+            "0m",
+            "critical",
+            "The watchdog's key can barely pay for a pause",
+            f"The signing key of {{{{ $labels.instance }}}} pays for fewer than {opts.min_signer_actions} pause(s) "
+            "at the current fee: fund it before a pause is needed.",
         ),
     ]
 
@@ -431,6 +443,17 @@ def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dic
                     "alertname": "WatchdogNoEvaluation",
                     "exp_alerts": [expect("WatchdogNoEvaluation", base)],
                 },
+            ],
+        },
+        {
+            "name": "WatchdogSignerLow fires when the key pays for too few pauses",
+            "interval": "1m",
+            "input_series": [{"series": _series_name("watchdog_signer_actions_affordable", base),
+                              "values": f"{opts.min_signer_actions + 5}x3 {max(opts.min_signer_actions - 1, 0)}x3"}],
+            "alert_rule_test": [
+                {"eval_time": "2m", "alertname": "WatchdogSignerLow", "exp_alerts": []},
+                {"eval_time": "5m", "alertname": "WatchdogSignerLow",
+                 "exp_alerts": [expect("WatchdogSignerLow", base)]},
             ],
         },
         {
