@@ -1,7 +1,7 @@
 """Change-point benchmark: online detectors and offline segmenters on seeded series with known change points.
 
-    .venv/bin/python bench/changepoint.py            # full run (about 10 minutes on 2 vCPU)
-    .venv/bin/python bench/changepoint.py --quick    # smaller sizes, under a minute
+    .venv/bin/python bench/changepoint.py            # full run (about 5 CPU minutes: 310 s measured)
+    .venv/bin/python bench/changepoint.py --quick    # smaller sizes, under a minute (about 15 CPU seconds)
 
 Needs ``ruptures`` (``pip install ruptures``) for the offline rows. Prints markdown tables; not a test.
 

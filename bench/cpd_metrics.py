@@ -54,7 +54,13 @@ def true_positives(annotated: Iterable[int], predicted: Iterable[int], margin: i
 def f_measure(
     annotations: Sequence[Iterable[int]] | Sequence[int], predictions: Iterable[int], margin: int = 5
 ) -> tuple[float, float, float]:
-    """(F1, precision, recall) of ``predictions`` against the annotators' change points."""
+    """(F1, precision, recall) of ``predictions`` against the annotators' change points.
+
+    >>> f_measure([[10, 20], [11, 20], [10], [0, 5]], [10, 20])
+    (1.0, 1.0, 1.0)
+    >>> round(f_measure([[10, 20], [11, 20], [10], [0, 5]], [])[0], 4)  # 10/17
+    0.5882
+    """
     annotators = [a | {0} for a in _annotators(annotations)]
     predicted = set(predictions) | {0}
     union = set().union(*annotators)
@@ -91,7 +97,11 @@ def _cover(predicted: list[tuple[int, int]], truth: list[tuple[int, int]], n: in
 
 
 def covering(annotations: Sequence[Iterable[int]] | Sequence[int], predictions: Iterable[int], n: int) -> float:
-    """Segmentation covering of the annotators' segmentations by ``predictions``, averaged over them."""
+    """Segmentation covering of the annotators' segmentations by ``predictions``, averaged over them.
+
+    >>> round(covering([[10, 20], [10], [0, 5]], [10, 20], 45), 4)
+    0.7963
+    """
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
     predicted = _segments(predictions, n)
