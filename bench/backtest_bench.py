@@ -14,18 +14,18 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import rules  # noqa: E402
-from rules import EXAMPLES_DIR, Evaluator, Signal  # noqa: E402
-from watchdog.service.backtest import ChangePoint, backtest  # noqa: E402
-from watchdog.service.demo_data import write_log  # noqa: E402
-from watchdog.engine.engine import Engine  # noqa: E402
-from watchdog.observe.metrics import Metrics  # noqa: E402
-from watchdog.service.runner import replay_file  # noqa: E402
+import rules
+from rules import EXAMPLES_DIR, Evaluator, Signal
+from watchdog.engine.engine import Engine
+from watchdog.observe.metrics import Metrics
+from watchdog.service.backtest import ChangePoint, backtest
+from watchdog.service.demo_data import write_log
+from watchdog.service.runner import replay_file
 
 POLICY = Path(__file__).resolve().parents[1] / "watchdog" / "data" / "demo_policy.yaml"
 
@@ -59,7 +59,7 @@ def main() -> None:
     names = [d.name for d in policy.model("lending-risk").detectors]
     signals = {n: Signal({"statistic": 0.1, "p_value": 0.5, "unseen_ratio": 0.0}, n=1000) for n in names}
     ev = Evaluator(policy)
-    t0, now = time.perf_counter(), datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0, now = time.perf_counter(), datetime(2025, 1, 1, tzinfo=UTC)
     k = 20_000
     for i in range(k):
         ev.evaluate("lending-risk", signals, now + timedelta(minutes=i), 100 * (i + 1))

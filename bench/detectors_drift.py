@@ -142,7 +142,7 @@ def ensure_evidently() -> str | None:
 
 
 def names_of(flags: np.ndarray, names: list[str]) -> list[str]:
-    return [n for n, f in zip(names, flags) if f]
+    return [n for n, f in zip(names, flags, strict=False) if f]
 
 
 def main() -> None:

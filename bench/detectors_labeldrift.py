@@ -199,7 +199,8 @@ def main() -> None:
                         float(np.mean(e[POSITION + width // 2 : POSITION + width // 2 + 1000])),
                     )
                 )
-                # ConceptDriftStream's sample_idx starts at 1: the new concept's share is 1/2 at 0-based index POSITION - 1.
+                # ConceptDriftStream's sample_idx starts at 1: the new concept's share is 1/2 at 0-based index
+                # POSITION - 1.
                 feed(gen, column, preds, labels, POSITION - 1, width // 2)
 
     gens = list(_generators(0))
@@ -208,7 +209,8 @@ def main() -> None:
         f"change at position={POSITION} (0-based index {POSITION - 1}, where the new concept's share is 1/2). "
         f"Drift-free streams: the first concept alone, {clean_n:,} records per seed "
         f"({trials * clean_n:,} per generator); false alarms per 10^6 records are extrapolated from those "
-        f"{trials * clean_n:,} records. Classifier: river HoeffdingTreeClassifier (defaults), prequential, never reset.\n"
+        f"{trials * clean_n:,} records. Classifier: river HoeffdingTreeClassifier (defaults), prequential, "
+        "never reset.\n"
     )
     print(
         "Error rate of the classifier (mean over seeds): drift-free stream; the 1000 records before the transition "
@@ -226,7 +228,8 @@ def main() -> None:
     print(
         "\nCells: false alarms per 10^6 drift-free records; for drift: mean delay of the first alarm at or after "
         "the start of the transition (position - width/2), counted from the change index (negative = before the "
-        "midpoint of a gradual drift), then (missed changes of the trials; alarms before the transition, summed over the trials).\n"
+        "midpoint of a gradual drift), then (missed changes of the trials; alarms before the transition, summed "
+        "over the trials).\n"
     )
     head = []
     for gen in gens:

@@ -41,10 +41,7 @@ def _river_alarms(det: Any, values: list[float]) -> list[Any]:
 
 def _same(reference: list[Any], ours: list[Any]) -> str:
     """Our detectors keep the last 1000 alarm positions and the count of all."""
-    if ours[:1] == ["..."]:
-        same = ours[1] == len(reference) and ours[2:] == reference[-1000:]
-    else:
-        same = ours == reference
+    same = (ours[1] == len(reference) and ours[2:] == reference[-1000:]) if ours[:1] == ["..."] else ours == reference
     return f"{same} ({len(reference)} alarms)"
 
 
@@ -246,7 +243,8 @@ def memory(n: int) -> None:
         f"\n### Memory over {n:,} records (batches of 10k; tracemalloc of Python allocations, process RSS)\n"
     )
     print(
-        "| detector | traced after 10% (KiB) | traced at end (KiB) | traced peak (KiB) | RSS after 10% (MiB) | RSS at end (MiB) |"
+        "| detector | traced after 10% (KiB) | traced at end (KiB) | traced peak (KiB) "
+        "| RSS after 10% (MiB) | RSS at end (MiB) |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     batch = np.random.default_rng(5).normal(size=10_000)
@@ -273,7 +271,8 @@ def memory(n: int) -> None:
         tracemalloc.stop()
         label = f"{name} ({steps * 10_000:,} records)"
         print(
-            f"| {label} | {early:,.0f} | {current / 1024:,.0f} | {peak / 1024:,.0f} | {rss_early:,.0f} | {_rss_mb():,.0f} |"
+            f"| {label} | {early:,.0f} | {current / 1024:,.0f} | {peak / 1024:,.0f} "
+            f"| {rss_early:,.0f} | {_rss_mb():,.0f} |"
         )
 
 

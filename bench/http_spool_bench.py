@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.sources.helpers import engine as make_engine  # noqa: E402
-from watchdog.service.api import create_app  # noqa: E402
-from watchdog.ingest.sources.spool import Spool  # noqa: E402
-from watchdog.store.store import Store  # noqa: E402
+from tests.sources.helpers import engine as make_engine
+from watchdog.ingest.sources.spool import Spool
+from watchdog.service.api import create_app
+from watchdog.store.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 TOKEN = "bench-token-0123456789abcdef"

@@ -33,12 +33,12 @@ sys.path.insert(0, str(REPO))
 import rules
 from rules import module_id_bytes32
 from tests.anvil import start_anvil
-from watchdog.actions.responder import Responder
 from watchdog.actions.chain import MonitorClient, Signer, connect, deploy_monitor
-from watchdog.service.demo_data import write_log
+from watchdog.actions.outbox import Outbox
+from watchdog.actions.responder import Responder
 from watchdog.engine.engine import Engine
 from watchdog.observe.metrics import Metrics
-from watchdog.actions.outbox import Outbox
+from watchdog.service.demo_data import write_log
 from watchdog.store.store import Store
 
 

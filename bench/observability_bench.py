@@ -26,8 +26,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 import rules
 from tests.observability.recorder import recording_server
 from watchdog.actions.responder import Responder
-from watchdog.observe.alerting import AlertmanagerReceiver, AlertNotifier, Backoff, DeliveryWorker
 from watchdog.engine.engine import Engine
+from watchdog.observe.alerting import AlertmanagerReceiver, AlertNotifier, Backoff, DeliveryWorker
 from watchdog.observe.metrics import Metrics
 from watchdog.service.runner import replay_file
 from watchdog.store.store import Store

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import rules
 from watchdog.actions.responder import Responder
-from watchdog.service.demo_data import write_log
 from watchdog.engine.engine import Engine
 from watchdog.report import parse_week, write_report
 from watchdog.report.recorder import EvaluationRecorder
+from watchdog.service.demo_data import write_log
 from watchdog.service.runner import replay_file
 from watchdog.store.store import Store
 

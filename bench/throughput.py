@@ -15,10 +15,10 @@ Paths, each from a fresh engine over the same records, with their decisions comp
 
 Each path first runs untimed over ``--warmup`` other records (another seed) with its own engine (imports,
 pyarrow's memory pool, first-touch of pages), then timed over all records with a fresh engine and an empty
-KS p-value cache: the figures are the steady state of a service, not the start-up of a process. Each path also runs with the rules evaluated
-only once, at the end (the same detectors fed the same records): the records/s of ingest alone, and the
-cost of an evaluation (its difference per evaluation), which depends on the policy's ``interval_records``,
-not on the records' format.
+KS p-value cache: the figures are the steady state of a service, not the start-up of a process. Each path
+also runs with the rules evaluated only once, at the end (the same detectors fed the same records): the
+records/s of ingest alone, and the cost of an evaluation (its difference per evaluation), which depends on
+the policy's ``interval_records``, not on the records' format.
 
 ``--long`` instead streams 10^7 records through the columnar path (tables of 128k rows made in memory, no
 file) and prints the resident memory every 10^6 records.
@@ -52,8 +52,8 @@ sys.path.insert(0, str(REPO))
 import rules
 from detectors.twosample import _ks_p_value
 from watchdog.engine.engine import Engine
-from watchdog.observe.metrics import Metrics
 from watchdog.ingest.sources import JsonlSource, TableSource
+from watchdog.observe.metrics import Metrics
 from watchdog.service.feed import feed
 
 MODELS = ("m0", "m1", "m2")
