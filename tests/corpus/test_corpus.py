@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from watchdog.service.api import create_app
 from watchdog.ingest.sources import JsonlSource, TableSource
+from watchdog.service.api import create_app
 from watchdog.service.feed import feed
 from watchdog.store.store import Store
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 import orjson
 import pytest
 
@@ -48,7 +46,8 @@ def test_drifted_log_pauses_once_with_the_stored_evidence(node, monitor, demo_po
         assert "0x" + bytes(ev["incidentId"]).hex() == inc.id
         assert "0x" + bytes(ev["evidenceHash"]).hex() == inc.evidence_hash
         action = store.action(inc.id, "pause")
-        assert action.status == "mined" and action.tx_hash == ev["tx_hash"] and action.block_number == ev["block_number"]
+        assert (action.status == "mined" and action.tx_hash == ev["tx_hash"]
+                and action.block_number == ev["block_number"])
         evidence = inc.evidence_data
         # the decision came after the drift, from a window that reaches into the drifted records
         assert evidence["decisive_line"] > 4000
@@ -90,7 +89,8 @@ BAD_LINES = [
     b'{"model": "lending-risk", "version": "1", "ts": "2026-11-16T05:00:00Z", "id": "b7", "features": {}, '
     b'"prediction": 1e999}',
     b'["an", "array"]',
-] + list(MALFORMED)
+    *MALFORMED,
+]
 
 
 def test_malformed_lines_are_quarantined_and_good_ones_all_processed(node, monitor, demo_policy, tmp_path):

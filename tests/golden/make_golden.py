@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,8 @@ def run_case(policy_path: Path, log: list[bytes], *, columnar: bool) -> dict[str
     import rules
 
     try:  # the layout after the engine-core change
-        from watchdog.engine.engine import Engine
         from watchdog.engine.checkpoint import dumps, snapshot_engine
+        from watchdog.engine.engine import Engine
         from watchdog.ingest.sources import Position, RawBatch
         from watchdog.service.feed import feed
     except ImportError:  # the layout the expectations were made with (71f73ed)

@@ -106,7 +106,7 @@ def test_a_spool_on_a_full_disk_raises_and_keeps_nothing(tmp_path):
     where.mkdir()
     (where / "segment-00000000000000000000-000000000000.jsonl").symlink_to("/dev/full")  # ENOSPC
     spool = Spool(where)
-    with pytest.raises(SpoolError, match="could not be written .*No space left on device"):
+    with pytest.raises(SpoolError, match=r"could not be written .*No space left on device"):
         spool.append([b'{"n":1}'])
     assert spool.position == Position(0, 0, str(where.resolve()))
     spool.close()
@@ -235,7 +235,8 @@ def service(tmp: Path, port: int, *extra: str) -> Service:
     args = build_parser().parse_args([
         "serve", "--policy", str(POLICY), "--source", str(source), "--dry-run", "--http", f"127.0.0.1:{port}",
         "--store", str(tmp / "w.db"), "--checkpoint-interval", "3600", "--quarantine", str(tmp / "q.jsonl"),
-        "--report-dir", str(tmp / "reports"), "--spool-dir", str(tmp / "spool"), "--api-token-file", str(tmp / "tokens"), *extra])
+        "--report-dir", str(tmp / "reports"), "--spool-dir", str(tmp / "spool"),
+        "--api-token-file", str(tmp / "tokens"), *extra])
     svc = Service(args, clock=lambda: 1.80e9)
     svc.start()
     return svc

@@ -11,8 +11,8 @@ import pytest
 
 import rules
 from watchdog.engine import checkpoint
-from watchdog.service import scheduler
 from watchdog.engine.engine import Engine
+from watchdog.service import scheduler
 from watchdog.service.scheduler import ScheduleConfig, Scheduler, scheduler_jobs
 from watchdog.store.store import Store
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.engine import checkpoint
 from watchdog.cli import build_parser
 from watchdog.commands.serve import Service
+from watchdog.engine import checkpoint
 from watchdog.store.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))

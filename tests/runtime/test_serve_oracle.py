@@ -11,10 +11,10 @@ from web3 import Web3
 
 from tests.anvil import start_anvil
 from tests.sources.test_chain import MODEL, POLICY, send
-from watchdog.engine import checkpoint
 from watchdog.actions.chain import load_artifact
 from watchdog.cli import build_parser
 from watchdog.commands.serve import Service
+from watchdog.engine import checkpoint
 from watchdog.store.store import Store
 
 

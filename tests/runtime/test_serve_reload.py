@@ -35,7 +35,8 @@ def test_sighup_reloads_a_good_policy_and_refuses_a_bad_one(tmp_path):
         [sys.executable, "-m", "watchdog", "serve", "--policy", str(policy), "--source", str(source), "--dry-run",
          "--http", f"127.0.0.1:{port}", "--store", store, "--poll-interval", "0.05",
          "--quarantine", str(tmp_path / "q.jsonl"), "--report-dir", str(tmp_path / "reports")],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "ab"))
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "serve.log", "ab"))  # noqa: SIM115 -- the server writes to it after this call
     metrics = f"http://127.0.0.1:{port}/metrics"
 
     def audited(event: str) -> int:

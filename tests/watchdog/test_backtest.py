@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.service.backtest import ChangePoint, backtest, load_truth
 from watchdog.cli import main
-from watchdog.service.demo_data import START, STEP, write_log
 from watchdog.errors import ConfigError
+from watchdog.service.backtest import ChangePoint, backtest, load_truth
+from watchdog.service.demo_data import START, STEP, write_log
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"
 DRIFT_AT = 4000
@@ -98,7 +98,8 @@ def test_clean_history_fires_nothing(clean: Path) -> None:
     assert "no rule would have fired" in result.render()
 
 
-def test_cli_prints_the_table_and_writes_json(drifted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_table_and_writes_json(drifted: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     truth = tmp_path / "truth.json"
     truth.write_text(json.dumps([{"model": "lending-risk", "at_line": _line_of_prediction(drifted, DRIFT_AT)}]))
     out = tmp_path / "bt.json"
@@ -135,4 +136,4 @@ def test_bad_ground_truth_is_refused_with_a_sentence(tmp_path: Path, content: st
 
 
 def test_datetime_helper_is_utc() -> None:
-    assert START.tzinfo is not None and START == datetime(2026, 11, 16, tzinfo=UTC)
+    assert START.tzinfo is not None and datetime(2026, 11, 16, tzinfo=UTC) == START

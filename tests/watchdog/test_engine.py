@@ -44,7 +44,7 @@ def test_metrics_endpoint_serves_detector_statistics_and_counts(tmp_path, demo_p
     servers = []
 
     def start(registry):
-        server, thread = start_http_server(0, "127.0.0.1", registry=registry)
+        server, _thread = start_http_server(0, "127.0.0.1", registry=registry)
         servers.append(server)
 
     try:
@@ -58,7 +58,10 @@ def test_metrics_endpoint_serves_detector_statistics_and_counts(tmp_path, demo_p
     assert res.summary.quarantined == 3
     assert 'watchdog_records_quarantined_total{reason="bad_json"} 1.0' in text
     assert 'watchdog_records_accepted_total{kind="prediction",model="lending-risk"} 4000.0' in text
-    assert 'watchdog_detector_statistic{detector="ks_volatility",feature="volatility_7d",kind="ks",model="lending-risk",statistic="p_value"}' in text
-    assert 'watchdog_rule_state{model="lending-risk",rule="VolatilityRegimeShift",state="firing",tier="critical"} 1.0' in text
-    assert 'watchdog_actions_total{action="pause",model="lending-risk",outcome="skipped",rule="VolatilityRegimeShift"} 1.0' in text
+    assert ('watchdog_detector_statistic{detector="ks_volatility",feature="volatility_7d",kind="ks",'
+            'model="lending-risk",statistic="p_value"}') in text
+    assert ('watchdog_rule_state{model="lending-risk",rule="VolatilityRegimeShift",state="firing",'
+            'tier="critical"} 1.0') in text
+    assert ('watchdog_actions_total{action="pause",model="lending-risk",outcome="skipped",'
+            'rule="VolatilityRegimeShift"} 1.0') in text
     assert f'hash="{res.policy.hash}"' in text

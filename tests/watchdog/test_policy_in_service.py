@@ -31,7 +31,8 @@ def test_budget_and_compound_condition_are_recorded_in_the_evidence(history: Pat
         '            - {detector: chi2_asset_class, statistic: p_value, op: "<", threshold: 1.0e-6}\n'
         '            - {detector: psi_collateral, op: ">", threshold: 5.0}\n'
         '        for: 3\n        labels: {severity: critical}')
-    text = text.replace('runbook_url: "https://example.org/runbooks/lending-risk#collateral-mix"\n        actions: [alert]',
+    text = text.replace('runbook_url: "https://example.org/runbooks/lending-risk#collateral-mix"\n'
+                        '        actions: [alert]',
                         'runbook_url: "https://example.org/runbooks/lending-risk#collateral-mix"\n'
                         '        actions: [alert, pause]')
     policy = tmp_path / "policy.yaml"

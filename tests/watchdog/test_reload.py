@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 import rules
-from watchdog.service.demo_data import write_log
 from watchdog.engine.engine import Engine
-from watchdog.observe.metrics import Metrics
 from watchdog.engine.reload import PolicyReloader
-from watchdog.service.runner import BATCH_BYTES, replay_file
-from watchdog.service.oneshot import RunOptions, run
 from watchdog.ingest.sources.jsonl import JsonlSource
+from watchdog.observe.metrics import Metrics
+from watchdog.service.demo_data import write_log
+from watchdog.service.oneshot import RunOptions, run
+from watchdog.service.runner import BATCH_BYTES, replay_file
 from watchdog.store.store import Store
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"

@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 import rules
-from watchdog.service.demo_data import write_log
 from watchdog.engine.engine import Engine
-from watchdog.observe.metrics import Metrics
 from watchdog.ingest.records import Quarantined
+from watchdog.observe.metrics import Metrics
+from watchdog.service.demo_data import write_log
 from watchdog.service.runner import Progress, replay_file
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "watchdog" / "data" / "demo_policy.yaml"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 import rules
-from watchdog.service.demo_data import generate_lines
 from watchdog.engine.engine import Engine
+from watchdog.service.demo_data import generate_lines
 
 POLICY = """
 version: 1
