@@ -96,10 +96,8 @@ def format_summary(policy: Policy) -> str:
         veto = policy.veto_seconds(tier)
         if tier == "medium":
             window = policy.tiers.veto_window(tier)
-            if veto > 0:
-                when = f"on-chain actions wait {window} for a steward's veto"
-            else:
-                when = "acts at once (no veto)"
+            when = (f"on-chain actions wait {window} for a steward's veto" if veto > 0
+                    else "acts at once (no veto)")
         else:
             when = timing[tier]
         out.append(f"  {tier.ljust(width)}  may {', '.join(TIER_ACTIONS[tier])}; {when}")

@@ -278,7 +278,7 @@ class Feature(_Spec):
 
 
 class Reference(_Spec):
-    """Where the reference data comes from: the model's first N records, or a JSONL file next to the policy."""  # noqa: E501 - the JSON Schema text
+    """Where the reference data comes from: the model's first N records, or a JSONL file next to the policy."""
 
     first_n: Annotated[Int, Field(ge=1)] | None = None
     file: Text | None = None
@@ -430,7 +430,7 @@ class TierSettings(_Spec):
 
 class Tiers(_Spec):
     """Per-tier settings. Only ``medium`` has a veto window (default 15m); routine never acts and critical acts
-    at once, so a veto window there is an error."""  # noqa: E501 - the JSON Schema text
+    at once, so a veto window there is an error."""
 
     routine: TierSettings = TierSettings()
     medium: TierSettings = TierSettings()
@@ -500,7 +500,7 @@ class ModelSpec(_Spec):
 
 class Condition(_Spec):
     """``<detector>.<statistic> <op> <threshold>``; with ``clear_threshold`` the rule, once firing, holds until
-    the statistic is past that second level (hysteresis: fire above one level, clear only below another)."""  # noqa: E501 - the JSON Schema text
+    the statistic is past that second level (hysteresis: fire above one level, clear only below another)."""
 
     detector: DetectorName
     statistic: Text = "statistic"

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from watchdog.service.api import create_app
 from watchdog.ingest.sources.spool import Spool
+from watchdog.service.api import create_app
 from watchdog.store.store import Store
 
 from ..sources.helpers import engine as make_engine

@@ -32,7 +32,7 @@ def _run(node, address, policy, log, tmp_path, fault: str | None = None):
 def _restart(node, address, policy, log, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from watchdog.service.compose import RunOptions, run
+    from watchdog.service.oneshot import RunOptions, run
 
     monkeypatch.setenv("WATCHDOG_PRIVATE_KEY", node.accounts[3].private_key)
     monkeypatch.delenv("WATCHDOG_FAULT", raising=False)

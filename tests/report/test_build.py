@@ -97,7 +97,8 @@ def test_records_outside_the_week_are_left_out_and_replays_add_nothing(tmp_path,
 
 
 def test_a_week_without_data_says_so(tmp_path, demo_policy):
-    db = _run(tmp_path, demo_policy, n=2500, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
+    db = _run(tmp_path, demo_policy, n=2500, drift_at=None, malformed=False, start=WEEK_START,
+              step=timedelta(seconds=60))
     with Store(db) as store:
         files = write_report(store, "lending-risk", parse_week("2026-W50"), tmp_path / "out", now=AFTER)
     assert files.verdict == "no data"
@@ -109,7 +110,8 @@ def test_a_week_without_data_says_so(tmp_path, demo_policy):
 
 
 def test_json_is_canonical_and_hash_is_keccak_of_its_bytes(tmp_path, demo_policy):
-    db = _run(tmp_path, demo_policy, n=2600, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
+    db = _run(tmp_path, demo_policy, n=2600, drift_at=None, malformed=False, start=WEEK_START,
+              step=timedelta(seconds=60))
     with Store(db) as store:
         a = write_report(store, "lending-risk", parse_week("2026-W47"), tmp_path / "a", now=AFTER)
         b = write_report(store, "lending-risk", parse_week("2026-W47"), tmp_path / "b", now=AFTER,
@@ -146,7 +148,8 @@ def test_data_is_html_escaped_and_acks_are_shown(tmp_path, demo_policy):
 
 
 def test_weekly_job_writes_last_weeks_report_for_every_model(tmp_path, demo_policy):
-    db = _run(tmp_path, demo_policy, n=2600, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
+    db = _run(tmp_path, demo_policy, n=2600, drift_at=None, malformed=False, start=WEEK_START,
+              step=timedelta(seconds=60))
     files = weekly_report_job(db, demo_policy, tmp_path / "weekly", now=datetime(2026, 11, 23, 0, 5, tzinfo=UTC))
     assert [f.json_path.name for f in files] == ["lending-risk-2026-W47.json"]
     rep = json.loads(files[0].json_path.read_bytes())
@@ -157,7 +160,8 @@ def test_weekly_job_writes_last_weeks_report_for_every_model(tmp_path, demo_poli
 def test_every_comparison_of_a_compound_condition_is_recorded_as_a_threshold(tmp_path):
     policy = tmp_path / "lending.yaml"
     shutil.copyfile(rules.EXAMPLES_DIR / "lending.yaml", policy)
-    db = _run(tmp_path, policy, n=2600, drift_at=None, malformed=False, start=WEEK_START, step=timedelta(seconds=60))
+    db = _run(tmp_path, policy, n=2600, drift_at=None, malformed=False, start=WEEK_START,
+              step=timedelta(seconds=60))
     with Store(db) as store:
         rep = build_report(store, "lending-risk", parse_week("2026-W47"), now=AFTER)
     ruled = {(d["detector"], s["statistic"]): s["rules"] for d in rep["detectors"] for s in d["statistics"]}

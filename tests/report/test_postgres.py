@@ -11,10 +11,10 @@ import pytest
 import rules
 from tests.pg import start_postgres
 from watchdog.actions.responder import Responder
-from watchdog.service.demo_data import write_log
 from watchdog.engine.engine import Engine
 from watchdog.report import parse_week, write_report
 from watchdog.report.recorder import EvaluationRecorder
+from watchdog.service.demo_data import write_log
 from watchdog.service.runner import replay_file
 from watchdog.store.store import Store
 

@@ -77,7 +77,7 @@ def test_the_json_holds_what_the_store_holds(week):
     # every statistic at every evaluation, value for value
     in_json = {(d["detector"], s["statistic"], at): (v, n)
                for d in rep["detectors"] for s in d["statistics"]
-               for at, v, n in zip(s["series"]["at"], s["series"]["value"], s["series"]["n"])}
+               for at, v, n in zip(s["series"]["at"], s["series"]["value"], s["series"]["n"], strict=True)}
     in_store = {(r["detector"], r["statistic"], r["at"]): (r["value"], r["n"]) for r in stats}
     assert in_json == in_store and len(in_store) > 100
     assert rep["volume"]["evaluations"] == len(evals)

@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 import httpx
 from eth_account import Account
+from eth_typing import ChecksumAddress, HexStr
 from eth_utils import keccak
 from prometheus_client import Counter
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers.base import JSONBaseProvider
+from web3.types import RPCEndpoint
 
 from watchdog.artifacts import load_artifact
 from watchdog.errors import ActionReverted, ChainError, KeyLoadError
@@ -35,6 +37,11 @@ KEY_PASSWORD_ENV = "WATCHDOG_KEY_PASSWORD"
 GWEI = 10**9
 #: ``ModelMonitor.VersionStatus`` in declaration order.
 VERSION_STATUS = ("none", "proposed", "approved", "deprecated", "revoked")
+
+
+def _address(text: str) -> ChecksumAddress:
+    """An address as web3's calls type it (the signer's and the monitor's are checksummed when made)."""
+    return Web3.to_checksum_address(text)
 
 
 def error_selectors(abi: list[dict[str, Any]]) -> dict[str, str]:
@@ -365,7 +372,7 @@ class MonitorClient:
         """The signer's balance in wei."""
         if self.signer is None:
             raise ChainError("This monitor client has no signer; it has no balance to read.")
-        return int(self.w3.eth.get_balance(self.signer.address))
+        return int(self.w3.eth.get_balance(_address(self.signer.address)))
 
     # writes --------------------------------------------------------------------------------------
 
@@ -383,7 +390,7 @@ class MonitorClient:
             raise ActionReverted(fn_name, decode_revert(e, self.abi), getattr(e, "message", "") or "") from None
         tx = call.build_transaction({
             "from": sender,
-            "nonce": self.w3.eth.get_transaction_count(sender, "pending"),
+            "nonce": self.w3.eth.get_transaction_count(_address(sender), "pending"),
             "gas": gas_limit(gas),
             "chainId": self.w3.eth.chain_id,
             **self._fees(),
@@ -411,11 +418,11 @@ class MonitorClient:
     def pending_nonce(self) -> int:
         """The signer's next nonce as the chain's pending pool sees it."""
         assert self.signer is not None
-        return int(self.w3.eth.get_transaction_count(self.signer.address, "pending"))
+        return int(self.w3.eth.get_transaction_count(_address(self.signer.address), "pending"))
 
     def mined_nonce(self) -> int:
         assert self.signer is not None
-        return int(self.w3.eth.get_transaction_count(self.signer.address, "latest"))
+        return int(self.w3.eth.get_transaction_count(_address(self.signer.address), "latest"))
 
     def incident_used(self, incident_id: bytes) -> bool:
         return bool(self.contract.functions.incidentUsed(incident_id).call())
@@ -490,7 +497,7 @@ class MonitorClient:
 
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         try:
-            r = self.w3.eth.get_transaction_receipt(tx_hash)
+            r = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
         except TransactionNotFound:
             return None
         return None if r is None else dict(r)
@@ -498,7 +505,7 @@ class MonitorClient:
     def knows(self, tx_hash: str) -> bool:
         """Whether the node has the transaction (pooled or mined); a node may drop an underpriced one."""
         try:
-            return self.w3.eth.get_transaction(tx_hash) is not None
+            return self.w3.eth.get_transaction(HexStr(tx_hash)) is not None
         except TransactionNotFound:
             return False
 
@@ -510,7 +517,8 @@ class MonitorClient:
         used) but can differ when the block changed what made it fail.
         """
         try:
-            trace = self.w3.provider.make_request("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+            trace = self.w3.provider.make_request(RPCEndpoint("debug_traceTransaction"),
+                                                 [tx_hash, {"tracer": "callTracer"}])
             out = (trace.get("result") or {}).get("output")
             if isinstance(out, str) and len(out) >= 10:
                 name = error_selectors(self.abi).get(out[:10].lower())
@@ -518,7 +526,7 @@ class MonitorClient:
                     return name
         except Exception:  # not every node offers traces
             pass
-        tx = self.w3.eth.get_transaction(tx_hash)
+        tx = self.w3.eth.get_transaction(HexStr(tx_hash))
         try:
             self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]},
                              block_number)
@@ -559,13 +567,15 @@ def deploy_monitor(w3: Web3, deployer: Signer, *, watchdogs: tuple[str, ...] = (
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     ctor = factory.constructor(admin_delay, deployer.address, max_actions_per_window, window_seconds)
     tx = ctor.build_transaction({
-        "from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+        "from": deployer.address, "nonce": w3.eth.get_transaction_count(_address(deployer.address), "pending"),
         "chainId": w3.eth.chain_id,
     })
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(deployer.sign(tx)))
     if receipt["status"] != 1:
         raise ChainError("The ModelMonitor deployment reverted.")
-    address = receipt["contractAddress"]
+    if receipt["contractAddress"] is None:
+        raise ChainError("The deployment's receipt names no contract address.")
+    address = str(receipt["contractAddress"])
     client = MonitorClient(w3, address, deployer)
     roles = client.contract.functions
     client.transact("grantRole", roles.COUNCIL_ROLE().call(), deployer.address)

@@ -652,5 +652,7 @@ class Outbox:
             self.store.audit(now, "action_vetoed", {"action": i.kind, "by": by, "reason": reason},
                              incident_id=incident_id)
             log.warning("action_vetoed", extra={"incident": incident_id, "action": i.kind, "by": by})
-            out.append(self.item(i.action_id))
-        return out  # type: ignore[return-value]
+            item = self.item(i.action_id)
+            if item is not None:
+                out.append(item)
+        return out

@@ -290,8 +290,8 @@ class Service:
         The spool is opened when the API is on or a spool exists (records answered 200 before a restart
         with ``--http off`` are processed all the same). This runs before the API and the sources start.
         """
-        from watchdog.ingest.sources import Position
         from watchdog.errors import SpoolError
+        from watchdog.ingest.sources import Position
         from watchdog.ingest.sources.spool import Spool
         from watchdog.service.feed import feed
 

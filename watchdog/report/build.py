@@ -188,7 +188,8 @@ def _detectors(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [v for v in st["value"] if v is not None]
             ruled = sorted(st["rules"].values(), key=lambda x: x["rule"])
             breaches = {
-                rule["rule"]: sum(_breached(v, n, rule) for v, n in zip(st["value"], st["n"])) for rule in ruled
+                rule["rule"]: sum(_breached(v, n, rule) for v, n in zip(st["value"], st["n"], strict=True))
+                for rule in ruled
             }
             statistics.append({
                 "statistic": st["statistic"],

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from rules import Signal
-
 from watchdog.fmt import finite
 from watchdog.store.store import Store
 
@@ -71,7 +70,7 @@ class EvaluationRecorder:
         counts = (rt.n_predictions, rt.n_labels_joined, rt.n_labels_unmatched)
         last = self._last[rt.model_id]
         self._last[rt.model_id] = counts
-        d_pred, d_lab, d_unm = (c - p for c, p in zip(counts, last))
+        d_pred, d_lab, d_unm = (c - p for c, p in zip(counts, last, strict=True))
         d_quar = engine.n_quarantined - self._quarantined
         self._quarantined = engine.n_quarantined
         d_reasons = {k: v - self._reasons.get(k, 0) for k, v in engine.quarantine_by_reason.items()
@@ -90,6 +89,7 @@ class EvaluationRecorder:
             # The end-of-stream evaluation (late labels after the last prediction) has the same data time and
             # line as the one before it: fold its counts into that row, with absolute values, so a replay
             # writes the same numbers again.
+            assert prev is not None
             old = prev[1]
             row = {k: old[k] + row[k] for k in ("predictions", "labels", "labels_unmatched", "quarantined")} | {
                 "reasons": {r: old["reasons"].get(r, 0) + row["reasons"].get(r, 0)

@@ -42,13 +42,13 @@ def _plot_statistic(det: dict[str, Any], st: dict[str, Any], report: dict[str, A
     import matplotlib.pyplot as plt
 
     series = st["series"]
-    points = [(datetime.fromtimestamp(a, tz=UTC), v) for a, v in zip(series["at"], series["value"])
+    points = [(datetime.fromtimestamp(a, tz=UTC), v) for a, v in zip(series["at"], series["value"], strict=True)
               if v is not None]
     fig, ax = plt.subplots(figsize=(10.5, 2.7))
     try:
         log_scale = st["statistic"] == "p_value" and any(v > 0 for _, v in points)
         if points:
-            xs, ys = zip(*points)
+            xs, ys = zip(*points, strict=True)
             if log_scale:
                 floor = min((v for v in ys if v > 0), default=1e-300)
                 ys = tuple(max(v, floor) for v in ys)
@@ -59,14 +59,14 @@ def _plot_statistic(det: dict[str, Any], st: dict[str, Any], report: dict[str, A
         for inc in report["incidents"]:
             if inc["evidence"].get("condition", {}).get("detector") == det["detector"]:
                 at = datetime.fromisoformat(inc["opened_at"])
-                ax.axvline(at, color="#b3261e", lw=2, alpha=.35)
+                ax.axvline(mdates.date2num(at), color="#b3261e", lw=2, alpha=.35)
                 ax.annotate(f" {inc['rule']} fired", (at, 1), xycoords=("data", "axes fraction"), va="top",
                             fontsize=8.5, color="#b3261e")
         if log_scale:
             ax.set_yscale("log")
         start = datetime.fromisoformat(report["period"]["start"])
         end = datetime.fromisoformat(report["period"]["end"])
-        ax.set_xlim(start, end)
+        ax.set_xlim(mdates.date2num(start), mdates.date2num(end))
         ax.xaxis.set_major_locator(mdates.DayLocator(tz=UTC))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b", tz=UTC))
         ax.grid(True, alpha=.3)
@@ -138,7 +138,8 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
 
     w("<table class=kv>")
     pol = report["policy"]
-    w(f"<tr><th>Policy hash(es) in force</th><td>{'<br>'.join(f'<code>{_e(h)}</code>' for h in pol['hashes_in_force']) or '—'}</td></tr>")
+    hashes = "<br>".join(f"<code>{_e(h)}</code>" for h in pol["hashes_in_force"]) or "—"
+    w(f"<tr><th>Policy hash(es) in force</th><td>{hashes}</td></tr>")
     if pol["given"]:
         g = pol["given"]
         w(f"<tr><th>Policy file given</th><td>{_e(g['name'])} <code>{_e(g['hash'])}</code> "
@@ -183,12 +184,14 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
           "<th>min</th><th>max</th><th>last</th><th>evaluations over threshold</th></tr>")
         for d in dets:
             for st in d["statistics"]:
-                rules_txt = "<br>".join(f"{_e(r['rule'])}: {_e(r['op'])} {r['threshold']:g}" for r in st["rules"]) or "—"
+                rules_txt = "<br>".join(f"{_e(r['rule'])}: {_e(r['op'])} {r['threshold']:g}"
+                                        for r in st["rules"]) or "—"
                 br = st["summary"]["breaches"]
                 br_txt = "<br>".join(
                     f"<span class={'breach' if k else 'ok'}>{k} of {st['summary']['evaluations']}</span>"
                     for k in br.values()) or "—"
-                w(f"<tr><td>{_e(d['detector'])}</td><td>{_e(d['feature'] or '(prediction)' if key != 'performance' else '—')}</td>"
+                feature = d["feature"] or "(prediction)" if key != "performance" else "—"
+                w(f"<tr><td>{_e(d['detector'])}</td><td>{_e(feature)}</td>"
                   f"<td>{_e(st['statistic'])}</td><td>{rules_txt}</td><td class=num>{_num(st['summary']['min'])}</td>"
                   f"<td class=num>{_num(st['summary']['max'])}</td><td class=num>{_num(st['summary']['last'])}</td>"
                   f"<td>{br_txt}</td></tr>")
@@ -203,7 +206,8 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
         ("Evaluations", _num(vol["evaluations"])),
         ("Predictions", _num(vol["predictions"])),
         ("Labels joined / unmatched", f"{_num(vol['labels_joined'])} / {_num(vol['labels_unmatched'])}"),
-        ("First / last evaluation (data time)", f"{_e(_when(vol['first_data_at']))} / {_e(_when(vol['last_data_at']))}"),
+        ("First / last evaluation (data time)",
+         f"{_e(_when(vol['first_data_at']))} / {_e(_when(vol['last_data_at']))}"),
         ("Longest gap between evaluations", _duration(vol["longest_gap_seconds"])),
         ("Staleness at the end of the period", _duration(vol["staleness_seconds"])),
         ("Quarantined records", f"{_num(q['total'])} ({_num(q['ratio'], '{:.2%}')} of records; {_e(q['scope'])})"),
