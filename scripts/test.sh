@@ -4,4 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
+# Lint and types first (seconds): ruff with the rule set in pyproject.toml, mypy strict on detectors/ and rules/,
+# default on watchdog/ and dashboards/. Then the whole suite, doctests of every package included.
+.venv/bin/python -m ruff check .
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"
