@@ -1310,9 +1310,9 @@ contract ModelMonitor is AccessControlDefaultAdminRules, EIP712 {
         }
         _admitVote(module, m, incidentId, evidenceHash, operator);
         Vote[] storage votes = _ballots[incidentId][evidenceHash];
-        (bool counted, uint256 count, uint256 mask) = _castVote(module, votes, cfg.voteWindow, operator);
-        if (!counted) return false; // its vote counts already
-        emit PauseVoted(module, incidentId, evidenceHash, operator, count, cfg.quorum);
+        (bool recorded, uint256 count, uint256 mask) = _castVote(module, votes, cfg.voteWindow, operator);
+        if (recorded) emit PauseVoted(module, incidentId, evidenceHash, operator, count, cfg.quorum);
+        // Not recorded: its vote counted already. It still closes a ballot whose quorum was lowered meanwhile.
         if (count < cfg.quorum) return false;
 
         Incident storage rec = _incidents[incidentId];
@@ -1357,19 +1357,19 @@ contract ModelMonitor is AccessControlDefaultAdminRules, EIP712 {
     }
 
     /// @dev Writes `operator`'s vote into a ballot (its own entry, else a reusable one, else a new one).
-    /// @return counted False if its vote was in the window already (nothing written).
+    /// @return recorded False if its vote was in the window already (nothing written).
     /// @return count Counting votes, this one included.
     /// @return mask Their indexes as a bit mask.
     function _castVote(bytes32 module, Vote[] storage votes, uint256 window, address operator)
         private
-        returns (bool counted, uint256 count, uint256 mask)
+        returns (bool recorded, uint256 count, uint256 mask)
     {
         uint256 own;
         uint256 free;
         (count, mask, own, free) = _tally(module, votes, window, operator);
         if (own != NO_INDEX) {
             // slither-disable-next-line timestamp (vote windows are minutes long; a few seconds of leeway do not matter)
-            if (votes[own].castAt + window > block.timestamp) return (false, count, mask);
+            if (votes[own].castAt + window > block.timestamp) return (false, count + 1, mask | (1 << own));
         } else if (free != NO_INDEX) {
             own = free;
         } else {

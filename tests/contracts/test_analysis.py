@@ -108,10 +108,16 @@ def halmos(solc_shim: Path) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------------------------------
 
 
+def _shim(solc_shim: Path, *args: str, cwd: Path | None = None, stdin: str | None = None):
+    return subprocess.run([solc_shim, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
 def test_solc_shim_forwards_to_solc_js(solc_shim: Path, tmp_path: Path) -> None:
     version = json.loads((NODE_MODULES / "solc" / "package.json").read_text())["version"]
-    out = subprocess.run([solc_shim, "--version"], capture_output=True, text=True, check=True, timeout=60).stdout
-    assert out.splitlines()[-1].startswith(f"Version: {version}+commit.")
+    result = _shim(solc_shim, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith(f"Version: {version}+commit."), result.stdout
 
     source = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\ncontract A { function f() external {} }\n"
     standard = json.dumps({
@@ -119,24 +125,24 @@ def test_solc_shim_forwards_to_solc_js(solc_shim: Path, tmp_path: Path) -> None:
         "sources": {"a.sol": {"content": source}},
         "settings": {"outputSelection": {"*": {"*": ["abi"]}}},
     })
-    result = subprocess.run(
-        [solc_shim, "--standard-json"], input=standard, capture_output=True, text=True, check=True, timeout=60
-    )
-    assert json.loads(result.stdout)["contracts"]["a.sol"]["A"]["abi"][0]["name"] == "f"
+    result = _shim(solc_shim, "--standard-json", stdin=standard)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["contracts"]["a.sol"]["A"]["abi"][0]["name"] == "f", result.stdout
 
     (tmp_path / "a.sol").write_text(source)
-    result = subprocess.run(
-        [solc_shim, "a.sol", "--combined-json", "abi,bin,hashes,ast", "--allow-paths", "."],
-        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60,
-    )
+    result = _shim(solc_shim, "a.sol", "--combined-json", "abi,bin,hashes,ast", "--allow-paths", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     combined = json.loads(result.stdout)
     assert combined["contracts"]["a.sol:A"]["hashes"] == {"f()": "26121ff0"}
     assert combined["sourceList"] == ["a.sol"] and "AST" in combined["sources"]["a.sol"]
     # A compile error: diagnostics on stderr and exit 1, as native solc does.
     (tmp_path / "b.sol").write_text("contract {")
-    bad = subprocess.run([solc_shim, "b.sol", "--combined-json", "abi"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=60)
-    assert bad.returncode == 1 and "ParserError" in bad.stderr
+    bad = _shim(solc_shim, "b.sol", "--combined-json", "abi", cwd=tmp_path)
+    assert bad.returncode == 1 and "ParserError" in bad.stderr, (bad.returncode, bad.stderr)
+    # Imports never leave the allowed folders.
+    (tmp_path / "c.sol").write_text('import "/etc/hostname";\n')
+    escape = _shim(solc_shim, "c.sol", "--combined-json", "abi", cwd=tmp_path)
+    assert escape.returncode == 1 and "outside the allowed paths" in escape.stderr, escape.stderr
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -207,6 +207,22 @@ def test_votes_count_only_within_the_vote_window(quorum, anvil: AnvilNode) -> No
     assert sorted(c.incidentInfo(incident(1)).call()[2]) == sorted([op1.address, op2.address])
 
 
+def test_a_lowered_quorum_applies_to_votes_already_cast(quorum) -> None:
+    m, (op1, op2, _op3) = quorum
+    c = m.contract.functions
+    configure(m, 3)
+    vote(m, op1, incident(1))
+    vote(m, op2, incident(1))
+    assert not paused(m)
+    configure(m, 2)
+    # op1's vote counts already; repeating it records nothing new but closes the ballot at the new quorum.
+    receipt = vote(m, op1, incident(1))
+    assert m.events(receipt, "PauseVoted") == []
+    (event,) = m.events(receipt, "ModulePaused")
+    assert event.args.by == op1.address
+    assert c.incidentInfo(incident(1)).call()[2] == [op1.address, op2.address]
+
+
 def test_a_revoked_operators_vote_does_not_count(quorum) -> None:
     m, (op1, op2, op3) = quorum
     c = m.contract.functions
