@@ -158,12 +158,12 @@ class Engine:
         self.metrics.records_quarantined.labels(rec.reason_code).inc()
         return rec
 
-    def validate(self, table: Any, first_line: int = 1, lines: Any = None, *,
-                 strings_are_numbers: bool = True) -> ValidTable:
-        """Validate a pyarrow table of records against this engine's models, clock and recent ids."""
+    def validate(self, table: Any, first_line: int = 1, lines: Any = None, *, json: bool = False) -> ValidTable:
+        """Validate a pyarrow table of records against this engine's models, clock and recent ids; ``json``: its
+        rows were JSON lines (a string is never a number, an absent or null object is missing)."""
         return validate_table(table, self.parser.models, self.admission,
                               {mid: rt.recent_ids for mid, rt in self.runtimes.items()}, first_line, lines,
-                              strings_are_numbers=strings_are_numbers)
+                              strings_are_numbers=not json, objects=json)
 
     def take_table(self, valid: ValidTable, source: str = "") -> tables.TableResult:
         """A validated table: its bad rows counted, its good rows run through the models in row order."""

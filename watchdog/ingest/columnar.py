@@ -235,9 +235,28 @@ def _coded(a: pa.Array, what: str, kind: str) -> tuple[Coded, Marks]:
         marks.append((~nulls & ~whole, "wrong_type", why.wrong_type(what, kind, "a number")))
     elif not _is_text(t):
         return nothing, [(~nulls, "wrong_type", why.wrong_type(what, kind, _type_word(t)))]
+    elif kind == why.TEXT:  # a model, version or id: an empty string is no name
+        marks.append((_np(pc.fill_null(pc.equal(pc.utf8_length(a), 0), False)), "wrong_type",
+                      why.wrong_type(what, kind, "a string")))
     enc = pc.dictionary_encode(a)
     words = np.concatenate([_np(enc.dictionary).astype(object), np.array([None], dtype=object)])
     return Coded(words, _np(pc.fill_null(enc.indices, -1)).astype(np.int64)), marks
+
+
+def _flat_features(table: pa.Table) -> pa.Table:
+    """A struct column ``features`` as one column per field, ``features.<name>`` (one level: a feature whose
+    value is an object stays a struct, the wrong type; and so does any other field that holds an object)."""
+    if "features" not in table.column_names or not pa.types.is_struct(table.schema.field("features").type):
+        return table
+    at = table.column_names.index("features")
+    col = table.column("features")
+    kids = col.flatten()
+    names = [f"features.{f.name}" for f in table.schema.field("features").type]
+    out = table.remove_column(at)
+    for name, kid in zip(names, kids, strict=True):
+        if name not in out.column_names:  # a flat column of the same name wins, as flatten() would not say
+            out = out.append_column(name, kid)
+    return out
 
 
 def _whole_floats_as_text(a: pa.Array, nulls: np.ndarray) -> tuple[pa.Array, np.ndarray]:
@@ -408,14 +427,20 @@ def _read_json(lines: list[bytes]) -> pa.Table | None:
 
 def validate_table(table: pa.Table, schemas: Mapping[str, ModelSchema], admission: why.Admission,
                    windows: Mapping[str, RecentPredictions], first_line: int = 1, lines: np.ndarray | None = None,
-                   *, strings_are_numbers: bool = True) -> ValidTable:
+                   *, strings_are_numbers: bool = True, objects: bool = False) -> ValidTable:
     """Validate ``table`` against the models' ``schemas`` (see the module docstring).
 
     Row ``i`` has line number ``first_line + i``, or ``lines[i]`` when ``lines`` is given. ``windows`` are the
     models' recent prediction ids (a prediction whose id is among them, or repeats within the table in
-    the order the line path would see it, is a ``duplicate_id``); nothing here changes them."""
-    if any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
+    the order the line path would see it, is a ``duplicate_id``); nothing here changes them. ``objects``: the
+    rows were JSON objects, so a row whose ``features`` object is absent or null has none (in a flat table, a row
+    without features has all its feature cells empty)."""
+    features_missing: np.ndarray | None = None
+    if objects:
+        obj = _column(table, "features")
+        features_missing = (np.ones(table.num_rows, dtype=bool) if obj is None
+                            else _nulls(obj) if pa.types.is_struct(obj.type) else None)
+    table = _flat_features(table)
     n = table.num_rows
     if lines is None:
         lines = np.arange(first_line, first_line + n, dtype=np.int64)
@@ -476,19 +501,23 @@ def validate_table(table: pa.Table, schemas: Mapping[str, ModelSchema], admissio
         for a in feats.values():
             if a is not None:
                 feats_null &= _nulls(a)
+        if features_missing is not None:
+            feats_null = features_missing
         is_label = mine & pred_null & feats_null
         v.mark(is_label & label_null, "missing_field", why.MISSING_TARGET)
         preds = mine & ~is_label
-        v.mark(preds & pred_null, "missing_field", why.missing_field("prediction"))
-        for name, col in (("version", version_col), ("ts", ts_col)):
+        for name, col in (("version", version_col), ("ts", ts_col)):  # in the line path's order
             v.mark(preds & (np.ones(n, dtype=bool) if col is None else _nulls(col)), "missing_field",
                    why.missing_field(name))
+        if features_missing is not None:
+            v.mark(preds & features_missing, "missing_field", why.missing_field("features"))
+        v.mark(preds & pred_null, "missing_field", why.missing_field("prediction"))
         versions = coded_column(version_col if version_col is not None else pa.nulls(n, pa.string()),
                                 "version", preds & ~v.bad, v, kind=why.TEXT, cache=converted)
         ts = _timestamps(ts_col if ts_col is not None else pa.nulls(n, pa.string()), preds & ~v.bad, v, converted)
         if whole_features is not None:  # "features" that is not an object (an object was flattened)
             v.mark(preds & ~_nulls(whole_features), "wrong_type",
-                   f"features must be an object, got {_type_word(whole_features.type)}")
+                   why.wrong_type("features", "an object", _type_word(whole_features.type)))
         cols: dict[str, np.ndarray] = {}
         for f in schema.numeric:
             a = feats[f]

@@ -179,22 +179,26 @@ class RecordParser:
     def _parse(self, obj: Any, line: int) -> Prediction | Label:
         if not isinstance(obj, dict):
             raise _Bad("not_object", f"a record must be a JSON object, got {_type_name(obj)}")
-        if "model" not in obj:
+
+        def has(name: str) -> bool:  # a field that is null is missing, as an empty cell of a table is
+            return obj.get(name) is not None
+
+        if not has("model"):
             raise _Bad("missing_field", why.missing_field("model"))
         model = _text(obj["model"], "model")
         schema = self.models.get(model)
         if schema is None:
             raise _Bad("unknown_model", why.unknown_model(model, list(self.models)))
         self._model = model
-        if "id" not in obj:
+        if not has("id"):
             raise _Bad("missing_field", why.missing_field("id"))
         rid = _text(obj["id"], "id")
-        if "prediction" not in obj and "features" not in obj:
-            if "label" not in obj:
+        if not has("prediction") and not has("features"):
+            if not has("label"):
                 raise _Bad("missing_field", why.MISSING_TARGET)
             return Label(model=model, id=rid, label=self._target(obj["label"], schema, "label"), line=line)
         for name in ("version", "ts", "features", "prediction"):
-            if name not in obj:
+            if not has(name):
                 raise _Bad("missing_field", why.missing_field(name))
         version = _text(obj["version"], "version")
         ts = parse_ts(obj["ts"])

@@ -59,7 +59,7 @@ def feed(engine: Engine, batch: RawBatch, quarantine: IO[bytes] | None = None, *
                 for raw, n in zip(part, numbers, strict=True):
                     _count(out, engine.process_line(raw, n, batch.source))
                 continue
-            valid = engine.validate(table, lines=np.asarray(numbers, dtype=np.int64), strings_are_numbers=False)
+            valid = engine.validate(table, lines=np.asarray(numbers, dtype=np.int64), json=True)
             restore_raw(valid.quarantined, part, numbers)
             _add(out, engine.take_table(valid, batch.source))
         out.records += len(batch.lines)
