@@ -52,6 +52,35 @@ PREDICTION_KEY = "\0prediction"  # the chunk column of the prediction (no featur
 TS_KEY = "\0ts"  # the chunk column of the records' timestamps, for the time-fed detectors
 
 
+class Unbuilt:
+    """A detector the model's reference could not build (e.g. every value of its feature was missing): fed
+    nothing, it reads as no data (``ready`` is False, so its rules never fire), and its ``reason`` says why. A
+    checkpoint keeps it as it is; a policy reload that changes the detector builds it again."""
+
+    feeds = "unbuilt"
+    reads_missing = False
+    takes_reference = False
+    keeps_last = None
+    ready = False
+    drift_detected = False
+    n = 0
+
+    def __init__(self, kind: str, statistics: tuple[str, ...], reason: str):
+        self.kind, self.statistics, self.reason = kind, statistics, reason
+
+    statistic = threshold = math.nan
+
+    def read(self, name: str) -> float:
+        return math.nan
+
+    def snapshot(self, omit: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {"unbuilt": self.reason, "kind": self.kind, "statistics": list(self.statistics)}
+
+    @classmethod
+    def restore(cls, snap: Mapping[str, Any]) -> Unbuilt:
+        return cls(str(snap["kind"]), tuple(snap["statistics"]), str(snap["unbuilt"]))
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit this engine (the message says which part)."""
 
@@ -201,10 +230,13 @@ def _enc_detectors(dets: dict[str, detectors.Detector], rt: ModelRuntime, refs: 
             for name, det in dets.items()}
 
 
-def _dec_detectors(snaps: Mapping[str, Any], rt: ModelRuntime) -> dict[str, detectors.Detector]:
-    out = {}
+def _dec_detectors(snaps: Mapping[str, Any], rt: ModelRuntime) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     ref = rt.state.reference
     for name, snap in snaps.items():
+        if "unbuilt" in snap:
+            out[name] = Unbuilt.restore(snap)
+            continue
         if name in rt.state.built_on and name in rt.specs and ref is not None:
             snap = {**snap, "params": {**snap["params"], "reference": ref.values(rt.specs[name].feature)}}
         out[name] = detectors.Detector.restore(snap)
@@ -242,7 +274,7 @@ class ModelState:
     """What changes as a model's records arrive (see the module docstring); field order is snapshot order."""
 
     ready: bool = _codec(decode=lambda j, rt: bool(j), default=False)
-    detectors: dict[str, detectors.Detector] = _codec(_enc_detectors, _dec_detectors, carry=False, factory=dict)
+    detectors: dict[str, Any] = _codec(_enc_detectors, _dec_detectors, carry=False, factory=dict)  # or Unbuilt
     built_on: dict[str, str] = _codec(lambda v, rt, refs: dict(v), lambda j, rt: dict(j), factory=dict)
     reference_rows: list[Prediction] = _codec(lambda v, rt, refs: [_pred(p) for p in v],
                                               lambda j, rt: [_unpred(r) for r in j], factory=list)
@@ -399,11 +431,15 @@ class ModelRuntime:
                 f"The reference file {path} of model {self.model_id!r} has {len(bad)} invalid line(s); "
                 f"the first is line {first.line}: {first.reason}. A reference must be clean."
             )
-        self._build(str(path), self.rows_to_columns(rows, self.reference_keys()))
+        self._build(str(path), self.rows_to_columns(rows, self.reference_keys()), strict=True)
 
-    def _build(self, origin: str, columns: dict[str, np.ndarray]) -> None:
+    def _build(self, origin: str, columns: dict[str, np.ndarray], *, strict: bool = False) -> None:
         """Build the detectors on the reference ``columns`` (keys as in :meth:`reference_keys`, missing
-        values as NaN / None), each through its class's declared ``build``."""
+        values as NaN / None), each through its class's declared ``build``.
+
+        A reference file is read at start (``strict``): a detector it cannot build refuses the start. A reference
+        gathered from the stream is valid records: a detector it cannot build (every value of its feature
+        missing) is left :class:`Unbuilt`, reads as no data and says why, and the rest run."""
         if not len(columns[TS_KEY]):
             raise StartupError(f"The reference of model {self.model_id!r} ({origin}) holds no predictions.")
         st = self.state
@@ -421,19 +457,25 @@ class ModelRuntime:
                 elif takes["threshold"].default is inspect.Parameter.empty:
                     # No rule reads it and the kind has no default: the detector's own flag never fires.
                     params["threshold"] = math.inf if cls.fires_when["statistic"] == ">" else -math.inf
+            why_not = None
             if cls.takes_reference and cls.needs_reference:
                 values = ref.values(spec.feature)
                 if len(values) < 2:
-                    raise StartupError(
-                        f"The reference of model {self.model_id!r} ({origin}) has {len(values)} usable value(s) "
-                        f"for detector {name!r}; at least 2 are needed."
-                    )
-                st.built_on[name] = spec.feature or PREDICTION_KEY
-            try:
-                st.detectors[name] = cls.build(params, ref, column=spec.feature)
-            except ValueError as e:
-                raise StartupError(f"The reference of model {self.model_id!r} ({origin}) cannot build "
-                                   f"detector {name!r}: {e}") from None
+                    why_not = (f"The reference of model {self.model_id!r} ({origin}) has {len(values)} usable "
+                               f"value(s) for detector {name!r}; at least 2 are needed.")
+            if why_not is None:
+                try:
+                    st.detectors[name] = cls.build(params, ref, column=spec.feature)
+                except ValueError as e:
+                    why_not = f"The reference of model {self.model_id!r} ({origin}) cannot build detector {name!r}: {e}"
+                else:
+                    if cls.takes_reference and cls.needs_reference:
+                        st.built_on[name] = spec.feature or PREDICTION_KEY
+                    continue
+            if strict:
+                raise StartupError(why_not)
+            st.detectors[name] = Unbuilt(spec.kind, tuple(cls.statistics), why_not)
+            log.error("detector_not_built", extra={"model": self.model_id, "detector": name, "why": why_not})
         st.ready = True
         log.info("reference_ready", extra={"model": self.model_id, "origin": origin})
 
@@ -622,6 +664,8 @@ class ModelRuntime:
         for name, spec in self.specs.items():
             det: Any = st.detectors[name]
             feeds = det.feeds
+            if feeds == "unbuilt":
+                continue
             if feeds == "pairs":
                 if b.pair_chunks:
                     p = np.concatenate([c[0] for c in b.pair_chunks]).astype(pair_dtype, copy=False)
@@ -683,7 +727,8 @@ class ModelRuntime:
         """Tell the time-fed detectors the time (never back: records and ticks interleave)."""
         for name in self._timed():
             det: Any = self.state.detectors[name]
-            det.observe_time(max(float(now), det.now))
+            if det.feeds == "time":  # (an Unbuilt one is told nothing)
+                det.observe_time(max(float(now), det.now))
 
     def signals(self) -> dict[str, Signal]:
         """Every detector's signal for the rules; a detector that is not ``ready`` reads as no data."""
