@@ -44,10 +44,28 @@ from watchdog.ingest.records import Label, Prediction, Quarantined, RecordParser
 from watchdog.ingest.validate import DEFAULT_FUTURE_SKEW, DEFAULT_MIN_TS, MAX_TS, Admission, iso_or_seconds
 from watchdog.observe.metrics import Metrics
 
-__all__ = ["DEFAULT_FUTURE_SKEW", "DEFAULT_INTERVAL", "DEFAULT_JOIN_CAPACITY", "DEFAULT_LABEL_WINDOW",
-           "DEFAULT_MIN_TS", "FORMAT", "MAX_TS", "PREDICTION_KEY", "TS_KEY", "Batch", "CheckpointError", "Engine",
-           "ModelRuntime", "columns_digest", "detector_class", "evaluation_interval", "iso_or_seconds",
-           "model_fingerprint", "schema_of"]
+__all__ = [
+    "DEFAULT_FUTURE_SKEW",
+    "DEFAULT_INTERVAL",
+    "DEFAULT_JOIN_CAPACITY",
+    "DEFAULT_LABEL_WINDOW",
+    "DEFAULT_MIN_TS",
+    "FORMAT",
+    "MAX_TS",
+    "PREDICTION_KEY",
+    "TS_KEY",
+    "Batch",
+    "CheckpointError",
+    "Engine",
+    "HandlerError",
+    "ModelRuntime",
+    "columns_digest",
+    "detector_class",
+    "evaluation_interval",
+    "iso_or_seconds",
+    "model_fingerprint",
+    "schema_of",
+]
 
 log = logging.getLogger("watchdog.engine")
 
@@ -61,6 +79,11 @@ TYPE_ERROR_CODES = ("wrong_type", "non_finite")  # quarantine reasons a "counts"
 def evaluation_interval(policy: Policy, model_id: str) -> int:
     """Predictions of a model between two evaluations: the shortest ``interval_records`` of its groups."""
     return min((g.interval_records for g in policy.groups_for(model_id)), default=DEFAULT_INTERVAL)
+
+
+class HandlerError(Exception):
+    """A decision handler or evaluation observer failed (the store, the chain, the outbox): not the records'
+    fault, so nothing is quarantined; the caller must not count the batch done. ``__cause__`` is the error."""
 
 
 DecisionHandler = Callable[["Engine", ModelRuntime, Decision], None]
@@ -122,9 +145,23 @@ class Engine:
     # records ------------------------------------------------------------------------------------------
 
     def process_line(self, raw: bytes, line: int, source: str = "") -> Prediction | Label | Quarantined:
-        """One JSON line: parsed and checked (:mod:`watchdog.ingest.records`), then taken by its model."""
-        rec = self.parser.parse(raw, line)
+        """One JSON line: parsed and checked (:mod:`watchdog.ingest.records`), then taken by its model.
+
+        A line whose processing fails (a bug meeting odd data) is quarantined as ``processing_error`` with the
+        exception's sentence and the stream goes on; a failing decision handler (the store, the chain) is not
+        the line's fault and raises :class:`HandlerError`."""
         self.metrics.records_read.labels(source or "stream").inc()
+        try:
+            return self._take_line(raw, line)
+        except HandlerError:
+            raise
+        except Exception as e:
+            log.exception("processing_error", extra={"line": line, "source": source})
+            return self.quarantine(Quarantined(line, "processing_error", why.processing_error(e),
+                                               raw[:2048].decode("utf-8", "replace")))
+
+    def _take_line(self, raw: bytes, line: int) -> Prediction | Label | Quarantined:
+        rec = self.parser.parse(raw, line)
         if isinstance(rec, Quarantined):
             return self.quarantine(rec)
         rt = self.runtimes[rec.model]
@@ -299,25 +336,47 @@ class Engine:
                 self.evaluate(rt, ts, line)
 
     def evaluate(self, rt: ModelRuntime, ts: float, line: int) -> list[Decision]:
-        rt.flush()
+        """Feed the model's batch to its detectors and let the rules decide. A failure in the detectors or the
+        evaluation is logged and counted (``watchdog_processing_errors_total{stage}``) and the batch is gone:
+        the stream goes on, and a replay meets it the same way instead of stopping there again."""
+        try:
+            rt.flush()
+        except Exception as e:
+            return self._failed("detector_update", rt, line, e)
         if not rt.ready:
             return []
         now = datetime.fromtimestamp(ts, tz=UTC)
-        rt.observe_time(ts)
-        return self._decide(rt, rt.signals(), now, line)
+        try:
+            rt.observe_time(ts)
+            signals = rt.signals()
+        except Exception as e:
+            return self._failed("evaluation", rt, line, e)
+        return self._decide(rt, signals, now, line)
+
+    def _failed(self, stage: str, rt: ModelRuntime, line: int, e: Exception) -> list[Decision]:
+        log.exception("processing_error", extra={"stage": stage, "model": rt.model_id, "line": line,
+                                                 "error": why.processing_error(e)})
+        self.metrics.processing_errors.labels(stage).inc()
+        return []
 
     def _decide(self, rt: ModelRuntime, signals: dict[str, Signal], now: datetime, line: int,
                 rules: list[str] | None = None) -> list[Decision]:
-        decisions = self.evaluator.evaluate(rt.model_id, signals, now, line, rules=rules)
+        try:
+            decisions = self.evaluator.evaluate(rt.model_id, signals, now, line, rules=rules)
+        except Exception as e:
+            return self._failed("evaluation", rt, line, e)
         self.metrics.evaluations.labels(rt.model_id).inc()
         self.last_evaluation_wall = time.time()
-        for observe in self.observers:
-            observe(self, rt, signals, now, line)
-        for d in decisions:
-            self.decisions.append(d)
-            if self.keep_decisions is not None and len(self.decisions) > self.keep_decisions:
-                del self.decisions[0]  # a service runs for months: keep the recent ones, not all
-            self.metrics.rule_transitions.labels(d.model, d.rule, d.tier, d.kind).inc()
-            if self.on_decision is not None:
-                self.on_decision(self, rt, d)
+        try:
+            for observe in self.observers:
+                observe(self, rt, signals, now, line)
+            for d in decisions:
+                self.decisions.append(d)
+                if self.keep_decisions is not None and len(self.decisions) > self.keep_decisions:
+                    del self.decisions[0]  # a service runs for months: keep the recent ones, not all
+                self.metrics.rule_transitions.labels(d.model, d.rule, d.tier, d.kind).inc()
+                if self.on_decision is not None:
+                    self.on_decision(self, rt, d)
+        except Exception as e:
+            raise HandlerError(f"A decision handler failed on model {rt.model_id!r} at line {line}: {e}") from e
         return decisions

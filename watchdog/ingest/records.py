@@ -30,7 +30,7 @@ from watchdog.ingest import validate as why
 
 ReasonCode = Literal[
     "bad_utf8", "bad_json", "too_large", "not_object", "missing_field", "wrong_type", "non_finite",
-    "unknown_model", "bad_timestamp", "duplicate_id", "future_timestamp", "past_timestamp",
+    "unknown_model", "bad_timestamp", "duplicate_id", "future_timestamp", "past_timestamp", "processing_error",
 ]
 # duplicate_id: a prediction whose request id the same model already had among its recent predictions
 # (the engine keeps a bounded set of them); future_timestamp: ts later than the engine's clock plus

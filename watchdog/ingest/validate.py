@@ -80,6 +80,12 @@ def duplicate_id(rid: str, model: str) -> str:
     return f"id {rid[:64]!r} repeats a recent prediction of model {model!r}"
 
 
+def processing_error(e: BaseException) -> str:
+    """The sentence of a record or batch whose processing failed: what failed, never a traceback."""
+    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else "no message"
+    return f"processing failed ({type(e).__name__}: {text}); the record is kept here and the stream went on"
+
+
 def iso_or_seconds(ts: float) -> str:
     """RFC 3339 when the time has a year in 1..9999 UTC, else seconds since the epoch (for messages)."""
     try:

@@ -74,6 +74,11 @@ class Metrics:
         self.labels_unmatched = Counter(
             "watchdog_labels_unmatched_total", "Late labels whose prediction was not found in the join window.",
             ["model"], registry=r)
+        self.processing_errors = Counter(
+            "watchdog_processing_errors_total", "Failures while feeding detectors or evaluating rules (the batch is "
+            "dropped, the stream goes on), by stage.", ["stage"], registry=r)
+        for stage in ("detector_update", "evaluation", "table"):  # exported at 0 before the first
+            self.processing_errors.labels(stage)
         self.evaluations = Counter(
             "watchdog_evaluations_total", "Rule evaluations, by model.", ["model"], registry=r)
         self.rule_transitions = Counter(

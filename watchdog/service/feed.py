@@ -7,16 +7,20 @@ rejected to the quarantine file and returns the counts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
-from watchdog.engine.engine import Engine
+from watchdog.engine.engine import Engine, HandlerError
 from watchdog.engine.tables import TableResult
-from watchdog.ingest.columnar import json_blocks, restore_raw
+from watchdog.ingest import validate as why
+from watchdog.ingest.columnar import ValidTable, json_blocks, restore_raw
 from watchdog.ingest.records import Label, Prediction, Quarantined
 from watchdog.ingest.sources.base import RawBatch
+
+log = logging.getLogger("watchdog.feed")
 
 
 @dataclass
@@ -55,18 +59,28 @@ def feed(engine: Engine, batch: RawBatch, quarantine: IO[bytes] | None = None, *
         blocks = (json_blocks(batch.lines, batch.line_numbers, block) if columnar
                   else [(None, batch.lines, batch.line_numbers)])
         for table, part, numbers in blocks:
-            if table is None:
+            valid = None
+            if table is not None:
+                try:
+                    valid = engine.validate(table, lines=np.asarray(numbers, dtype=np.int64), json=True)
+                except Exception:  # the line path gives every line its own verdict instead
+                    log.exception("table_validation_failed", extra={"source": batch.source, "lines": len(part)})
+            if valid is None:
                 for raw, n in zip(part, numbers, strict=True):
-                    _count(out, engine.process_line(raw, n, batch.source))
+                    _count(out, _unwrapped(engine.process_line, raw, n, batch.source))
                 continue
-            valid = engine.validate(table, lines=np.asarray(numbers, dtype=np.int64), json=True)
             restore_raw(valid.quarantined, part, numbers)
-            _add(out, engine.take_table(valid, batch.source))
+            _add(out, _take(engine, valid, batch.source, table))
         out.records += len(batch.lines)
     if batch.table is not None:
         # rows the source took out (a CSV cell not UTF-8) leave gaps in the line numbers
         lines = np.asarray(batch.line_numbers, dtype=np.int64) if batch.line_numbers else None
-        _add(out, engine.take_table(engine.validate(batch.table, batch.first_line, lines), batch.source))
+        try:
+            valid = engine.validate(batch.table, batch.first_line, lines)
+        except Exception as e:
+            _add(out, _failed_table(engine, batch, lines, e))
+        else:
+            _add(out, _take(engine, valid, batch.source, batch.table))
         out.records += batch.table.num_rows
     out.records += len(batch.pre_quarantined)
     if quarantine is not None and out.quarantined:
@@ -89,3 +103,44 @@ def _add(out: FeedResult, res: TableResult) -> None:
     out.predictions += res.predictions
     out.labels += res.labels
     out.quarantined.extend(res.quarantined)
+
+
+def _unwrapped(call: Any, *args: Any) -> Any:
+    """``call(*args)``; a failing decision handler raises its own error (the store's, the chain's), so the
+    caller does not count the batch done and nothing is quarantined for it."""
+    try:
+        return call(*args)
+    except HandlerError as e:
+        raise (e.__cause__ or e) from None
+
+
+def _take(engine: Engine, valid: ValidTable, source: str, table: Any) -> TableResult:
+    """A validated table into the engine; a failure inside it quarantines the table's good rows as
+    ``processing_error`` (the detectors may hold part of them) and the stream goes on."""
+    try:
+        return engine.take_table(valid, source)
+    except HandlerError as e:
+        raise (e.__cause__ or e) from None
+    except Exception as e:
+        log.exception("processing_error", extra={"source": source, "rows": valid.rows})
+        engine.metrics.processing_errors.labels("table").inc()
+        bad = {q.line for q in valid.quarantined}
+        res = TableResult(quarantined=list(valid.quarantined))
+        for n in valid.lines.tolist():
+            if n not in bad:
+                res.quarantined.append(engine.quarantine(
+                    Quarantined(int(n), "processing_error", why.processing_error(e), ""), source))
+        return res
+
+
+def _failed_table(engine: Engine, batch: RawBatch, lines: Any, e: Exception) -> TableResult:
+    """A table that could not be validated at all: every row quarantined with the reason."""
+    log.exception("table_validation_failed", extra={"source": batch.source})
+    table = batch.table
+    assert table is not None
+    numbers = lines.tolist() if lines is not None else range(batch.first_line, batch.first_line + table.num_rows)
+    res = TableResult()
+    for n in numbers:
+        res.quarantined.append(engine.quarantine(
+            Quarantined(int(n), "processing_error", why.processing_error(e), ""), batch.source))
+    return res
