@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from detectors.base import Detector, PairDetector, UnivariateDetector
+from detectors.bocpd import BOCPD
 from detectors.categorical import CategoricalPSIDrift, ChiSquareDrift, GTestDrift, UnseenCategoryRate
 from detectors.errorstream import DDM, EDDM, HDDM_A, HDDM_W
 from detectors.evalue import EDetector
@@ -57,6 +58,7 @@ from detectors.twosample import KSDrift, PSIDrift
 
 __all__ = [
     "ADWIN",
+    "BOCPD",
     "CUSUM",
     "DDM",
     "EDDM",
@@ -141,7 +143,7 @@ REGISTRY.update(
     {cls.kind: cls for cls in (MissingRate, OutOfRangeRate, TypeErrorRate, PCAReconstructionDrift)}
 )
 REGISTRY.update(
-    {cls.kind: cls for cls in (ADWIN, PageHinkley, CUSUM, KSWIN, DDM, EDDM, HDDM_A, HDDM_W, EDetector)}
+    {cls.kind: cls for cls in (ADWIN, PageHinkley, CUSUM, KSWIN, DDM, EDDM, HDDM_A, HDDM_W, EDetector, BOCPD)}
 )
 # Detectors fed timestamps and told the time (``observe_time(now)``): policy kinds of input "time".
 TIME_REGISTRY: dict[str, type[Detector]] = {cls.kind: cls for cls in (Staleness, VolumeDrift)}

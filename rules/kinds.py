@@ -226,6 +226,17 @@ _REGISTRY: dict[str, DetectorKind] = {
             doc="Page-Hinkley test for a change of the mean (river's semantics, vectorised)",
         ),
         _kind(
+            "bocpd",
+            "numeric",
+            {"statistic": ">", "run_length": "<", "n_alarms": ">", "since_alarm": "<"},
+            Param("expected_run_length", "float", None, 1, "prior expected values between changes (1 / hazard)"),
+            Param("threshold", "float", None, 0, "posterior probability of a change that fires, in (0, 1)"),
+            Param("min_run", "int", None, 1, "values since a change before it counts"),
+            Param("warmup", "int", None, 2, "first values that set the prior's mean and scale (no alarm)"),
+            doc="Bayesian online change-point detection (Adams & MacKay 2007): run-length posterior, "
+                "Normal-Gamma prior; reports where the change began",
+        ),
+        _kind(
             "cusum",
             "numeric",
             {"statistic": ">", "upper": ">", "lower": ">", "n_alarms": ">", "since_alarm": "<"},

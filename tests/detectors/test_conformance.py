@@ -164,6 +164,11 @@ CASES.update(
             [({"alpha": 0}, "alpha"), ({"shifts": []}, "shifts"), ({"shifts": [-1.0]}, "shifts"),
              ({"mode": "x"}, "mode"), ({"sigma": -1.0}, "sigma")],
         ),
+        "bocpd": Case(
+            lambda **kw: detectors.BOCPD(**{"expected_run_length": 200.0, "threshold": 0.9, **kw}),
+            _numbers,
+            [({"threshold": 1.0}, "threshold"), ({"min_run": 0}, "min_run")],
+        ),
         "ddm": Case(
             lambda **kw: detectors.DDM(**{"warm_start": 20, **kw}),
             _classes,
