@@ -10,6 +10,7 @@ from typing import Any
 import rules
 from watchdog.actions.chain import MonitorClient
 from watchdog.errors import ConfigError
+from watchdog.report.incidents import is_manual
 from watchdog.service.compose import RunOptions, compose, load_policy_or_refuse
 from watchdog.service.runner import Progress, RunSummary, replay_file
 from watchdog.store.store import Action, Incident
@@ -42,12 +43,17 @@ class RunResult:
             out.append("no rule fired: no incident")
         for inc in self.incidents:
             ev = inc.evidence_data
-            c = ev["condition"]
-            out.append(
-                f"incident {inc.id} rule {inc.rule} ({inc.tier}) on {inc.model} at line {inc.record_index}: "
-                f"{c['detector']}.{c['statistic']} = {c['observed']:.4g} {c['op']} {c['threshold']:g}"
-                + (" [dry run]" if inc.dry_run else "")
-            )
+            c = ev.get("condition")
+            if is_manual(inc) or not c:  # a steward's pause or rollback from the CLI: no rule, no condition
+                who = ev.get("by") or ev.get("operator") or "a steward"
+                out.append(f"incident {inc.id} manual {ev.get('action', inc.rule)} of {inc.model} by {who}"
+                           + (f": {ev['reason']}" if ev.get("reason") else ""))
+            else:
+                out.append(
+                    f"incident {inc.id} rule {inc.rule} ({inc.tier}) on {inc.model} at line {inc.record_index}: "
+                    f"{c['detector']}.{c['statistic']} = {c['observed']:.4g} {c['op']} {c['threshold']:g}"
+                    + (" [dry run]" if inc.dry_run else "")
+                )
             for a in self.actions:
                 if a.incident_id == inc.id:
                     where = f" tx {a.tx_hash} block {a.block_number}" if a.tx_hash else ""
