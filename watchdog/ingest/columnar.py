@@ -248,15 +248,15 @@ def _flat_features(table: pa.Table) -> pa.Table:
     value is an object stays a struct, the wrong type; and so does any other field that holds an object)."""
     if "features" not in table.column_names or not pa.types.is_struct(table.schema.field("features").type):
         return table
-    at = table.column_names.index("features")
-    col = table.column("features")
-    kids = col.flatten()
-    names = [f"features.{f.name}" for f in table.schema.field("features").type]
-    out = table.remove_column(at)
-    for name, kid in zip(names, kids, strict=True):
-        if name not in out.column_names:  # a flat column of the same name wins, as flatten() would not say
-            out = out.append_column(name, kid)
-    return out
+    names = [n for n in table.column_names if n != "features"]
+    columns = [table.column(n) for n in names]
+    have = set(names)
+    for field, kid in zip(table.schema.field("features").type, table.column("features").flatten(), strict=True):
+        name = f"features.{field.name}"
+        if name not in have:  # a flat column of the same name wins
+            names.append(name)
+            columns.append(kid)
+    return pa.Table.from_arrays(columns, names=names)
 
 
 def _whole_floats_as_text(a: pa.Array, nulls: np.ndarray) -> tuple[pa.Array, np.ndarray]:
