@@ -548,7 +548,7 @@ class ModelRuntime:
     def reference_from_rows(self, d: ModelRows, rows: np.ndarray) -> None:
         """The model's whole reference lies in these rows of a table: build its detectors from column slices."""
         st = self.state
-        columns = {key: d.column(_row_key(key))[rows] for key in self.reference_keys()}
+        columns = {key: _column_of(d, key)[rows] for key in self.reference_keys()}
         st.n_predictions += int(rows.size)
         st.clock_ts = max(st.clock_ts, float(columns[TS_KEY].max()))
         self._build(f"first {rows.size} records", columns)
@@ -575,9 +575,9 @@ class ModelRuntime:
         chunk, skipped = {}, {}
         tails = self.column_tails()
         for key in self.column_keys():
-            col = d.column(_row_key(key))
+            col = _column_of(d, key)
             need = tails.get(key)
-            if need is not None and rows.size > need and col.dtype.kind == "f" and not d.has_gap(key, col):
+            if need is not None and rows.size > need and col.dtype.kind == "f" and not _has_gap(d, col):
                 # every detector of this column slides over at most ``need`` values: the rows before those
                 # would only pass through, so they are counted, not copied
                 chunk[key] = col[rows[rows.size - need:]]
@@ -769,11 +769,22 @@ class ModelRuntime:
                 "last_line": last_line, "records": n}
 
 
-def _row_key(key: str) -> str | None:
-    """A batch column's key as :meth:`ModelRows.column` names it."""
+def _column_of(d: ModelRows, key: str) -> np.ndarray:
+    """A detector column of one model's validated rows: the prediction, the timestamps or a feature."""
     if key == PREDICTION_KEY:
-        return None
-    return "\0ts" if key == TS_KEY else key
+        return d.prediction
+    if key == TS_KEY:
+        return d.ts
+    col: np.ndarray = d.cols[key]
+    return col
+
+
+def _has_gap(d: ModelRows, col: np.ndarray) -> bool:
+    """Whether ``col`` has a missing value anywhere (found once per table and column: the table's models share
+    the cache, and the converted columns they read)."""
+    if id(col) not in d.has_nan:
+        d.has_nan[id(col)] = bool(np.isnan(col).any())
+    return d.has_nan[id(col)]
 
 
 def _column_batch(b: Batch, key: str, everything: bool) -> tuple[np.ndarray, int]:

@@ -58,22 +58,9 @@ class ModelRows:
     versions: Any  # Coded
     has_nan: dict[int, bool]  # shared by the table's models: whether a converted column has a gap
 
-    def column(self, key: str | None) -> Any:
-        """A feature's column, the prediction (None) or the timestamps (``"ts"``)."""
-        if key is None:
-            return self.prediction
-        if key == TS:
-            return self.ts
-        return self.cols[key]
-
-    def has_gap(self, key: str | None, col: np.ndarray) -> bool:
-        """Whether ``col`` has a missing value anywhere (found once per table and column)."""
-        if id(col) not in self.has_nan:
-            self.has_nan[id(col)] = bool(np.isnan(col).any())
-        return self.has_nan[id(col)]
 
 
-TS = "\0ts"  # the key of the timestamps in ModelRows.column (no feature can be named so)
+TS = "\0ts"  # the conversion cache's key of the timestamps (no feature can be named so)
 
 
 @dataclass
@@ -251,8 +238,8 @@ def _flat_features(table: pa.Table) -> pa.Table:
     names = [n for n in table.column_names if n != "features"]
     columns = [table.column(n) for n in names]
     have = set(names)
-    for field, kid in zip(table.schema.field("features").type, table.column("features").flatten(), strict=True):
-        name = f"features.{field.name}"
+    for sub, kid in zip(table.schema.field("features").type, table.column("features").flatten(), strict=True):
+        name = f"features.{sub.name}"
         if name not in have:  # a flat column of the same name wins
             names.append(name)
             columns.append(kid)
