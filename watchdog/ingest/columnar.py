@@ -18,7 +18,7 @@ line by line. :func:`json_blocks` cuts JSON lines into tables pyarrow can read, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
 from typing import Any
@@ -35,13 +35,6 @@ from watchdog.ingest.records import ModelSchema, Quarantined, _Bad, parse_ts
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 _NON_FINITE = r"^\s*[+-]?(?i:nan|inf|infinity)\s*$"
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})$"
-
-
-@dataclass
-class ColumnsResult:
-    predictions: int = 0
-    labels: int = 0
-    quarantined: list[Quarantined] = field(default_factory=list)
 
 
 @dataclass
