@@ -1,4 +1,5 @@
-"""``watchdog run``: read a JSON Lines log once through the detectors and rules, act, and print what happened."""
+"""``watchdog run``: read a log (JSON Lines, Parquet or CSV) once through the detectors and rules, act, and
+print what happened."""
 
 from __future__ import annotations
 
@@ -24,12 +25,35 @@ def _host_port(text: str) -> tuple[str, int] | None:
     return (host or "127.0.0.1", int(port))
 
 
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-quarantined-share must be a number, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"--max-quarantined-share must be from 0 to 1, got {text!r}")
+    return v
+
+
+def quarantined_sentence(quarantined: int, lines: int, limit: float, quarantine: Path) -> str | None:
+    """The warning `run` prints when more than ``limit`` of the lines read were quarantined (exit 4), else None."""
+    if lines == 0 or quarantined / lines <= limit:
+        return None
+    return (f"{quarantined:,} of {lines:,} records ({quarantined / lines:.0%}) were quarantined, more than "
+            f"--max-quarantined-share {limit:g}: the detectors saw too little of this source for its verdict to "
+            f"mean anything. Read the reasons in {quarantine}; is the source in the policy's format?")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     # web3, pyarrow, the engine: loaded when running, not for `watchdog --help`
     from prometheus_client import start_http_server
 
     from watchdog.actions.responder import unsent_sentence
     from watchdog.service.oneshot import RunOptions, run
+    from watchdog.service.runner import file_source
+
+    if Path(args.source).is_file():
+        file_source(args.source)  # a binary file of no known format is refused before anything starts
 
     opts = RunOptions(
         policy=Path(args.policy), source=Path(args.source), rpc_url=args.rpc_url, monitor=args.monitor,
@@ -53,16 +77,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     result = run(opts, start_metrics=start_metrics)
     print(result.render())
-    if result.unsent:
+    too_many = quarantined_sentence(result.summary.quarantined, result.summary.lines, args.max_quarantined_share,
+                                    opts.quarantine)
+    if too_many is not None:
+        print(f"WARNING: {too_many}", file=sys.stderr)
+    if result.unsent:  # an unsent protective action outranks bad input: exit 3
         print(unsent_sentence(result.unsent), file=sys.stderr)
         return 3
-    return 0
+    return 4 if too_many is not None else 0
 
 
 def register(sub: Any) -> None:
     r = sub.add_parser("run", help="read a JSON Lines log through the detectors and rules, and act")
     r.add_argument("--policy", required=True)
-    r.add_argument("--source", required=True, help="JSON Lines file of records")
+    r.add_argument("--source", required=True,
+                   help="file of records: JSON Lines, or Parquet (.parquet) or CSV (.csv) by suffix")
     r.add_argument("--rpc-url", action="append",
                    help="JSON-RPC endpoint, repeatable (failover in order); without it actions are recorded, not sent")
     r.add_argument("--monitor", help="address of the deployed ModelMonitor")
@@ -82,6 +111,9 @@ def register(sub: Any) -> None:
                    help="blocks without inclusion before a transaction is replaced with a 12.5%% higher fee "
                         "(default: %(default)s)")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--max-quarantined-share", type=_share, default=0.5,
+                   help="exit 4 with a warning when more than this share of the records is quarantined "
+                        "(default: %(default)s)")
     notify.add_arguments(r)
     add_signer_arguments(r)
     r.set_defaults(func=cmd_run)

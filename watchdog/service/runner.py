@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from watchdog.engine.engine import Engine
-from watchdog.ingest.sources.jsonl import JsonlSource
+from watchdog.errors import ConfigError
+from watchdog.ingest.sources.base import Source
+from watchdog.ingest.sources.jsonl import MAX_LINE_BYTES, JsonlSource
+from watchdog.ingest.sources.table import TableSource
 from watchdog.service.feed import feed
 
 log = logging.getLogger("watchdog.runner")
@@ -24,6 +27,42 @@ COLUMNAR = True
 decisions and give the same reason codes; the columnar path is several times faster on wide logs of
 predictions and about 10 % faster on logs whose late labels are interleaved with them, like the demo's.
 (The quarantine's sentence for NaN differs: the line path names the JSON, the columnar path the field.)"""
+
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+"""Files read as tables (:class:`TableSource`), by suffix; any other file is read as JSON Lines if it is text."""
+
+_SNIFF_BYTES = 4096
+
+
+def file_source(path: str | Path, *, batch_bytes: int = BATCH_BYTES, max_line_bytes: int | None = None,
+                batch_rows: int = 1 << 17) -> Source:
+    """The source that reads ``path`` once: Parquet and CSV by suffix, JSON Lines otherwise.
+
+    A file that is neither (its first bytes hold a NUL byte or are not UTF-8, e.g. a Parquet file under
+    another suffix) is refused with a :class:`ConfigError`, rather than every line of it quarantined.
+    """
+    path = Path(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return TableSource(path, batch_rows=batch_rows, name=str(path))
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if _binary(head):
+        what = "a Parquet file" if head.startswith(b"PAR1") else "binary"
+        raise ConfigError(
+            f"The source {path} is {what}, not JSON Lines: the watchdog reads JSON Lines (one record a line), "
+            "Parquet (.parquet) and CSV (.csv) files; give the file its format's suffix or convert it.")
+    return JsonlSource(path, read_bytes=batch_bytes, max_line_bytes=max_line_bytes or MAX_LINE_BYTES)
+
+
+def _binary(head: bytes) -> bool:
+    if b"\0" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:  # a multi-byte character cut at the end of the sample is still text
+        return e.start < len(head) - 3
+    return False
 
 
 @dataclass
@@ -73,8 +112,9 @@ def replay_file(engine: Engine, path: str | Path, quarantine: BinaryIO | None, *
                 batch_bytes: int = BATCH_BYTES, columnar: bool = COLUMNAR) -> RunSummary:
     """Read every record of ``path`` through ``engine``; bad ones go to ``quarantine``. Never stops on bad data.
 
-    :class:`~watchdog.sources.jsonl.JsonlSource` reads the file in batches of about ``batch_bytes`` (at
-    least the engine's longest line, ``engine.parser.max_line_bytes``, plus 2) and
+    A Parquet or CSV file (by suffix) is read by :class:`TableSource`; a binary file of another suffix is
+    refused (:func:`file_source`). :class:`~watchdog.sources.jsonl.JsonlSource` reads any other file in
+    batches of about ``batch_bytes`` (at least the engine's longest line, ``engine.parser.max_line_bytes``, plus 2) and
     :func:`~watchdog.sources.base.feed` runs each through the engine: line by line
     (:meth:`Engine.process_line`), or on the columnar path when ``columnar`` is true (pyarrow parses
     blocks of lines; the same decisions and reason codes, see :data:`COLUMNAR`). Each rejected record is
@@ -85,11 +125,13 @@ def replay_file(engine: Engine, path: str | Path, quarantine: BinaryIO | None, *
     path = Path(path)
     summary = RunSummary()
     t0 = time.monotonic()
-    source = JsonlSource(path, read_bytes=batch_bytes, max_line_bytes=engine.parser.max_line_bytes)
+    source = file_source(path, batch_bytes=batch_bytes, max_line_bytes=engine.parser.max_line_bytes)
+    table = isinstance(source, TableSource)
     done = 0
     for batch in source.batches():
         res = feed(engine, batch, columnar=columnar)
-        done = batch.position.offset
+        if not table:  # a table's position counts rows, not bytes: its progress shows lines only
+            done = batch.position.offset
         summary.lines += res.records
         summary.predictions += res.predictions
         summary.labels += res.labels
@@ -108,6 +150,6 @@ def replay_file(engine: Engine, path: str | Path, quarantine: BinaryIO | None, *
             after_line(batch.position.line)
     engine.finish()
     if progress is not None:
-        progress.update(done, summary.lines, force=True)
+        progress.update(progress.total if table else done, summary.lines, force=True)
     summary.seconds = time.monotonic() - t0
     return summary
