@@ -77,6 +77,7 @@ __all__ = [
     "FEEDS",
     "CountFed",
     "Feed",
+    "Locating",
     "PairFed",
     "Reading",
     "ReferenceSample",
@@ -256,6 +257,22 @@ class VectorFed(Reading, Protocol):
 
     def update_many(self, rows: ArrayLike, /) -> None:
         """Add rows, shape ``(k, d)``, in order."""
+        ...
+
+
+@runtime_checkable
+class Locating(Protocol):
+    """A detector that estimates where the change began when it fires: ``isinstance(det, Locating)``.
+
+    Sequential detectors (BOCPD, Page-Hinkley, CUSUM, ADWIN, KSWIN, the e-detector) keep the change point
+    of their last alarm; window tests (KS, PSI, chi-square...) give one only while ``drift_detected``
+    holds, computed when first read. Either way it is a 0-based position among the values seen (as
+    ``n_seen`` counts them), never after the latest value.
+    """
+
+    @property
+    def change_point(self) -> int | None:
+        """Where the change of the alarm began; None before any alarm, or when it is not known."""
         ...
 
 

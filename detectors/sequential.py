@@ -13,6 +13,10 @@ What we add to river's shape:
 - ``alarms``: the 0-based stream positions of the alarms since construction (the last 1000), so a
   caller that fed a whole batch can still say where each change was found. Positions count the
   values that entered the detector (missing values are skipped and not counted, as ``n_seen``).
+- ``change_point`` (Page-Hinkley, CUSUM, ADWIN, KSWIN, the e-detector and BOCPD): where the change
+  of the last alarm began, a 0-based stream position as ``alarms`` (None before any alarm, or when
+  it is not known, after a snapshot taken before this existed). Each class's docstring says how it
+  is estimated; the batch path gives the same as the loop.
 - Statistics every sequential detector publishes besides its own: ``n_alarms`` (alarms since
   construction) and ``since_alarm`` (values fed since the last alarm, 0 when the last value raised
   it, NaN before the first). A policy rule ``since_alarm < 500`` catches every alarm of the last
@@ -32,6 +36,7 @@ import collections
 import functools
 import hashlib
 import math
+import operator
 import random
 import warnings
 from collections.abc import Mapping
@@ -84,9 +89,12 @@ class SequentialDetector(_WholeBatch, Detector):
     _max_block: ClassVar[int] = _MAX_BLOCK
     _hint_share: ClassVar[float] = 1.25  # first block after an alarm, as a share of the last gap
     _growth: ClassVar[float] = 2.0  # block growth after a block without an alarm
+    # True for a class that estimates where the change of an alarm began (``_locate``).
+    _locates: ClassVar[bool] = False
 
     def _reset(self) -> None:
         self._n_seen = 0
+        self._change_point: int | None = None
         self._n_alarms = 0
         self._alarms: collections.deque[int] = collections.deque(maxlen=MAX_ALARMS)
         self._drift = False
@@ -111,6 +119,10 @@ class SequentialDetector(_WholeBatch, Detector):
     @abc.abstractmethod
     def _set_state(self, state: Mapping[str, Any]) -> None:
         """Load what :meth:`_state` returned."""
+
+    def _locate(self) -> int | None:
+        """Where the change of the alarm just raised began (``_locates`` classes); state as ``_run`` left it."""
+        return None
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -155,6 +167,8 @@ class SequentialDetector(_WholeBatch, Detector):
                 continue
             self._n_seen += offset + 1
             self._alarms.append(self._n_seen - 1)
+            if self._locates:
+                self._change_point = self._locate()
             self._n_alarms += 1
             self._drift = True
             gap = self._n_seen - self._run_start
@@ -194,7 +208,7 @@ class SequentialDetector(_WholeBatch, Detector):
             "alarms": list(self._alarms),
             "drift": self._drift,
             "run": self._state(),
-        }
+        } | ({"change_point": self._change_point} if self._locates else {})
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self._reset()
@@ -203,11 +217,66 @@ class SequentialDetector(_WholeBatch, Detector):
             self._n_alarms = int(state["n_alarms"])
             self._alarms.extend(int(a) for a in state["alarms"])
             self._drift = bool(state["drift"])
+            cp = state.get("change_point")  # absent from snapshots taken before it existed
+            self._change_point = None if cp is None else int(cp)
             self._set_state(state["run"])
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(
                 f"snapshot of {type(self).__name__} holds an impossible state: {exc!r}"
             ) from None
+
+
+class _LocatesChange:
+    """Mixin of the sequential detectors that estimate where a change began (put first in the bases)."""
+
+    _locates: ClassVar[bool] = True
+    _change_point: int | None
+
+    @property
+    def change_point(self) -> int | None:
+        """0-based stream position where the change of the last alarm began; None before any alarm or
+        when unknown (see the class docstring for how it is estimated)."""
+        return self._change_point
+
+
+def _last_hit(values: np.ndarray, extreme: float) -> int | None:
+    """Offset of the last entry of ``values`` equal to ``extreme``, or None."""
+    hit = values == extreme
+    if not hit.any():
+        return None
+    return int(values.shape[0] - 1 - np.argmax(hit[::-1]))
+
+
+def _ks_split(values: np.ndarray, min_size: int) -> int:
+    r"""The split ``k`` of ``values`` (in time order) that maximises the scaled two-sample KS distance.
+
+    Maximises :math:`\sqrt{k (n - k) / n}\, D(\text{values}[:k], \text{values}[k:])` over
+    ``min_size <= k <= n - min_size`` (the scaling makes the null distribution of every split alike, so
+    short segments at the edges do not win by noise); the earliest such ``k``.
+    """
+    n = int(values.shape[0])
+    lo, hi = max(1, min_size), n - max(1, min_size)
+    if hi < lo:
+        return n // 2
+    _, inverse = np.unique(values, return_inverse=True)
+    ranks = inverse.reshape(-1)
+    u = int(ranks.max()) + 1
+    total = np.cumsum(np.bincount(ranks, minlength=u))
+    best_k, best = lo, -1.0
+    chunk = max(1, 2_000_000 // max(1, u))
+    for start in range(lo, hi + 1, chunk):
+        ks = np.arange(start, min(hi, start + chunk - 1) + 1)
+        onehot = np.zeros((ks.shape[0], u))
+        onehot[np.arange(ks.shape[0]), ranks[ks - 1]] = 1.0
+        onehot[0] += np.bincount(ranks[: ks[0] - 1], minlength=u)
+        left = np.cumsum(np.cumsum(onehot, axis=0), axis=1)  # values <= each rank among the first k
+        kk = ks[:, None].astype(np.float64)
+        d = np.abs(left / kk - (total - left) / (n - kk)).max(axis=1)
+        score = np.sqrt(ks * (n - ks) / n) * d
+        at = int(np.argmax(score))
+        if score[at] > best:
+            best_k, best = int(ks[at]), float(score[at])
+    return best_k
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -257,7 +326,7 @@ def _first_order_filter(alpha: float, u: np.ndarray, s_inc: float, s_dec: float)
     return filtered  # pragma: no cover
 
 
-class PageHinkley(SequentialDetector):
+class PageHinkley(_LocatesChange, SequentialDetector):
     r"""Page-Hinkley test for a change in the mean, vectorised; fires where river's ``PageHinkley`` does.
 
     After each value :math:`x_t` the running mean :math:`\bar x_t` of the values since the last
@@ -269,6 +338,11 @@ class PageHinkley(SequentialDetector):
     (:math:`\max(-1, \max_{s \le t} L_s) - L_t`; the -1 is river's starting value, kept so the
     alarms match). An alarm is raised when the watched side exceeds ``threshold`` with at least
     ``min_instances`` values since the last reset; the next value starts afresh.
+
+    ``change_point`` is where the side that fired (the larger, if both did) last left its extreme
+    before the alarm: the position after the last value at which :math:`U` was at its running
+    minimum (for an increase) or :math:`L` at its running maximum (a decrease), the first value of
+    the excursion that crossed ``threshold``.
 
     Parameters
     ----------
@@ -309,6 +383,18 @@ class PageHinkley(SequentialDetector):
     >>> batched.update_many(stream)
     >>> batched.alarms, batched.drift_detected
     ([1008], False)
+
+    and ``change_point`` where the excursion that fired began. Here it is far too early: with the
+    default ``delta`` the sum hardly drifts down before the change, so it last touched its minimum
+    long before (an excursion that stayed under ``threshold``); a ``delta`` nearer half the shift
+    to detect makes it sharper:
+
+    >>> ph.change_point, batched.change_point
+    (225, 225)
+    >>> sharper = PageHinkley(delta=1.0)
+    >>> sharper.update_many(stream)
+    >>> sharper.alarms, sharper.change_point
+    ([1010], 1000)
 
     """
 
@@ -354,11 +440,21 @@ class PageHinkley(SequentialDetector):
         self._max_dec = -1.0
         self._test_inc = math.nan
         self._test_dec = math.nan
+        # Where each side's excursion began: the position after its last running extreme (None: unknown).
+        self._inc_from: int | None = self._n_seen
+        self._dec_from: int | None = self._n_seen
 
     @property
     def n(self) -> int:
         """Values since the last reset."""
         return self._count
+
+    def _locate(self) -> int | None:
+        inc = self.mode != "down" and self._test_inc > self.threshold
+        dec = self.mode != "up" and self._test_dec > self.threshold
+        if inc and (not dec or self._test_inc >= self._test_dec):
+            return self._inc_from
+        return self._dec_from if dec else None
 
     def _run(self, x: np.ndarray) -> int | None:
         m = x.shape[0]
@@ -392,6 +488,14 @@ class PageHinkley(SequentialDetector):
         self._total = float(totals[last])
         self._s_inc, self._min_inc = float(s_inc[last]), min_inc
         self._s_dec, self._max_dec = float(s_dec[last]), max_dec
+        if self.mode != "down":
+            at = _last_hit(s_inc[: last + 1], min_inc)
+            if at is not None:
+                self._inc_from = self._n_seen + at + 1
+        if self.mode != "up":
+            at = _last_hit(s_dec[: last + 1], max_dec)
+            if at is not None:
+                self._dec_from = self._n_seen + at + 1
         if self._count >= self.min_instances:
             self._test_inc, self._test_dec = self._s_inc - min_inc, max_dec - self._s_dec
         return alarm
@@ -495,6 +599,8 @@ class PageHinkley(SequentialDetector):
             "max_dec": self._max_dec,
             "test_inc": None if math.isnan(self._test_inc) else self._test_inc,
             "test_dec": None if math.isnan(self._test_dec) else self._test_dec,
+            "inc_from": self._inc_from,
+            "dec_from": self._dec_from,
         }
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
@@ -506,6 +612,9 @@ class PageHinkley(SequentialDetector):
         self._max_dec = float(state["max_dec"])
         self._test_inc = math.nan if state["test_inc"] is None else float(state["test_inc"])
         self._test_dec = math.nan if state["test_dec"] is None else float(state["test_dec"])
+        # Absent from snapshots taken before change_point existed: unknown until the extreme moves.
+        self._inc_from = None if state.get("inc_from") is None else int(state["inc_from"])
+        self._dec_from = None if state.get("dec_from") is None else int(state["dec_from"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,7 +675,7 @@ class _Standardised(SequentialDetector):
         self._count = int(state["count"])
 
 
-class CUSUM(_Standardised):
+class CUSUM(_LocatesChange, _Standardised):
     r"""Two-sided CUSUM control chart (Page 1954) for a shift of the mean, vectorised.
 
     Values are standardised with the in-control ``mean`` and ``sigma``,
@@ -580,6 +689,10 @@ class CUSUM(_Standardised):
     alarm about every 470 values in control (two-sided, normal data); ``h = 10`` raised 14 per
     10^6 clean values with a delay of about 19 at one sigma (``bench/detectors_sequential.py``).
     For a false-alarm rate guaranteed rather than measured, see :class:`detectors.EDetector`.
+
+    ``change_point`` is where the side that fired (the larger, if both did) last left zero: the
+    position after the last value at which it was 0 (the first value after the warm-up if it never
+    was), i.e. the start of the excursion that crossed :math:`h`.
 
     Parameters
     ----------
@@ -614,6 +727,16 @@ class CUSUM(_Standardised):
     >>> cusum.update_many(stream)
     >>> cusum.alarms[0]
     1017
+
+    ``change_point`` is that of the last alarm; the first alarm's, fed in a loop:
+
+    >>> first = CUSUM(mean=10.0, sigma=2.0, threshold=8.0)
+    >>> for i, x in enumerate(stream):
+    ...     first.update(x)
+    ...     if first.drift_detected:
+    ...         print(f"Change detected at index {i}, began at {first.change_point}")
+    ...         break
+    Change detected at index 1017, began at 1005
 
     With ``mean`` fixed the chart keeps alarming while the shift lasts (every 20 values or so);
     with ``mean=None`` it would learn the new mean after the first alarm.
@@ -657,6 +780,15 @@ class CUSUM(_Standardised):
         self._min_up = 0.0
         self._s_low = 0.0
         self._min_low = 0.0
+        # Where each side last left zero (None: unknown); the sums start after the warm-up.
+        self._up_from: int | None = self._n_seen + (0 if self._ready() else self.warmup)
+        self._low_from: int | None = self._up_from
+
+    def _locate(self) -> int | None:
+        upper, lower = self._s_up - self._min_up, self._s_low - self._min_low
+        if upper > self.threshold and upper >= lower:
+            return self._up_from
+        return self._low_from if lower > self.threshold else None
 
     def _run(self, x: np.ndarray) -> int | None:
         start = self._warm_up(x)
@@ -674,6 +806,13 @@ class CUSUM(_Standardised):
         self._count += last + 1
         self._s_up, self._min_up = float(s_up[last]), float(min_up[last])
         self._s_low, self._min_low = float(s_low[last]), float(min_low[last])
+        base = self._n_seen + start + 1  # the position after z[0]
+        at = _last_hit(s_up[: last + 1], self._min_up)
+        if at is not None:
+            self._up_from = base + at
+        at = _last_hit(s_low[: last + 1], self._min_low)
+        if at is not None:
+            self._low_from = base + at
         return None if alarm is None else start + alarm
 
     def _compute(self, name: str) -> float:
@@ -693,12 +832,17 @@ class CUSUM(_Standardised):
             "min_up": self._min_up,
             "s_low": self._s_low,
             "min_low": self._min_low,
+            "up_from": self._up_from,
+            "low_from": self._low_from,
         }
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
         self._set_warm_up_state(state)
         self._s_up, self._min_up = float(state["s_up"]), float(state["min_up"])
         self._s_low, self._min_low = float(state["s_low"]), float(state["min_low"])
+        # Absent from snapshots taken before change_point existed: unknown until a sum is 0 again.
+        self._up_from = None if state.get("up_from") is None else int(state["up_from"])
+        self._low_from = None if state.get("low_from") is None else int(state["low_from"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,7 +857,7 @@ def _ks_pvalues(n: int) -> tuple[float, ...]:
         return tuple(float(stats.ks_2samp(base, base + k, method="auto").pvalue) for k in range(n + 1))
 
 
-class KSWIN(SequentialDetector):
+class KSWIN(_LocatesChange, SequentialDetector):
     r"""Kolmogorov-Smirnov windowing (Raab et al. 2020), vectorised; river's ``KSWIN`` semantics.
 
     The last ``window_size`` values are kept. Once the window is full, after every value the last
@@ -726,6 +870,13 @@ class KSWIN(SequentialDetector):
     ``scipy.stats.ks_2samp(method="auto")`` gives, which river calls); ``threshold`` is set just
     below the smallest distance that fires, so ``drift_detected`` after a test is
     ``statistic > threshold``.
+
+    ``change_point`` is found in the window of the alarm (the last ``window_size`` values, in order)
+    by a split search: the ``k`` that maximises :math:`\sqrt{k(w-k)/w}\,D_k`, the KS distance
+    :math:`D_k` between the window's first ``k`` values and the others, scaled so that every split
+    has about the same null distribution; each segment holds at least ``stat_size // 2`` values.
+    It is the position of the window's ``k``-th value, computed at the alarm (the window is dropped
+    on the next value): a quadratic cost in ``window_size``, paid once per alarm.
 
     Parameters
     ----------
@@ -771,8 +922,8 @@ class KSWIN(SequentialDetector):
 
     >>> fast = KSWIN(alpha=0.0001, seed=42)
     >>> fast.update_many(stream)
-    >>> fast.alarms
-    [1016]
+    >>> fast.alarms, kswin.change_point, fast.change_point
+    ([1016], 1000, 1000)
 
     """
 
@@ -809,6 +960,7 @@ class KSWIN(SequentialDetector):
     def _restart(self) -> None:
         self._values = np.empty(0, dtype=np.float64)
         self._last_k = -1
+        self._alarm_cp: int | None = None
         if self.sampling == "river":
             self._py_rng = random.Random(self.seed)
         else:
@@ -868,7 +1020,15 @@ class KSWIN(SequentialDetector):
         self._last_k = int(distance[last])
         end = int(ends[last]) + 1
         self._values = data[max(0, end - w) : end].copy()
-        return None if alarm is None else int(ends[alarm]) - old.shape[0]
+        if alarm is None:
+            return None
+        offset = int(ends[alarm]) - old.shape[0]
+        k = _ks_split(self._values, max(1, size // 2))
+        self._alarm_cp = self._n_seen + offset + 1 - self._values.shape[0] + k
+        return offset
+
+    def _locate(self) -> int | None:
+        return self._alarm_cp
 
     def _compute(self, name: str) -> float:
         if self._last_k < 0:
@@ -916,7 +1076,7 @@ def _adaptive_windowing(**params: Any) -> Any:
     return AdaptiveWindowing(**params)
 
 
-class ADWIN(SequentialDetector):
+class ADWIN(_LocatesChange, SequentialDetector):
     r"""ADWIN adaptive windowing (Bifet & Gavaldà 2007) on river's compiled implementation.
 
     ADWIN keeps a window of recent values, compressed in exponential buckets, and drops its older
@@ -928,6 +1088,13 @@ class ADWIN(SequentialDetector):
     ``statistic`` is the mean of the current window (ADWIN compares no single number with a
     threshold; ``threshold`` is ``delta``), ``width`` and ``variance`` describe the window. Rules
     should watch ``since_alarm`` or ``n_alarms``.
+
+    ``change_point`` is the cut of the alarm: river's engine drops the older part of its window, so
+    the change is taken to begin at the first value it kept, ``n_seen - width`` right after the
+    alarm. The engine cuts at the edges of its exponential buckets and stops dropping as soon as no
+    cut is significant, so the kept window often still holds many values from before the change:
+    the estimate is early, by hundreds of values for a change found soon after it (see
+    ``tests/detectors/test_change_point.py``); a lower bound, not a pinpoint.
 
     Parameters
     ----------
@@ -953,8 +1120,8 @@ class ADWIN(SequentialDetector):
     >>> for i, x in enumerate(stream):
     ...     adwin.update(x)
     ...     if adwin.drift_detected:
-    ...         print(f"Change detected at index {i}")
-    Change detected at index 1023
+    ...         print(f"Change detected at index {i}, kept the values from {adwin.change_point}")
+    Change detected at index 1023, kept the values from 384
 
     """
 
@@ -990,6 +1157,7 @@ class ADWIN(SequentialDetector):
 
     def _restart(self) -> None:
         self._helper = _adaptive_windowing(**self._params())
+        self._alarm_cp: int | None = None
 
     @property
     def n(self) -> int:
@@ -997,12 +1165,16 @@ class ADWIN(SequentialDetector):
         return int(self._helper.get_width())
 
     def _run(self, x: np.ndarray) -> int | None:
-        # Values past an alarm reach this helper too, but it is replaced before anything reads it.
-        fired = list(map(self._helper.update, x.tolist()))
+        # indexOf stops at the first alarm (in C): the helper then holds the window the alarm kept.
         try:
-            return fired.index(True)
+            offset = operator.indexOf(map(self._helper.update, x.tolist()), True)
         except ValueError:
             return None
+        self._alarm_cp = self._n_seen + offset + 1 - int(self._helper.get_width())
+        return offset
+
+    def _locate(self) -> int | None:
+        return self._alarm_cp
 
     def _compute(self, name: str) -> float:
         width = self._helper.get_width()
