@@ -234,19 +234,25 @@ class Decision:
         return out
 
 
+def _saved(kind: str, default: Any = None) -> Any:
+    """A rule-state field and how a snapshot writes and reads it (``kind``: state, time, int, count, number):
+    one list of fields, so snapshot and restore cannot disagree."""
+    return field(default=default, metadata={"kind": kind})
+
+
 @dataclass
 class _Runtime:
-    state: StateName = "inactive"
-    since: datetime | None = None
-    since_index: int | None = None
-    consecutive: int = 0
-    pending_since: datetime | None = None
-    pending_since_index: int | None = None
-    last_value: float | None = None
-    last_n: int | None = None
-    last_at: datetime | None = None
-    clear_since: datetime | None = None
-    last_action_at: datetime | None = None
+    state: StateName = _saved("state", "inactive")
+    since: datetime | None = _saved("time")
+    since_index: int | None = _saved("int")
+    consecutive: int = _saved("count", 0)
+    pending_since: datetime | None = _saved("time")
+    pending_since_index: int | None = _saved("int")
+    last_value: float | None = _saved("number")
+    last_n: int | None = _saved("int")
+    last_at: datetime | None = _saved("time")
+    clear_since: datetime | None = _saved("time")
+    last_action_at: datetime | None = _saved("time")
 
     def go(self, state: StateName, now: datetime, index: int) -> None:
         self.state, self.since, self.since_index = state, now, index
@@ -290,6 +296,26 @@ def _time(value: Any, what: str) -> datetime | None:
     if parsed.tzinfo is None:
         raise SnapshotError(f"snapshot field {what} must carry a time zone, got {value!r}")
     return parsed
+
+
+def _write(kind: str, value: Any) -> Any:
+    if kind == "time":
+        return _iso(value)
+    if kind == "number":
+        return value if value is not None and math.isfinite(value) else None
+    return value
+
+
+def _read(kind: str, value: Any, what: str, rule: str) -> Any:
+    if kind == "time":
+        return _time(value, what)
+    if kind == "number":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise SnapshotError(f"snapshot field {what} of rule {rule!r} must be a number or null")
+        return float(value) if value is not None else None
+    if kind == "count":
+        return _opt_int(value, what) or 0
+    return _opt_int(value, what)
 
 
 def _opt_int(value: Any, what: str) -> int | None:
@@ -541,21 +567,8 @@ class Evaluator:
         """The state of every rule as plain JSON data (``json.dumps`` works on it)."""
         rules: dict[str, Any] = {}
         for name, st in self._state.items():
-            last = st.last_value
-            rules[name] = {
-                "fingerprint": self._fingerprints[name],
-                "state": st.state,
-                "since": _iso(st.since),
-                "since_index": st.since_index,
-                "consecutive": st.consecutive,
-                "pending_since": _iso(st.pending_since),
-                "pending_since_index": st.pending_since_index,
-                "last_value": last if last is not None and math.isfinite(last) else None,
-                "last_n": st.last_n,
-                "last_at": _iso(st.last_at),
-                "clear_since": _iso(st.clear_since),
-                "last_action_at": _iso(st.last_action_at),
-            }
+            rules[name] = {"fingerprint": self._fingerprints[name]} | {
+                f.name: _write(f.metadata["kind"], getattr(st, f.name)) for f in fields(_Runtime)}
         spent = [
             {"module": module, "dry_run": dry, "at": [_iso(t) for t in times]}
             for (module, dry), times in self._spent.items()
@@ -622,23 +635,9 @@ class Evaluator:
             raise SnapshotError(
                 f"snapshot state of rule {name!r} is {state!r}; expected inactive, pending or firing"
             )
-        consecutive = _opt_int(data.get("consecutive"), "consecutive") or 0
-        last = data.get("last_value")
-        if last is not None and (isinstance(last, bool) or not isinstance(last, int | float)):
-            raise SnapshotError(f"snapshot field last_value of rule {name!r} must be a number or null")
-        runtime = _Runtime(
-            state=state,
-            since=_time(data.get("since"), "since"),
-            since_index=_opt_int(data.get("since_index"), "since_index"),
-            consecutive=consecutive,
-            pending_since=_time(data.get("pending_since"), "pending_since"),
-            pending_since_index=_opt_int(data.get("pending_since_index"), "pending_since_index"),
-            last_value=float(last) if last is not None else None,
-            last_n=_opt_int(data.get("last_n"), "last_n"),
-            last_at=_time(data.get("last_at"), "last_at"),
-            clear_since=_time(data.get("clear_since"), "clear_since"),
-            last_action_at=_time(data.get("last_action_at"), "last_action_at"),
-        )
+        runtime = _Runtime(**{f.name: _read(f.metadata["kind"], data.get(f.name), f.name, name)
+                              for f in fields(_Runtime) if f.name != "state"}, state=state)
+        consecutive = runtime.consecutive
         if state != "inactive" and (
             runtime.pending_since is None or runtime.pending_since_index is None or consecutive < 1
         ):
