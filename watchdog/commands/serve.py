@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -81,6 +82,30 @@ def spool_dir(args: argparse.Namespace) -> Path:
 
     base = Path(".") if is_postgres_url(args.store) else Path(args.store).parent
     return base / "spool" / re.sub(r"[^A-Za-z0-9._-]", "_", args.instance)
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` for the HTTP API, or a :class:`ConfigError` saying why not.
+
+    ``serve`` binds it before it restores a checkpoint or replays its spool, so a busy port fails in a
+    moment, not after minutes of work; connections that arrive meanwhile wait in the backlog.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as e:
+        raise ConfigError(f"--http {host}:{port}: the host cannot be resolved ({e.strerror or e}).") from None
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"--http {host}:{port} cannot be served: {e.strerror or e}; is another watchdog (or "
+                          "another program) listening there? Choose another address, or 'off'.") from None
+    sock.set_inheritable(False)
+    return sock
 
 
 def register(sub: Any) -> None:
@@ -216,6 +241,7 @@ class Service:
         self.threads: list[threading.Thread] = []
         self.failed: list[BaseException] = []
         self.server: Any = None
+        self.http_socket: socket.socket | None = None
         self.http_thread: threading.Thread | None = None
         self.scheduler: Any = None
         self.store: Any = None
@@ -244,6 +270,8 @@ class Service:
                           **signer_options(a))
         self.policy = load_policy_or_refuse(policy_path)  # refused before the sources are looked at
         self.sources = self._sources()
+        if a.http is not None:  # bound before the checkpoint and the spool are read: a busy port fails at once
+            self.http_socket = bind_http(*a.http)
         # a live service knows the time: records stamped too far ahead of it are quarantined
         parts = compose(opts, clock=self.clock, on_reload=self._reloaded, policy=self.policy)
         self.parts = parts
@@ -405,7 +433,9 @@ class Service:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                 access_log=False)
         self.server = uvicorn.Server(config)
-        t = self.http_thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        sockets = [self.http_socket] if self.http_socket is not None else None
+        t = self.http_thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, name="http",
+                                                daemon=True)
         t.start()
         deadline = time.monotonic() + 10
         while not self.server.started and t.is_alive() and time.monotonic() < deadline:
@@ -553,6 +583,8 @@ class Service:
             self.quarantine.close()
         if self.spool is not None:
             self.spool.close()
+        if self.http_socket is not None:
+            self.http_socket.close()
         if self.store is not None:
             with self.engine_lock:
                 self.store.close()
