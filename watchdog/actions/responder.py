@@ -60,6 +60,9 @@ class Responder:
         self.monitor = monitor
         self.clock = clock
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = [on_event] if on_event else []
+        # set by watchdog.observe.notify when a receiver takes the alerts: else they are counted "unrouted"
+        # (delivery itself is counted by watchdog_alert_notifications_total)
+        self.alerts_routed = False
         # On-chain actions go through the durable outbox (watchdog/outbox.py); see its docstring.
         self.outbox = outbox if outbox is not None else Outbox(
             store, monitor, clock=clock, metrics=chain_metrics(metrics))
@@ -216,8 +219,8 @@ class Responder:
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         if self.metrics is not None and ("action" in data or event == "alert"):
             outcome = {"action_mined": "mined", "action_failed": "failed", "action_skipped": "skipped",
-                       "alert": "sent", "action_held": "held", "action_settled": "settled",
-                       "action_stuck": "stuck"}.get(event, event)
+                       "alert": "queued" if self.alerts_routed else "unrouted", "action_held": "held",
+                       "action_settled": "settled", "action_stuck": "stuck"}.get(event, event)
             if event == "action_failed" and data.get("unsent"):
                 outcome = "unsent"  # not final: it may still be mined later, counted then as "mined"
             d = data["decision"]

@@ -57,7 +57,11 @@ def attach(
     )
     if notifier is not None:
         responder.listeners.append(notifier)
+        responder.alerts_routed = True
         closers.append(notifier.close)
+    else:
+        log.warning("alerts_unrouted", extra={"why": "no --alertmanager-url or --webhook-url: the watchdog's alerts "
+                                                     "are logged and counted (outcome unrouted), sent nowhere"})
     if grafana_url or grafana_token_file:
         if not (grafana_url and grafana_token_file):
             raise ConfigError("--grafana-url and --grafana-token-file go together: give both or neither.")
