@@ -326,7 +326,8 @@ class AlertNotifier:
             "summary": d.annotations.get("summary", d.rule),
             "description": (
                 f"{d.detector}.{d.statistic} = {d.value:.6g} {d.op} {d.threshold:g} on model "
-                f"{d.model} at record {d.record_index} ({d.at.isoformat()})."
+                f"{d.model} at line {d.record_index} (data time {iso_utc(d.at)}; detected "
+                f"{iso_utc(time.time())})."
             ),
             "evidence_hash": inc.evidence_hash,
             "decided_at": iso_utc(d.at),
