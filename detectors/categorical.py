@@ -18,6 +18,7 @@ from detectors.base import (
     check_window,
     is_missing,
 )
+from detectors.twosample import _LocatesInWindow, _tail_chi_square_split
 
 __all__ = ["CategoricalPSIDrift", "ChiSquareDrift", "GTestDrift", "UnseenCategoryRate"]
 
@@ -28,7 +29,7 @@ def _category(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-class ChiSquareDrift(UnivariateDetector):
+class ChiSquareDrift(_LocatesInWindow, UnivariateDetector):
     r"""Chi-square test of the categories in the last ``window`` values against a reference.
 
     The buckets are the reference's categories plus one for every category the reference never
@@ -55,6 +56,11 @@ class ChiSquareDrift(UnivariateDetector):
 
     Notes
     -----
+    ``change_point`` (while ``drift_detected``): the window value from which the counts differ most
+    from the reference, the ``k`` maximising the G statistic of the window's values from ``k``
+    on against the expected proportions (see :mod:`detectors.twosample`); the same for every
+    class of this module.
+
     Statistics: ``statistic`` (chi-square), ``p_value`` (its upper tail with ``len(categories)``
     degrees of freedom) and ``unseen_ratio`` (share of the window in no reference category).
     The goodness-of-fit statistic is scaled by ``m / (m + n)`` for a reference of ``m`` values:
@@ -78,6 +84,8 @@ class ChiSquareDrift(UnivariateDetector):
     ...         print(f"Change detected at index {i}, unseen ratio {chi.read('unseen_ratio'):.3f}")
     ...         break
     Change detected at index 613, unseen ratio 0.015
+    >>> chi.change_point
+    603
 
     """
 
@@ -147,6 +155,9 @@ class ChiSquareDrift(UnivariateDetector):
             return lookup[inverse.reshape(-1)]
         codes = [self._encode_one(v) for v in values.tolist()]
         return np.array([c for c in codes if c is not None], dtype=np.int64)
+
+    def _split(self, values: np.ndarray) -> int:
+        return _tail_chi_square_split(values, self._expected_props)
 
     def _compute(self, name: str) -> float:
         assert self._counts is not None

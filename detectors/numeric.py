@@ -202,6 +202,13 @@ class _WindowedNumeric(_NumericDetector):
         """Number of values in the window (inside the horizon for a time window)."""
         return self._active()
 
+    def _window_in_order(self) -> tuple[np.ndarray, int]:
+        if self._reading_last_block():
+            assert self._last_block is not None
+            return self._last_block, self._n_seen - self._buffer._count - self.window
+        active = self._active()
+        return self._buffer.values()[self._buffer._count - active :], self._n_seen - active
+
     # -- persistence -----------------------------------------------------------------------------
 
     def _snapshot_state(self) -> dict[str, Any]:

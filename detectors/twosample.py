@@ -1,18 +1,40 @@
-"""Two-sample drift of a sliding window of numbers against a fixed reference sample: KS and PSI."""
+"""Two-sample drift of a sliding window of numbers against a fixed reference sample: KS and PSI.
+
+Every window test here, in :mod:`detectors.numeric` and in :mod:`detectors.categorical` also says
+where the change began while ``drift_detected`` holds: ``change_point``, the position (0-based, as
+``n_seen`` counts) of the window value from which the window differs most from the reference,
+computed when first read and kept until the next update. The estimator is a likelihood ratio for
+"the window's values from ``k`` on come from elsewhere, those before from the reference":
+
+- numbers: each value's mid-rank in the reference, :math:`u = F_{ref}(x) - 1/2`, and its spread
+  :math:`|u|`, standardised by their mean and deviation over the reference itself; ``k``
+  maximises :math:`T_k^2 / (w - k)` over both scores, :math:`T_k` the sum of the standardised
+  score over the window's values from ``k`` on (a location change moves the first, a change of
+  spread the second);
+- categories and binned numbers (PSI, Jensen-Shannon): ``k`` maximises the G statistic (the
+  multinomial likelihood ratio) of the counts of the window's values from ``k`` on against the
+  reference's proportions (floored); not Pearson's, whose terms for a rare or unseen bucket
+  (expected count near 0) make a short tail that ends on one such value win.
+
+Ties go to the earliest ``k``. A window ``[k:]`` of one value can win only if the change is in
+the window's last few values; a change older than the window gives the window's first value.
+"""
 
 from __future__ import annotations
 
 import bisect
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special, stats
 
 from detectors.base import (
     DEFAULT_ALPHA,
+    Detector,
     UnivariateDetector,
     check_int,
     check_min_samples,
@@ -46,8 +68,75 @@ def _numeric_reference(reference: ArrayLike) -> np.ndarray:
     return ref
 
 
-class _NumericDetector(UnivariateDetector):
+# Where a window test keeps its change point in ``_cache`` (cleared on every update); NaN for None.
+# The leading space keeps it apart from the statistics' names.
+_CHANGE_POINT_KEY = " change_point"
+
+
+def _tail_score_split(scores: Sequence[np.ndarray]) -> int:
+    """The ``k`` maximising ``T_k^2 / (n - k)`` over standardised scores, ``T_k`` the sum from ``k`` on."""
+    n = scores[0].shape[0]
+    lengths = np.arange(n, 0, -1, dtype=np.float64)
+    best = np.zeros(n)
+    for z in scores:
+        tails = np.cumsum(z[::-1])[::-1]
+        np.maximum(best, tails * tails / lengths, out=best)
+    return int(np.argmax(best))
+
+
+def _tail_chi_square_split(codes: np.ndarray, props: np.ndarray) -> int:
+    """The ``k`` maximising the G statistic (likelihood ratio) of the counts of ``codes[k:]`` against ``props``.
+
+    :math:`G_k = 2 \\sum_c O_c \\ln(O_c / (L p_c))` over the counts :math:`O` of ``codes[k:]``,
+    :math:`L = n - k`: :math:`\\sum_c O_c \\ln O_c` grows by :math:`(a + 1)\\ln(a + 1) - a \\ln a` when a
+    value joins whose code the tail already holds :math:`a` times, so all of them cost one sort.
+    """
+    n = codes.shape[0]
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    after = np.empty(n, dtype=np.int64)  # values of the same code after each one
+    after[order] = np.searchsorted(ordered, ordered, side="right") - np.arange(n) - 1
+    a = after.astype(np.float64)
+    gain = special.xlogy(a + 1.0, a + 1.0) - special.xlogy(a, a) - np.log(props[codes])
+    lengths = np.arange(n, 0, -1, dtype=np.float64)
+    g = np.cumsum(gain[::-1])[::-1] - lengths * np.log(lengths)
+    return int(np.argmax(g))
+
+
+class _LocatesInWindow(Detector):
+    """A window test that estimates where the change began (see the module docstring).
+
+    Subclasses give ``_split(values)``, the offset in the window (oldest first) where the change
+    began, and may override ``_window_in_order()``.
+    """
+
+    @property
+    def change_point(self) -> int | None:
+        """0-based position among the values seen where the change began, while ``drift_detected``
+        holds; None otherwise. Computed when first read, kept until the next update."""
+        cached = self._cache.get(_CHANGE_POINT_KEY)
+        if cached is None:
+            found = None
+            if self.drift_detected:
+                values, first = self._window_in_order()
+                if values.shape[0]:
+                    found = first + self._split(values)
+            cached = math.nan if found is None else float(found)
+            self._cache[_CHANGE_POINT_KEY] = cached
+        return None if math.isnan(cached) else int(cached)
+
+    def _window_in_order(self) -> tuple[np.ndarray, int]:
+        """The values the statistics are computed on, oldest first, and the position of the first."""
+        return self._buffer.values(), self._n_seen - self._buffer._count
+
+    def _split(self, values: np.ndarray) -> int:
+        """Offset in ``values`` where the change began."""
+        raise NotImplementedError(f"{type(self).__name__} has no _split")
+
+
+class _NumericDetector(_LocatesInWindow, UnivariateDetector):
     input_kind = "numeric"
+    reference: np.ndarray
 
     def _encode_one(self, x: Any) -> Any:
         if x is None:
@@ -63,6 +152,22 @@ class _NumericDetector(UnivariateDetector):
         array, keep = self._kept(values)
         kept: np.ndarray = array[keep]
         return kept
+
+    def _scores(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mid-rank in the reference minus 1/2 of each value, and its absolute value."""
+        ref = self.reference
+        u = (np.searchsorted(ref, values, "left") + np.searchsorted(ref, values, "right")) / (2.0 * ref.shape[0]) - 0.5
+        return u, np.abs(u)
+
+    def _split(self, values: np.ndarray) -> int:
+        null = getattr(self, "_score_null", None)
+        if null is None:  # the scores' mean and deviation over the reference itself, once
+            null = [(float(np.mean(s)), float(np.std(s))) for s in self._scores(self.reference)]
+            self._score_null = null
+        standardised = [
+            (s - mean) / (sd if sd > 0 else 1.0) for s, (mean, sd) in zip(self._scores(values), null, strict=True)
+        ]
+        return _tail_score_split(standardised)
 
 
 class _QuantileBinned(_NumericDetector):
@@ -90,6 +195,15 @@ class _QuantileBinned(_NumericDetector):
 
     def _encode_many(self, values: np.ndarray) -> np.ndarray:
         return self._bin(super()._encode_many(values))
+
+    def _split(self, values: np.ndarray) -> int:
+        props = getattr(self, "_split_props", None)
+        if props is None:  # the reference's proportions, floored so an empty bin stays finite
+            counts = np.bincount(self._bin(self.reference), minlength=self._n_codes)
+            props = np.maximum(counts / self.reference.shape[0], 1e-6)
+            props = props / props.sum()
+            self._split_props = props
+        return _tail_chi_square_split(values, props)
 
 
 class KSDrift(_NumericDetector):
@@ -145,6 +259,11 @@ class KSDrift(_NumericDetector):
 
     >>> ks.read("p_value") < 1e-3
     True
+
+    While it fires, ``change_point`` says where in the window the change began:
+
+    >>> ks.change_point
+    997
 
     """
 
