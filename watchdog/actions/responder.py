@@ -63,7 +63,7 @@ class Responder:
         # set by watchdog.observe.notify when a receiver takes the alerts: else they are counted "unrouted"
         # (delivery itself is counted by watchdog_alert_notifications_total)
         self.alerts_routed = False
-        # On-chain actions go through the durable outbox (watchdog/outbox.py); see its docstring.
+        # On-chain actions go through the durable outbox (watchdog/actions/outbox.py); see its docstring.
         self.outbox = outbox if outbox is not None else Outbox(
             store, monitor, clock=clock, metrics=chain_metrics(metrics))
         self.outbox.on_event = self._on_outbox

@@ -52,7 +52,7 @@ class StoreView(Protocol):
 
 
 OPEN_ACTION_STATUSES = ("intent", "held", "signed", "sent", "mined")
-"""Action statuses still in the outbox (watchdog.outbox.OPEN_STATES): they count in its depth."""
+"""Action statuses still in the outbox (watchdog.actions.outbox.OPEN_STATES): they count in its depth."""
 WAITING_ON_PURPOSE = ("held",)
 """Open statuses that wait by design (the veto window): never "stuck"."""
 

@@ -1,7 +1,7 @@
 """Wires outward notifications to a Responder: Alertmanager or webhook alerts, Grafana annotations.
 
 Each is a Responder listener that only enqueues; delivery runs on its own worker thread (see
-:mod:`watchdog.alerting`), so no notification ever delays an on-chain action.
+:mod:`watchdog.observe.alerting`), so no notification ever delays an on-chain action.
 """
 
 from __future__ import annotations

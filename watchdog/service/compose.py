@@ -52,7 +52,7 @@ class RunOptions:
     confirmations: int = 3  # blocks deep before an action is "confirmed"
     stuck_blocks: int = 3  # blocks without inclusion before a transaction is replaced with a higher fee
     settle_seconds: float = 60.0  # at the end of a run, how long to wait for transactions in flight
-    alertmanager_url: str | None = None  # notifications (watchdog/notify.py): never on the action path
+    alertmanager_url: str | None = None  # notifications (watchdog/observe/notify.py): never on the action path
     webhook_url: str | None = None
     grafana_url: str | None = None
     grafana_token_file: str | None = None

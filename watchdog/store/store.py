@@ -2,7 +2,7 @@
 
 SQLite in WAL mode is the default (one file, standard library); a ``postgresql://`` URL selects
 PostgreSQL (psycopg 3), for replicas that share state. Both run the same migrations and the same
-portable SQL (see :mod:`watchdog.db` for the translation). Writes that matter for safety are
+portable SQL (see :mod:`watchdog.store.db` for the translation). Writes that matter for safety are
 committed before the step they protect: an action's intent row exists before anything is signed.
 Migrations run at open, in order, each recorded by name.
 
