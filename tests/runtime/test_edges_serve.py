@@ -52,3 +52,56 @@ def test_bind_http_gives_a_listening_socket(tmp_path: Path) -> None:
             pass  # accepted by the backlog before any server runs
     finally:
         sock.close()
+
+
+def _checkpointed(store: Path) -> int:
+    from watchdog.store.store import Store
+
+    with Store(str(store)) as s:
+        row = s.query_one("SELECT records FROM checkpoints WHERE instance = 'default'")
+    return int(row["records"]) if row else -1
+
+
+@pytest.mark.e2e
+def test_no_follow_without_http_reads_to_the_end_checkpoints_and_exits_0(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "records.jsonl"
+    source.write_bytes(b"\n".join(LINES[:2000]) + b"\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
+    proc = subprocess.run([sys.executable, "-m", "watchdog", *_serve_args(tmp_path, "--source", str(source),
+                                                                          "--no-follow", "--http", "off")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # was: never exited
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _checkpointed(tmp_path / "w.db") == 2000
+
+
+def test_http_ingest_alone_needs_no_source(tmp_path: Path) -> None:
+    import httpx
+
+    from watchdog.cli import build_parser
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "tokens").write_text("test-token-0123456789abcdef\n")
+    args = build_parser().parse_args(_serve_args(tmp_path, "--http", f"127.0.0.1:{port}",
+                                                 "--api-token-file", str(tmp_path / "tokens")))
+    svc = serve_cmd.Service(args, clock=lambda: 1.80e9)
+    try:
+        svc.start()  # was: "Nothing to read: give --source FILE ..."
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/records", content=b"\n".join(LINES[:20]), timeout=30,
+                       headers={"Authorization": "Bearer test-token-0123456789abcdef",
+                                "Content-Type": "application/x-ndjson"})
+        assert r.status_code == 200, r.text
+        assert svc.records == 20
+    finally:
+        assert svc.shutdown() == 0
+    assert _checkpointed(tmp_path / "w.db") == 20
+
+
+def test_nothing_to_read_without_http_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_serve_args(tmp_path, "--http", "off")) == 2
+    assert "Nothing to read: give --source FILE" in capsys.readouterr().err

@@ -1,10 +1,13 @@
 """``watchdog serve``: one long-running process with the engine, its sources, the HTTP API and the scheduler.
 
-    watchdog serve --policy P --source records.jsonl [--source more.jsonl ...]
+    watchdog serve --policy P [--source records.jsonl [--source more.jsonl ...]]
                    [--rpc-url URL --monitor ADDRESS [--key-file K]] [--dry-run]
                    [--store watchdog.db | postgresql://user@host:5432/db] [--http 127.0.0.1:8080 | off]
 
-JSON Lines sources are followed like ``tail -F``; Parquet and CSV files are replayed once. At start
+JSON Lines sources are followed like ``tail -F``; Parquet and CSV files are replayed once; with
+``--http`` no ``--source`` is needed (records come by ``POST /v1/records``). With ``--http off``,
+once every source is read to its end (``--no-follow``, or only tables) the service checkpoints and
+exits 0. At start
 the last checkpoint of ``--instance`` is restored (detectors, rule states, label join, pending batch)
 and every source resumes from the position saved with it, so the records after it are read again,
 never skipped. Checkpoints are taken every ``--checkpoint-interval`` seconds (when something
@@ -113,9 +116,10 @@ def register(sub: Any) -> None:
     p.add_argument("--policy", required=True)
     p.add_argument("--source", action="append", default=[],
                    help="JSON Lines file (followed like tail -F), or a Parquet or CSV file (replayed once); "
-                        "repeat for several")
+                        "repeat for several; none is needed with --http (records by POST /v1/records)")
     p.add_argument("--no-follow", action="store_true",
-                   help="read JSON Lines files (and the oracle) to their end, then only serve")
+                   help="read JSON Lines files (and the oracle) to their end, then only serve the API; "
+                        "with --http off, checkpoint and exit 0")
     p.add_argument("--oracle", help="address of an oracle contract whose Prediction/Label events are a source")
     p.add_argument("--oracle-rpc-url", help="JSON-RPC endpoint for the oracle (default: the first --rpc-url)")
     p.add_argument("--oracle-confirmations", type=int, default=12,
@@ -390,8 +394,9 @@ class Service:
             out.append(src)
         if self.args.oracle:
             out.append(self._oracle())
-        if not out:
-            raise ConfigError("Nothing to read: give --source FILE (one or more) or --oracle ADDRESS.")
+        if not out and self.args.http is None:  # HTTP ingest alone is a source too
+            raise ConfigError("Nothing to read: give --source FILE (one or more), --oracle ADDRESS, or --http ADDR "
+                              "to take records by POST /v1/records.")
         return out
 
     def _oracle(self) -> Any:
@@ -540,8 +545,13 @@ class Service:
             return False
 
     def wait(self) -> None:
+        """Until a signal, a failure, the API's end, or (with ``--http off``) the end of every source: with
+        nothing followed and no API there is nothing left to do, and the exit takes the final checkpoint."""
         while not self.stop.wait(0.5):
             if self.server is not None and self.server.should_exit:
+                break
+            if self.args.http is None and not any(t.is_alive() for t in self.threads):
+                log.info("sources_finished", extra={"why": "every source is read to its end and --http is off"})
                 break
             if self.reloader is not None and self.reloader.pending:
                 with self.engine_lock:  # between batches, never inside one
