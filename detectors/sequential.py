@@ -239,12 +239,19 @@ class _LocatesChange:
         return self._change_point
 
 
-def _last_hit(values: np.ndarray, extreme: float) -> int | None:
-    """Offset of the last entry of ``values`` equal to ``extreme``, or None."""
-    hit = values == extreme
-    if not hit.any():
-        return None
-    return int(values.shape[0] - 1 - np.argmax(hit[::-1]))
+def _last_extreme(values: np.ndarray, before: float, lowest: bool) -> int | None:
+    """Offset of the last entry of ``values`` at its running minimum (``lowest``; else maximum) from
+    ``before`` on, ties included, or None if no entry reaches it: the last occurrence of the
+    block's minimum when it is not above ``before``. One reduction per block (a loop's block of one is
+    compared in Python)."""
+    m = values.shape[0]
+    if m == 1:
+        value = float(values[0])
+        return 0 if (value <= before if lowest else value >= before) else None
+    backwards = values[::-1]
+    at = m - 1 - int(backwards.argmin() if lowest else backwards.argmax())
+    value = float(values[at])
+    return at if (value <= before if lowest else value >= before) else None
 
 
 def _ks_split(values: np.ndarray, min_size: int) -> int:
@@ -459,6 +466,7 @@ class PageHinkley(_LocatesChange, SequentialDetector):
     def _run(self, x: np.ndarray) -> int | None:
         m = x.shape[0]
         count = self._count
+        min_before, max_before = self._min_inc, self._max_dec
         # In place, on few buffers: this is the batch path's whole cost.
         totals = x.copy()
         totals[0] += self._total
@@ -489,11 +497,11 @@ class PageHinkley(_LocatesChange, SequentialDetector):
         self._s_inc, self._min_inc = float(s_inc[last]), min_inc
         self._s_dec, self._max_dec = float(s_dec[last]), max_dec
         if self.mode != "down":
-            at = _last_hit(s_inc[: last + 1], min_inc)
+            at = _last_extreme(s_inc[: last + 1], min_before, lowest=True)
             if at is not None:
                 self._inc_from = self._n_seen + at + 1
         if self.mode != "up":
-            at = _last_hit(s_dec[: last + 1], max_dec)
+            at = _last_extreme(s_dec[: last + 1], max_before, lowest=False)
             if at is not None:
                 self._dec_from = self._n_seen + at + 1
         if self._count >= self.min_instances:
@@ -804,15 +812,15 @@ class CUSUM(_LocatesChange, _Standardised):
         alarm = int(np.argmax(fired)) if fired.any() else None
         last = z.shape[0] - 1 if alarm is None else alarm
         self._count += last + 1
-        self._s_up, self._min_up = float(s_up[last]), float(min_up[last])
-        self._s_low, self._min_low = float(s_low[last]), float(min_low[last])
         base = self._n_seen + start + 1  # the position after z[0]
-        at = _last_hit(s_up[: last + 1], self._min_up)
+        at = _last_extreme(s_up[: last + 1], self._min_up, lowest=True)
         if at is not None:
             self._up_from = base + at
-        at = _last_hit(s_low[: last + 1], self._min_low)
+        at = _last_extreme(s_low[: last + 1], self._min_low, lowest=True)
         if at is not None:
             self._low_from = base + at
+        self._s_up, self._min_up = float(s_up[last]), float(min_up[last])
+        self._s_low, self._min_low = float(s_low[last]), float(min_low[last])
         return None if alarm is None else start + alarm
 
     def _compute(self, name: str) -> float:
