@@ -86,7 +86,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--policy", required=True)
     _chain_args(s, signer=False, required=False)
     _monitor_args(s, required=False)
-    s.set_defaults(func=cmd_status)
+    # no --store: watchdog.db if there is one; a --store given must exist
+    s.set_defaults(func=cmd_status, store=None)
 
     o = sub.add_parser("outbox", help="pending and failed on-chain actions; --process advances them")
     o.add_argument("--store", default="watchdog.db")
@@ -230,6 +231,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return _manual(args, "rollback", args.to_version)
 
 
+STATUS_SETTLED = ("failed", "vetoed", "duplicate", "already_paused")
+"""The ended actions `status` lists beside the open ones: each says why the chain did not get (or did not need)
+this action; a confirmed one shows in the chain's own state."""
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from watchdog.actions.outbox import OPEN_STATES, Outbox
     from watchdog.service.compose import load_policy_or_refuse
@@ -244,7 +250,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from watchdog.service.scheduler import describe_jobs, scheduler_jobs
     from watchdog.store.db import is_postgres_url
 
-    store = Store(args.store) if (is_postgres_url(args.store) or Path(args.store).is_file()) else None
+    if args.store is not None and not is_postgres_url(args.store) and not Path(args.store).is_file():
+        raise ConfigError(f"The store {args.store} does not exist; pass --store with the watchdog's database "
+                          "(or no --store for the chain state alone).")
+    where = args.store or "watchdog.db"
+    store = Store(where) if (is_postgres_url(where) or Path(where).is_file()) else None
     out = []
     for model in policy.models:
         module = str(model.module)
@@ -261,7 +271,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             open_incs = [i for i in incs if i.state == "open"]
             out.append(f"    incidents: {len(incs)} ({len(open_incs)} open)")
             for item in Outbox(store, None).items():
-                if item.module == module and item.status in (*OPEN_STATES, "failed"):
+                if item.module == module and item.status in (*OPEN_STATES, *STATUS_SETTLED):
                     out.append(f"    {item.kind} {item.status} incident {item.incident_id}"
                                + (f" ({item.error})" if item.error else ""))
     if store is not None:
