@@ -18,7 +18,7 @@ from detectors.base import (
     check_window,
     is_missing,
 )
-from detectors.twosample import _LocatesInWindow, _tail_chi_square_split
+from detectors.twosample import _LocatesInWindow, _tail_g_split
 
 __all__ = ["CategoricalPSIDrift", "ChiSquareDrift", "GTestDrift", "UnseenCategoryRate"]
 
@@ -157,7 +157,7 @@ class ChiSquareDrift(_LocatesInWindow, UnivariateDetector):
         return np.array([c for c in codes if c is not None], dtype=np.int64)
 
     def _split(self, values: np.ndarray) -> int:
-        return _tail_chi_square_split(values, self._expected_props)
+        return _tail_g_split(values, self._expected_props)
 
     def _compute(self, name: str) -> float:
         assert self._counts is not None

@@ -26,6 +26,10 @@ Every detector here takes the same three window parameters:
     time); ``n`` is then the number of values inside the horizon and ``min_samples`` (default 1
     for a time window) applies to it. Count windows refuse timestamps, so a mistake is loud.
 
+While a detector here fires, ``change_point`` estimates where in its window (the last complete block
+when tumbling, the values inside the horizon for a time window) the change began; how, in
+:mod:`detectors.twosample`.
+
 Prediction drift is the same test on the model's output: feed the predictions instead of a
 feature (``WassersteinDrift(reference_predictions)``); nothing else changes.
 """

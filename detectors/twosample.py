@@ -84,7 +84,7 @@ def _tail_score_split(scores: Sequence[np.ndarray]) -> int:
     return int(np.argmax(best))
 
 
-def _tail_chi_square_split(codes: np.ndarray, props: np.ndarray) -> int:
+def _tail_g_split(codes: np.ndarray, props: np.ndarray) -> int:
     """The ``k`` maximising the G statistic (likelihood ratio) of the counts of ``codes[k:]`` against ``props``.
 
     :math:`G_k = 2 \\sum_c O_c \\ln(O_c / (L p_c))` over the counts :math:`O` of ``codes[k:]``,
@@ -203,7 +203,7 @@ class _QuantileBinned(_NumericDetector):
             props = np.maximum(counts / self.reference.shape[0], 1e-6)
             props = props / props.sum()
             self._split_props = props
-        return _tail_chi_square_split(values, props)
+        return _tail_g_split(values, props)
 
 
 class KSDrift(_NumericDetector):
