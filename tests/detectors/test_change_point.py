@@ -4,7 +4,8 @@ Each detector sees seeded streams of 1,000 values of N(0, 1) and then N(1.5, 1) 
 1,000 draws from the reference's proportions, then from shifted ones with a new category); the change
 point of its first alarm must lie within the tolerance stated per detector of the true one (1,000).
 The tolerances are what 30 seeds gave, rounded up (the test runs 10); the detectors are configured not to
-raise a false alarm before the change on these seeds (a false alarm has no true change point to be near).
+raise a false alarm before the change on these seeds (a false alarm has no true change point to be near;
+KSWIN raised one on seed 25, not run).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ SEQUENTIAL: dict[str, tuple[Callable[[], Detector], tuple[int, int]]] = {
     "page_hinkley": (lambda: PageHinkley(delta=0.75), (-10, 10)),
     "cusum": (lambda: CUSUM(mean=0.0, sigma=1.0, threshold=10.0), (-12, 10)),
     "e_detector": (lambda: EDetector(mean=0.0, sigma=1.0), (-10, 10)),
-    # ADWIN's cut is at a bucket edge and stops as soon as no cut is significant: early, by up to 616
-    # on 30 seeds (median 72); never after the change's first value... plus the values of the alarm's delay.
+    # ADWIN's cut is at a bucket edge and it stops dropping as soon as no cut is significant: early, by
+    # 24 to 616 values on 30 seeds (median 72), never late.
     "adwin": (lambda: ADWIN(), (-650, 0)),
     "kswin": (lambda: KSWIN(alpha=1e-4, seed=1), (-15, 10)),
     "bocpd": (lambda: BOCPD(), (-10, 10)),
@@ -77,8 +78,9 @@ SEQUENTIAL: dict[str, tuple[Callable[[], Detector], tuple[int, int]]] = {
 WINDOWED: dict[str, tuple[Callable[[], Detector], tuple[int, int]]] = {
     "ks": (lambda: KSDrift(REF, window=200), (-10, 10)),
     "psi": (lambda: PSIDrift(REF, window=200), (-10, 10)),
-    "anderson_darling": (lambda: AndersonDarlingDrift(REF, window=200), (-10, 10)),
-    "wasserstein": (lambda: WassersteinDrift(REF, window=200, threshold=0.3), (-70, 10)),
+    # One seed of 30 (not among those run) put it 66 early: a pre-change excursion of the scores.
+    "anderson_darling": (lambda: AndersonDarlingDrift(REF, window=200), (-70, 10)),
+    "wasserstein": (lambda: WassersteinDrift(REF, window=200, threshold=0.3), (-10, 10)),
     "jensen_shannon": (lambda: JensenShannonDrift(REF, window=200, threshold=0.2), (-10, 10)),
     "jensen_shannon_tumbling": (
         lambda: JensenShannonDrift(REF, window=200, tumbling=True, threshold=0.2),
