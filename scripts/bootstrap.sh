@@ -43,4 +43,10 @@ if [ "${1:-}" = "--test" ]; then
   fi
   command -v npm >/dev/null || { echo "bootstrap: npm (Node 20) is needed for the contract tests" >&2; exit 1; }
   (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
+  # Slither (static analysis of the contract) pins web3 < 8, which the service cannot take: its own venv.
+  if [ ! -x contracts/.venv-slither/bin/slither ]; then
+    "$PY" -m venv contracts/.venv-slither
+    contracts/.venv-slither/bin/python -m pip install -q --disable-pip-version-check 'slither-analyzer==0.11.*' \
+      2>&1 | grep -v "^WARNING: Location" || true
+  fi
 fi

@@ -85,6 +85,8 @@ def make_log(policy: Any, seed: int = 11, n: int = 9000) -> list[bytes]:
 
 def _decision(d: Any) -> dict[str, Any]:
     data = {k: getattr(d, k) for k in d.__dataclass_fields__}
+    if data.get("rule_source"):  # file:line of the rule, relative to the checkout (clones live elsewhere)
+        data["rule_source"] = str(data["rule_source"]).replace(str(ROOT) + "/", "")
     return orjson.loads(orjson.dumps(data, default=str, option=orjson.OPT_SORT_KEYS))
 
 
