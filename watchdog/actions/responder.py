@@ -126,6 +126,7 @@ class Responder:
                          "window_samples": int(det.n), "samples_seen": int(det.n_seen),
                          "statistics": {s: finite(float(det.read(s))) for s in det.statistics}},
             "window": rt.window_bounds(int(det.n)),
+            "change": rt.change_location(det),  # where the change began, not where it was detected
             "versions_in_window": sorted(set(rt.versions)),
             "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
                        "labels_unmatched": rt.n_labels_unmatched, "quarantined_all_models": engine.n_quarantined},

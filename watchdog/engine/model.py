@@ -39,6 +39,7 @@ import orjson
 import pyarrow as pa
 
 import detectors
+from detectors.protocol import Locating
 from rules import Signal
 from watchdog.errors import StartupError
 from watchdog.fmt import finite, iso_utc
@@ -756,6 +757,21 @@ class ModelRuntime:
                         wanted[leaf.detector].add(leaf.statistic)
             self._wanted = (self.rules, {n: tuple(sorted(w)) for n, w in wanted.items()})
         return self._wanted[1]
+
+    def change_location(self, det: Any) -> dict[str, Any] | None:
+        """Where the change a detector fired on began (:class:`detectors.protocol.Locating`), as records: the
+        value's position, how many values back from the decision, and the line and data time of that
+        prediction while it is among the recent ones (counted back one value a prediction: approximate when
+        the feature had missing values). None when the detector does not say."""
+        if not isinstance(det, Locating) or det.change_point is None:
+            return None
+        back = int(getattr(det, "n_seen", 0)) - int(det.change_point)  # the changed value and all after it
+        out: dict[str, Any] = {"value_index": int(det.change_point), "values_since": back}
+        recent = self.state.recent
+        if 0 < back <= len(recent):
+            ts, line = recent[-back]
+            out |= {"line": line, "ts": iso_utc(ts)}
+        return out
 
     def window_bounds(self, n: int) -> dict[str, Any]:
         """The records spanned by the last ``n`` predictions (for the evidence)."""

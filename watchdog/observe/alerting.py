@@ -327,7 +327,7 @@ class AlertNotifier:
             "description": (
                 f"{d.detector}.{d.statistic} = {d.value:.6g} {d.op} {d.threshold:g} on model "
                 f"{d.model} at line {d.record_index} (data time {iso_utc(d.at)}; detected "
-                f"{iso_utc(time.time())})."
+                f"{iso_utc(time.time())})." + _began(inc)
             ),
             "evidence_hash": inc.evidence_hash,
             "decided_at": iso_utc(d.at),
@@ -360,6 +360,17 @@ class AlertNotifier:
             if client is not None:
                 client.close()
         return done
+
+
+def _began(inc: Any) -> str:
+    """" The change began at line N (data time T)." from the incident's evidence, when the detector says."""
+    try:
+        change = inc.evidence_data.get("change") or {}
+    except (ValueError, AttributeError):
+        return ""
+    if "line" not in change:
+        return ""
+    return f" The change began at line {change['line']} (data time {change['ts']})."
 
 
 def build_notifier(
