@@ -97,7 +97,8 @@ def test_the_json_holds_what_the_store_holds(week):
     assert (pause["status"], pause["tx_hash"], pause["block_number"]) == ("mined", stored.tx_hash, stored.block_number)
     assert (pause["tx_hash"], pause["block_number"]) == (chain[0]["tx_hash"], chain[0]["block_number"])
     assert paused["evidence_hash"] == "0x" + bytes(chain[0]["evidenceHash"]).hex()
-    assert [t["event"] for t in paused["timeline"]][:2] == ["evidence_window_start", "rule_fired"]
+    # the data clock first: the evidence window, where the detector places the change's start, the decision
+    assert [t["event"] for t in paused["timeline"]][:3] == ["evidence_window_start", "change_began", "rule_fired"]
     assert "action_mined" in [t["event"] for t in paused["timeline"]]
     assert any("VolatilityRegimeShift (critical)" in r and f"block {stored.block_number}" in r
                for r in rep["verdict"]["reasons"])

@@ -84,6 +84,9 @@ def incident_html(w: Write, inc: dict[str, Any], explorer_url: str | None) -> No
         ("Decisive record", f"line {num(inc['decisive_line'])}" + (
             f" (record index {num(index)}: the model's prediction number {num(index + 1)})" if index is not None
             else "")),
+        ("Where the change began", (f"line {num(inc['changed_at_line'])} (data time {esc(when(inc['changed_at']))}),"
+                                    f" detected at line {num(inc['decisive_line'])}")
+         if inc.get("changed_at_line") is not None else "not estimated by this detector"),
         ("Evidence hash", f"<code>{esc(inc['evidence_hash'])}</code>"),
         ("Policy hash", f"<code>{esc(inc['policy_hash'])}</code>"),
     ])

@@ -105,6 +105,11 @@ def _rule(store: Store, inc: Incident, ev: dict[str, Any], policy: rules.Policy 
     if window.get("first_ts"):
         timeline.append({"at": window["first_ts"], "clock": "data", "event": "evidence_window_start",
                          "detail": f"first record of the evidence window (line {window.get('first_line')})"})
+    change = ev.get("change") or {}
+    if change.get("ts"):
+        timeline.append({"at": change["ts"], "clock": "data", "event": "change_began",
+                         "detail": f"where the change began, as the detector estimates it (line {change.get('line')})"})
+    timeline.sort(key=lambda e: e["at"])  # the change may begin before the evidence window or inside it
     timeline.append({"at": iso_utc(inc.opened_at), "clock": "data", "event": "rule_fired",
                      "detail": f"{inc.rule} fired at {where} after "
                                f"{ev.get('consecutive_evaluations')} consecutive evaluation(s)"})
@@ -131,6 +136,9 @@ def _rule(store: Store, inc: Incident, ev: dict[str, Any], policy: rules.Policy 
         "detected_at": _iso(opened),
         "decisive_line": inc.record_index,
         "decisive_record_index": index,
+        # "changed at line N (ts), detected at line M": where the detector places the change's start
+        "changed_at_line": change.get("line"),
+        "changed_at": change.get("ts"),
         "policy_hash": inc.policy_hash,
         "dry_run": inc.dry_run,
         "timeline": timeline,
