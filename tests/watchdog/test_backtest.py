@@ -137,3 +137,13 @@ def test_bad_ground_truth_is_refused_with_a_sentence(tmp_path: Path, content: st
 
 def test_datetime_helper_is_utc() -> None:
     assert START.tzinfo is not None and datetime(2026, 11, 16, tzinfo=UTC) == START
+
+
+def test_scores_where_the_change_began_as_well_as_the_delay(drifted: Path) -> None:
+    """Before: only the delay; now the detector's estimate of the start is scored against the truth too."""
+    line = _line_of_prediction(drifted, DRIFT_AT)
+    result = backtest(DEMO_POLICY, drifted, [ChangePoint("lending-risk", kind="regime", at_line=line)])
+    [det] = result.detections
+    assert det.location_error_records is not None and abs(det.location_error_records) <= 25
+    assert det.delay_records >= 300  # detected hundreds of records late, located within a few
+    assert f"placed its start {det.location_error_records:+d} records from where it began" in result.render()

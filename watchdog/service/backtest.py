@@ -77,6 +77,8 @@ class Firing:
     """With ground truth: "true" or "false" alarm (fires only)."""
     change: int | None = None
     """Index of the change point a true alarm belongs to."""
+    began_records_before: int | None = None
+    """Where the detector places the change's start: this many of the model's predictions before the decision."""
 
     @property
     def evidence(self) -> str:
@@ -92,6 +94,8 @@ class Detection:
     ts: str | None = None
     delay_records: int | None = None
     delay_seconds: float | None = None
+    location_error_records: int | None = None
+    """Where the detector placed the change's start minus where it began, in predictions (None: not estimated)."""
 
     @property
     def detected(self) -> bool:
@@ -178,8 +182,10 @@ class BacktestResult:
                 stamp = f" ({iso_utc(c.ts)})" if c.ts is not None else ""
                 head_ = f"  {c.model} {c.kind} at {where}{stamp}: "
                 if d.detected:
+                    where = ("" if d.location_error_records is None
+                             else f"; placed its start {d.location_error_records:+d} records from where it began")
                     out.append(head_ + f"detected by {d.rule} at line {d.line} after {d.delay_records} records, "
-                                       f"{d.delay_seconds:g} s")
+                                       f"{d.delay_seconds:g} s{where}")
                 else:
                     out.append(head_ + "MISSED")
         return "\n".join(out)
@@ -234,8 +240,11 @@ def backtest(policy_path: str | Path, log_path: str | Path, truth: list[ChangePo
     policy_path, log_path = Path(policy_path), Path(log_path)
     firings: list[Firing] = []
     # a decision carries the model's prediction count at that moment (the delays in records are counted in them)
-    policy, engine = compose_offline(policy_path, keep_decisions=0,
-                                     on_decision=lambda _engine, rt, d: firings.append(_firing(d, rt.n_predictions)))
+    def on_decision(_engine: Engine, rt: Any, d: rules.Decision) -> None:
+        change = rt.change_location(rt.detectors[d.detector]) if d.kind == "fire" else None
+        firings.append(_firing(d, rt.n_predictions, change))
+
+    policy, engine = compose_offline(policy_path, keep_decisions=0, on_decision=on_decision)
     if not log_path.is_file():
         raise ConfigError(f"The log {log_path} does not exist or is not a file.")
     pending = sorted(truth or [], key=lambda c: (c.at_line or 0, c.at_ts or 0.0))
@@ -288,11 +297,12 @@ def _locate(engine: Engine, batch: RawBatch, res: FeedResult, before: dict[str, 
     return pending
 
 
-def _firing(d: rules.Decision, predictions: int) -> Firing:
+def _firing(d: rules.Decision, predictions: int, change: dict[str, Any] | None = None) -> Firing:
     value = d.value if math.isfinite(d.value) else None
     return Firing(kind=d.kind, rule=d.rule, model=d.model, tier=d.tier, line=d.record_index, ts=iso_utc(d.at),
                   detector=d.detector, statistic=d.statistic, op=d.op, threshold=d.threshold, value=value, n=d.n,
-                  actions=list(d.actions), suppressed=d.suppressed, dry_run=d.dry_run, predictions=predictions)
+                  actions=list(d.actions), suppressed=d.suppressed, dry_run=d.dry_run, predictions=predictions,
+                  began_records_before=None if change is None else int(change["values_since"]))
 
 
 def _score(firings: list[Firing], truth: list[ChangePoint], max_delay: int | None) -> list[Detection]:
@@ -316,6 +326,8 @@ def _score(firings: list[Firing], truth: list[ChangePoint], max_delay: int | Non
         if not det.detected:
             det.rule, det.line, det.ts = f.rule, f.line, f.ts
             det.delay_records = delay
+            if f.began_records_before is not None and delay is not None:
+                det.location_error_records = delay - f.began_records_before
             fired = datetime.fromisoformat(f.ts).timestamp()
             det.delay_seconds = round(fired - (change.ts or fired), 3)
     return detections
