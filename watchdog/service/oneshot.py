@@ -10,6 +10,7 @@ from typing import Any
 import rules
 from watchdog.actions.chain import MonitorClient
 from watchdog.errors import ConfigError
+from watchdog.fmt import iso_utc
 from watchdog.report.incidents import is_manual
 from watchdog.service.compose import RunOptions, compose, load_policy_or_refuse
 from watchdog.service.runner import Progress, RunSummary, replay_file
@@ -29,6 +30,7 @@ class RunResult:
     store_path: Path
     extra: dict[str, Any] = field(default_factory=dict)
     unsent: list[Action] = field(default_factory=list)  # protective actions left unsent: `run` exits 3
+    held: dict[int, str] = field(default_factory=dict)  # action id -> what a held action waits for
 
     def render(self) -> str:
         s = self.summary
@@ -57,7 +59,8 @@ class RunResult:
             for a in self.actions:
                 if a.incident_id == inc.id:
                     where = f" tx {a.tx_hash} block {a.block_number}" if a.tx_hash else ""
-                    out.append(f"  {a.kind}: {a.status}{where}" + (f" ({a.error})" if a.error else ""))
+                    out.append(f"  {a.kind}: {a.status}{where}" + (f" ({a.error})" if a.error else "")
+                               + self.held.get(a.id, ""))
         out.append(f"store: {self.store_path}")
         return "\n".join(out)
 
@@ -89,6 +92,15 @@ def run(opts: RunOptions, start_metrics: Callable[[Any], Any] | None = None,
         store.audit(responder.clock(), "run_finished", {"lines": summary.lines, "quarantined": summary.quarantined},
                     policy_hash=policy.hash)
         return RunResult(policy, summary, store.incidents(), store.actions(), parts.monitor is not None,
-                         opts.quarantine, opts.store, unsent=unsent)
+                         opts.quarantine, opts.store, unsent=unsent, held=_held(store))
     finally:
         parts.store.close()
+
+
+def _held(store: Any) -> dict[int, str]:
+    """For each action held in its veto window: until when, and what sends it then."""
+    rows = store.query("SELECT a.id AS id, o.not_before AS not_before FROM actions a JOIN outbox o"
+                       " ON o.action_id = a.id WHERE a.status = ?", ("held",))
+    return {int(r["id"]): (f" until {iso_utc(float(r['not_before']))} (the veto window; a steward may veto it "
+                           "until then, and `watchdog serve`, a later `watchdog run` or `watchdog outbox --process` "
+                           "sends it after)") for r in rows}
