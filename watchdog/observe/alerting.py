@@ -390,6 +390,10 @@ def build_notifier(
         receivers.append(WebhookReceiver(webhook_url))
     if not receivers:
         return None
+    if metrics is not None:  # every series at 0 from the start: the delivery-failure rule sees the first failure
+        for rc in receivers:
+            for outcome in ("sent", "failed", "dropped"):
+                metrics.alert_notifications.labels(rc.name, outcome)
     on_outcome, on_attempt = alert_outcomes(metrics)
     return AlertNotifier(
         receivers,

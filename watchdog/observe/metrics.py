@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 import rules
 from watchdog import __version__
+from watchdog.ingest.records import REASON_CODES
 
 
 class EngineView(Protocol):
@@ -71,6 +72,8 @@ class Metrics:
         self.records_quarantined = Counter(
             "watchdog_records_quarantined_total", "Records sent to quarantine, by reason code.",
             ["reason"], registry=r)
+        for reason in REASON_CODES:  # every series exists at 0: increase() sees the first one
+            self.records_quarantined.labels(reason)
         self.labels_unmatched = Counter(
             "watchdog_labels_unmatched_total", "Late labels whose prediction was not found in the join window.",
             ["model"], registry=r)
