@@ -76,15 +76,39 @@ def _segment_bytes(text: str) -> int:
     return int(text)
 
 
-def spool_dir(args: argparse.Namespace) -> Path:
-    """``--spool-dir``, or by default ``spool/<instance>`` next to a SQLite store (in the working
-    directory for a PostgreSQL store)."""
+def spool_owner(store: Any, instance: str) -> dict[str, Any]:
+    """Who a spool belongs to: this store (a SQLite file by its absolute path, PostgreSQL by its URL without
+    password, which names the database) as created (its first migration's time: a store deleted and made
+    again is another store), and the instance."""
+    where = store.path if store.backend != "sqlite" or store.path == ":memory:" else str(Path(store.path).resolve())
+    row = store.query_one("SELECT MIN(applied_at) AS created FROM schema_migrations")
+    return {"store": where, "created": row["created"] if row else None, "instance": instance}
+
+
+def spool_dir(args: argparse.Namespace, owner: dict[str, Any], checkpointed: bool = False) -> Path:
+    """``--spool-dir``, or by default ``spool/<instance>`` next to a SQLite store (in the working directory for
+    a PostgreSQL store) when that spool is this store's or nobody's; a spool of another store there (a
+    second store in the same folder, or the spool of a store since deleted) is left alone, and this store's
+    spool is ``spool/<instance>-<digest of its owner>``.
+
+    A spool from before spools had owners is this store's only when its checkpoint has a spool position
+    (``checkpointed``).
+    """
     if args.spool_dir:
         return Path(args.spool_dir)
+    import hashlib
+
+    from watchdog.ingest.sources.spool import read_owner
     from watchdog.store.db import is_postgres_url
 
     base = Path(".") if is_postgres_url(args.store) else Path(args.store).parent
-    return base / "spool" / re.sub(r"[^A-Za-z0-9._-]", "_", args.instance)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", args.instance)
+    plain = base / "spool" / name
+    found = read_owner(plain)
+    if found == owner or (found is None and (not plain.exists() or checkpointed)):
+        return plain
+    digest = hashlib.sha256(orjson.dumps(owner, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+    return base / "spool" / f"{name}-{digest}"
 
 
 def bind_http(host: str, port: int) -> socket.socket:
@@ -252,6 +276,7 @@ class Service:
         self.monitor: Any = None
         self.quarantine: Any = None
         self.spool: Any = None
+        self.spool_lock: Any = None
         self.restored = False
         self.poisoned = False
         self.recorder: Any = None
@@ -324,13 +349,23 @@ class Service:
         """
         from watchdog.errors import SpoolError
         from watchdog.ingest.sources import Position
-        from watchdog.ingest.sources.spool import Spool
+        from watchdog.ingest.sources.spool import Spool, SpoolLock, claim, read_owner
         from watchdog.service.feed import feed
 
-        where = spool_dir(self.args)
+        saved = self.positions.get(HTTP_SOURCE)
+        owner = spool_owner(self.store, self.args.instance)
+        where = spool_dir(self.args, owner, checkpointed=saved is not None)
         if self.args.http is None and not where.is_dir():
             return 0
-        saved = self.positions.get(HTTP_SOURCE)
+        self.spool_lock = SpoolLock(where)  # held while serving: one writer per spool
+        found = read_owner(where)
+        if found is None:
+            claim(where, owner)
+        elif found != owner:
+            raise ConfigError(
+                f"The spool {where} belongs to the store {found.get('store')} (instance {found.get('instance')}, "
+                f"created {found.get('created')}), not to this one ({owner['store']}, instance {owner['instance']}): "
+                "its records are not this store's to replay. Give this store its own --spool-dir.")
         start = Position.from_json(saved) if saved else None
         try:
             self.spool = Spool(where, segment_bytes=self.args.spool_segment_bytes, name=HTTP_SOURCE, start=start)
@@ -593,6 +628,8 @@ class Service:
             self.quarantine.close()
         if self.spool is not None:
             self.spool.close()
+        if self.spool_lock is not None:
+            self.spool_lock.release()
         if self.http_socket is not None:
             self.http_socket.close()
         if self.store is not None:

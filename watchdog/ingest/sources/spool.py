@@ -21,10 +21,16 @@ segments, and a new segment starts once the current one holds ``segment_bytes``.
 number of lines before it (``line``), so line ``n`` of source ``http`` in the quarantine is in the
 segment with the largest first line below ``n``. :meth:`Spool.prune` deletes the segments that end
 at or before a position, never the one being written.
+
+A spool belongs to one store (and instance): beside the directory, ``<directory>.owner`` names it
+(:func:`read_owner`, :func:`claim`), so a store never replays another's records, and
+``<directory>.lock`` is held with ``flock`` by the one process writing it (:class:`SpoolLock`). Both
+live beside the directory, not in it, which holds segments only.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -32,8 +38,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from watchdog.errors import SpoolError  # defined with the other errors; still importable from here
+import orjson
+
+from watchdog.errors import ConfigError, SpoolError  # SpoolError: defined with the other errors; importable here
 from watchdog.ingest.sources.base import Position, RawBatch
 from watchdog.ingest.sources.jsonl import JsonlSource
 
@@ -292,3 +301,68 @@ class Spool:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+# ownership and lock ------------------------------------------------------------------------------
+
+
+def _beside(directory: str | Path, suffix: str) -> Path:
+    d = Path(directory).resolve()
+    return d.with_name(d.name + suffix)
+
+
+def read_owner(directory: str | Path) -> dict[str, Any] | None:
+    """The owner recorded for the spool in ``directory`` (``<directory>.owner``), or None when there is none."""
+    try:
+        data = orjson.loads(_beside(directory, ".owner").read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, orjson.JSONDecodeError) as e:
+        raise ConfigError(f"The owner file of the spool {directory} cannot be read ({e}); remove "
+                          f"{_beside(directory, '.owner')} only if that spool belongs to this store.") from None
+    return data if isinstance(data, dict) else None
+
+
+def claim(directory: str | Path, owner: dict[str, Any]) -> None:
+    """Record ``owner`` as the spool's (atomically, fsynced): from now on only that owner replays it."""
+    path = _beside(directory, ".owner")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(orjson.dumps(owner, option=orjson.OPT_SORT_KEYS) + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class SpoolLock:
+    """An exclusive ``flock`` on ``<directory>.lock``, holding the pid of its holder, for as long as it is open.
+
+    A second process asking for it gets a :class:`ConfigError` naming the holder's pid; the system releases
+    the lock when the holder exits, even by SIGKILL.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.path = _beside(directory, ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(
+                f"The spool {Path(directory).resolve()} is in use by another watchdog (pid {holder}, lock "
+                f"{self.path}); stop it first, or give this one its own --store or --instance.") from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
