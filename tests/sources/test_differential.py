@@ -95,3 +95,10 @@ def test_the_cases_the_paths_used_to_disagree_on() -> None:
     for name, bad in CASES.items():
         lines = [json.dumps({**GOOD, "id": f"g-{i}"}).encode() for i in range(5)] + [bad]
         assert verdicts(lines, columnar=True) == verdicts(lines, columnar=False), name
+
+
+def test_a_bom_on_a_blocks_first_line_gets_the_line_paths_verdict() -> None:
+    lines = [b"\xef\xbb\xbf" + json.dumps(GOOD).encode()] + [json.dumps({**GOOD, "id": f"g-{i}"}).encode()
+                                                           for i in range(5)]
+    got = verdicts(lines, columnar=True)
+    assert got == verdicts(lines, columnar=False) and got[0] == [(1, "bad_json")]

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -337,8 +336,13 @@ def json_blocks(lines: list[bytes], numbers: list[int], block: int = 32768
     by line, and every record gets the same verdict either way."""
     for at in range(0, len(lines), block):
         part, nums = lines[at:at + block], numbers[at:at + block]
+        body = b"\n".join(part)
+        alone = _alone(part, body)
+        if not alone:
+            yield from _blocks(part, nums, body)
+            continue
         start = 0
-        for i in _nested(part):  # a line pyarrow would take too long over (or crash on) goes alone, in order
+        for i in alone:  # a line pyarrow would take too long over (or crash on) goes alone, in order
             if i > start:
                 yield from _blocks(part[start:i], nums[start:i])
             yield None, part[i:i + 1], nums[i:i + 1]
@@ -353,17 +357,26 @@ pyarrow, whose JSON reader costs time quadratic in the nesting (0.2 ms a line at
 minute at 12,000) and crashes the process at about 20,000. A record has two (itself and its features)."""
 
 
-def _nested(part: list[bytes]) -> list[int]:
-    """Indices of the lines with more than :data:`MAX_TABLE_NESTING` opening brackets (an upper bound of their
-    nesting), counted with ``bytes.count`` (a few percent of a block's time)."""
-    n = len(part)
-    counts = np.fromiter(map(bytes.count, part, repeat(b"{")), dtype=np.int64, count=n)
-    counts += np.fromiter(map(bytes.count, part, repeat(b"[")), dtype=np.int64, count=n)
-    return np.flatnonzero(counts > MAX_TABLE_NESTING).tolist()
+_BOM = b"\xef\xbb\xbf"
+_NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[\n")
 
 
-def _blocks(part: list[bytes], nums: list[int]) -> Iterator[tuple[pa.Table | None, list[bytes], list[int]]]:
-    table = _read_json(part)
+def _alone(part: list[bytes], body: bytes) -> list[int]:
+    """Indices of the lines the line path must read alone: more than :data:`MAX_TABLE_NESTING` opening
+    brackets (an upper bound of their nesting), or a byte-order mark before the object (pyarrow skips it, orjson
+    refuses it). The brackets are counted in one pass over the block (``body``, its lines joined by newlines):
+    every byte but brackets and newlines deleted, then the length of each line's remainder."""
+    openers = body.translate(None, _NOT_OPENERS).split(b"\n")
+    counts = np.fromiter(map(len, openers), dtype=np.int64, count=len(part))
+    out = set(np.flatnonzero(counts > MAX_TABLE_NESTING).tolist())
+    if body.startswith(_BOM) or b"\n" + _BOM in body:
+        out |= {i for i, ln in enumerate(part) if ln.startswith(_BOM)}
+    return sorted(out)
+
+
+def _blocks(part: list[bytes], nums: list[int], body: bytes | None = None
+            ) -> Iterator[tuple[pa.Table | None, list[bytes], list[int]]]:
+    table = _read_json(part, body)
     if table is None and len(part) > _LINE_BY_LINE:
         half = len(part) // 2
         yield from _blocks(part[:half], nums[:half])
@@ -386,10 +399,11 @@ def restore_raw(quarantined: list[Quarantined], part: list[bytes], nums: list[in
 _TS_FIELD = pa.schema([("ts", pa.string())])
 
 
-def _read_json(lines: list[bytes]) -> pa.Table | None:
+def _read_json(lines: list[bytes], body: bytes | None = None) -> pa.Table | None:
     import pyarrow.json as pajson
 
-    body = b"\n".join(lines)
+    if body is None:
+        body = b"\n".join(lines)
     try:
         body.decode("utf-8")  # pyarrow would take bad UTF-8 into string columns; the line path names it
     except UnicodeDecodeError:
