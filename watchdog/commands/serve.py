@@ -326,7 +326,10 @@ class Service:
             self.positions = dict(cp.positions)
             self.records = cp.records
         Path(a.quarantine).parent.mkdir(parents=True, exist_ok=True)
-        self.quarantine = open(a.quarantine, "ab")  # noqa: SIM115 - open while serving, closed by shutdown()
+        from watchdog.service.runner import QuarantineWriter
+
+        # what the quarantine holds already (records re-read after a SIGKILL) is not written again
+        self.quarantine = QuarantineWriter(a.quarantine)  # open while serving, closed by shutdown()
         replayed = self._open_spool()
         self.store.audit(self.clock(), "serve_started", {
             "instance": a.instance, "sources": [s.name for s in self.sources], "dry_run": a.dry_run,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
+
+import orjson
 
 from watchdog.engine.engine import Engine
 from watchdog.errors import ConfigError
@@ -63,6 +66,83 @@ def _binary(head: bytes) -> bool:
     except UnicodeDecodeError as e:  # a multi-byte character cut at the end of the sample is still text
         return e.start < len(head) - 3
     return False
+
+
+QUARANTINE_TAIL_BYTES = 8 << 20
+"""How much of the end of a quarantine file :func:`quarantined_through` reads to find what was written."""
+
+
+def quarantined_through(path: str | Path, tail_bytes: int = QUARANTINE_TAIL_BYTES) -> dict[str, int]:
+    """The highest line of each source among the last entries (``tail_bytes``) of the quarantine file ``path``.
+
+    After a SIGKILL the records after the last checkpoint are read again; their quarantine entries are
+    already in the file up to these lines (entries of one source are written in line order), so
+    :class:`QuarantineWriter` does not write them twice.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - tail_bytes))
+            data = f.read()
+    except FileNotFoundError:
+        return {}
+    lines = data.split(b"\n")
+    if size > tail_bytes:
+        lines = lines[1:]  # the first is cut
+    out: dict[str, int] = {}
+    for ln in lines:
+        try:
+            rec = orjson.loads(ln)
+            source, line = rec["source"], int(rec["line"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a torn last line, or not ours
+        if isinstance(source, str) and line > out.get(source, 0):
+            out[source] = line
+    return out
+
+
+class QuarantineWriter(io.BufferedWriter):
+    """The quarantine file, opened for appending, that leaves out the entries it already holds.
+
+    ``written`` maps a source to the highest line whose entry is in the file already
+    (:func:`quarantined_through`); an entry of that source at or below it is dropped. Once a source has
+    written past its mark, the mark is forgotten at the next ``flush`` (the end of a batch): a file
+    truncated and read again from line 1 later is quarantined again.
+    """
+
+    def __init__(self, path: str | Path, written: dict[str, int] | None = None):
+        super().__init__(io.FileIO(path, "a"))
+        self.written = dict(written if written is not None else quarantined_through(path))
+        self._passed: set[str] = set()
+        self.skipped = 0
+
+    def write(self, data: Any) -> int:
+        data = bytes(data)
+        if not self.written:
+            return super().write(data)
+        kept = []
+        for ln in data.splitlines(keepends=True):
+            try:
+                rec = orjson.loads(ln)
+                source, line = rec["source"], int(rec["line"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                kept.append(ln)
+                continue
+            mark = self.written.get(source)
+            if mark is not None and line <= mark:
+                self.skipped += 1
+                continue
+            if mark is not None:
+                self._passed.add(source)
+            kept.append(ln)
+        super().write(b"".join(kept))
+        return len(data)
+
+    def flush(self) -> None:
+        super().flush()
+        for source in self._passed:
+            self.written.pop(source, None)
+        self._passed.clear()
 
 
 @dataclass
@@ -127,6 +207,9 @@ def replay_file(engine: Engine, path: str | Path, quarantine: BinaryIO | None, *
     t0 = time.monotonic()
     source = file_source(path, batch_bytes=batch_bytes, max_line_bytes=engine.parser.max_line_bytes)
     table = isinstance(source, TableSource)
+    # what an earlier, interrupted replay of this file quarantined already is not written again
+    name = getattr(quarantine, "name", None)
+    written = quarantined_through(name).get(str(path), 0) if isinstance(name, str) else 0
     done = 0
     for batch in source.batches():
         res = feed(engine, batch, columnar=columnar)
@@ -139,7 +222,7 @@ def replay_file(engine: Engine, path: str | Path, quarantine: BinaryIO | None, *
             for rec in sorted(res.quarantined, key=lambda q: q.line):
                 summary.quarantined += 1
                 summary.quarantine_by_reason[rec.reason_code] = summary.quarantine_by_reason.get(rec.reason_code, 0) + 1
-                if quarantine is not None:
+                if quarantine is not None and rec.line > written:
                     quarantine.write(rec.to_json(str(path)) + b"\n")
                 log.info("record_quarantined", extra={"line": rec.line, "reason": rec.reason_code})
             if quarantine is not None:
