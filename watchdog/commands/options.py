@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 
@@ -17,3 +18,15 @@ def add_signer_arguments(p: argparse.ArgumentParser) -> None:
 
 def signer_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"allow_privileged_key": args.allow_privileged_key, "min_actions": args.min_actions}
+
+
+def address(flag: str, example: str) -> Callable[[str], tuple[str, int] | None]:
+    """An argparse type for ``host:port`` or ``off`` (None), its error naming ``flag`` and an ``example``."""
+    def parse(text: str) -> tuple[str, int] | None:
+        if text.lower() in ("", "none", "off"):
+            return None
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise argparse.ArgumentTypeError(f"{flag} must look like {example} or 'off', got {text!r}")
+        return (host or "127.0.0.1", int(port))
+    return parse

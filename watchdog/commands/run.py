@@ -9,20 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from watchdog.commands.options import add_signer_arguments, signer_options
+from watchdog.commands.options import add_signer_arguments, address, signer_options
 from watchdog.errors import ConfigError
 from watchdog.observe import notify
 
 log = logging.getLogger("watchdog.cli")
 
 
-def _host_port(text: str) -> tuple[str, int] | None:
-    if text.lower() in ("", "none", "off"):
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"--metrics-addr must look like 127.0.0.1:9464 or 'off', got {text!r}")
-    return (host or "127.0.0.1", int(port))
+_host_port = address("--metrics-addr", "127.0.0.1:9464")
 
 
 def _share(text: str) -> float:

@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from watchdog.commands.options import add_signer_arguments, signer_options
+from watchdog.commands.options import add_signer_arguments, address, signer_options
 from watchdog.engine import checkpoint
 from watchdog.errors import ConfigError, StartupError
 from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
@@ -51,13 +51,7 @@ TABLE_BATCH_ROWS = 65_536  # rows per batch: the engine lock is free for checkpo
 HTTP_SOURCE = "http"  # the spool's name among the checkpointed positions
 
 
-def _addr(text: str) -> tuple[str, int] | None:
-    if text.lower() in ("", "none", "off"):
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"--http must look like 127.0.0.1:8080 or 'off', got {text!r}")
-    return (host or "127.0.0.1", int(port))
+_addr = address("--http", "127.0.0.1:8080")
 
 
 def _positive(text: str) -> float:
