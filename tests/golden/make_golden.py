@@ -95,12 +95,12 @@ def run_case(policy_path: Path, log: list[bytes], *, columnar: bool) -> dict[str
     import rules
 
     try:  # the layout after the engine-core change
-        from watchdog.engine.checkpoint import dumps, snapshot_engine
+        from watchdog.engine.checkpoint import dumps
         from watchdog.engine.engine import Engine
         from watchdog.ingest.sources import Position, RawBatch
         from watchdog.service.feed import feed
     except ImportError:  # the layout the expectations were made with (71f73ed)
-        from watchdog.checkpoint import dumps, snapshot_engine  # type: ignore[no-redef]
+        from watchdog.checkpoint import dumps  # type: ignore[no-redef]
         from watchdog.engine import Engine  # type: ignore[no-redef]
         from watchdog.sources.base import Position, RawBatch, feed  # type: ignore[no-redef]
 
@@ -115,7 +115,7 @@ def run_case(policy_path: Path, log: list[bytes], *, columnar: bool) -> dict[str
         quarantined += [(q.line, q.reason_code, q.reason) for q in feed(engine, batch, columnar=columnar).quarantined]
     engine.finish()
     return {"decisions": [_decision(d) for d in engine.decisions], "quarantined": quarantined,
-            "checkpoint": digests(orjson.loads(dumps(snapshot_engine(engine))))}
+            "checkpoint": digests(orjson.loads(dumps(engine.snapshot())))}
 
 
 def digests(checkpoint: dict[str, Any]) -> dict[str, Any]:

@@ -174,7 +174,6 @@ def test_every_comparison_of_a_compound_condition_is_recorded_as_a_threshold(tmp
 @pytest.mark.parametrize("snapshot_at, stop_at", [(4200, 4200), (3000, 4200)], ids=["clean-stop", "crash"])
 def test_a_resumed_engine_counts_each_record_once(tmp_path, demo_policy, snapshot_at, stop_at):
     from watchdog.actions.responder import Responder
-    from watchdog.engine import checkpoint
     from watchdog.engine.engine import Engine
     from watchdog.report.recorder import EvaluationRecorder
 
@@ -189,12 +188,12 @@ def test_a_resumed_engine_counts_each_record_once(tmp_path, demo_policy, snapsho
         for i, raw in enumerate(lines[:stop_at], 1):
             first.process_line(raw, i)
             if i == snapshot_at:
-                state = checkpoint.snapshot_engine(first)
+                state = first.snapshot()
         # a crash loses what came after the checkpoint; the new process re-reads from there
         second = Engine(pol, on_decision=Responder(store, None, clock=lambda: 1.0))
         recorder = EvaluationRecorder(store)
         second.observers.append(recorder)
-        checkpoint.restore_engine(second, state)
+        second.restore(state)
         recorder.rebase(second)
         for i, raw in enumerate(lines[snapshot_at:], snapshot_at + 1):
             second.process_line(raw, i)

@@ -14,6 +14,7 @@ from detectors import KSDrift
 from watchdog.engine import checkpoint
 from watchdog.engine.checkpoint import CheckpointError
 from watchdog.engine.engine import TS_KEY, Engine
+from watchdog.engine.model import array_of
 from watchdog.store.store import Store
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
@@ -194,7 +195,7 @@ def test_a_reference_read_back_from_its_json_has_the_same_digest():
 
     cols = {"a": np.array([0.1, np.nan, 3.0]), "b": np.array(["x", None, "y"], dtype=object),
             "\0ts": np.array([1.5, 2.5, 3.5])}
-    back = {k: checkpoint._unarray(v) for k, v in orjson.loads(checkpoint._columns_json(cols)).items()}
+    back = {k: array_of(v) for k, v in orjson.loads(checkpoint._columns_json(cols)).items()}
     assert checkpoint.columns_digest(back) == checkpoint.columns_digest(cols)
     changed = dict(cols, a=np.array([0.1, np.nan, 3.0000000001]))
     assert checkpoint.columns_digest(changed) != checkpoint.columns_digest(cols)

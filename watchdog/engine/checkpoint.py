@@ -28,26 +28,14 @@ import orjson
 
 from watchdog.engine.engine import Engine
 from watchdog.engine.model import CheckpointError, array_json, columns_digest
-from watchdog.engine.model import array_of as _unarray
 from watchdog.store.store import Store
 
-__all__ = ["DEFAULT_INSTANCE", "Checkpoint", "CheckpointError", "_unarray", "columns_digest", "dumps", "load",
-           "restore_engine", "resume",
-           "save", "save_offset", "snapshot_engine"]
+__all__ = ["DEFAULT_INSTANCE", "Checkpoint", "CheckpointError", "columns_digest", "dumps", "load", "resume", "save",
+           "save_offset"]
 
 log = logging.getLogger("watchdog.checkpoint")
 
 DEFAULT_INSTANCE = "default"
-
-
-def snapshot_engine(engine: Engine, references: dict[str, Any] | None = None) -> dict[str, Any]:
-    """:meth:`Engine.snapshot`: everything the engine needs to continue exactly where it was."""
-    return engine.snapshot(references)
-
-
-def restore_engine(engine: Engine, state: Mapping[str, Any]) -> list[str]:
-    """:meth:`Engine.restore`: load a snapshot into a freshly built engine; returns what started fresh."""
-    return engine.restore(state)
 
 
 def _columns_json(columns: Mapping[str, Any]) -> bytes:
