@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from eth_abi import decode
 from eth_account import Account
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils import keccak
@@ -69,6 +70,103 @@ def decode_revert(exc: BaseException, abi: list[dict[str, Any]]) -> str | None:
     if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
         return error_selectors(abi).get(data[:10].lower())
     return None
+
+
+#: ``ModelMonitor.Verdict`` in declaration order.
+VERDICTS = ("none", "upheld", "overturned")
+#: The monitor's role constants, by the short names the command line takes.
+ROLE_CONSTANTS: Mapping[str, str] = {"admin": "DEFAULT_ADMIN_ROLE", "council": "COUNCIL_ROLE",
+                                     "proposer": "PROPOSER_ROLE", "watchdog": "WATCHDOG_ROLE"}
+
+
+def revert_error(exc: BaseException, abi: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """The custom error carried by a web3 revert exception, with its arguments by name, or ``None``.
+
+    The same selectors as :func:`decode_revert`; the arguments are decoded with the error's ABI inputs.
+    """
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict):
+        data = data.get("data")
+    if not (isinstance(data, str) and data.startswith("0x") and len(data) >= 10):
+        return None
+    selector = data[:10].lower()
+    for item in abi:
+        if item.get("type") != "error":
+            continue
+        inputs = item.get("inputs", [])
+        if "0x" + keccak(text=f"{item['name']}({','.join(_abi_type(i) for i in inputs)})")[:4].hex() != selector:
+            continue
+        name = item["name"]
+        try:
+            values = decode([_abi_type(i) for i in inputs], bytes.fromhex(data[10:]))
+        except Exception:  # malformed revert data: the name alone is still worth saying
+            return name, {}
+        return name, {i["name"]: v for i, v in zip(inputs, values, strict=True)}
+    return None
+
+
+#: Readable sentences for the monitor's custom errors; ``{module}`` etc. are the error's arguments.
+_REVERT_SENTENCES = {
+    "InvalidModuleId": "the module id is zero",
+    "ModuleAlreadyRegistered": "module {module} is registered already",
+    "ModuleNotRegistered": "module {module} is not registered on the monitor (register it first: "
+                           "watchdog modules register)",
+    "InvalidVersionNumber": "version 0 is reserved for \"no active version\"; use a version of 1 or more",
+    "ZeroArtifactHash": "a version needs a non-zero artifact hash",
+    "VersionAlreadyExists": "version {version} of module {module} exists already; propose a new number",
+    "VersionNotFound": "version {version} of module {module} was never proposed",
+    "InvalidVersionStatus": "version {version} of module {module} is {status}, which does not allow this step",
+    "VersionNotApproved": "version {version} of module {module} is {status}; it must be approved first",
+    "VersionNeverActive": "version {version} of module {module} was never active, so it cannot be rolled back to",
+    "VersionAlreadyActive": "version {version} of module {module} is the active version already",
+    "CannotDeprecateActiveVersion": "version {version} of module {module} is the active version; activate "
+                                    "another version first, or revoke it",
+    "AlreadyPaused": "module {module} is paused already",
+    "NotPaused": "module {module} is not paused (or its watchdog pause has expired)",
+    "ActiveVersionNotApproved": "the active version {version} of module {module} is {status}; activate an "
+                                "approved version before unpausing",
+    "PauseNotBounded": "the pause of module {module} has no expiry to extend (a council pause, or one "
+                       "extended without expiry already)",
+    "InvalidPauseExtension": "the new expiry {pausedUntil} of module {module} must be later than the current "
+                             "one (or 0 for none)",
+    "PauseNotExpired": "the pause of module {module} has not expired (expiry {pausedUntil}, 0: none)",
+    "NotAWatchdogIncident": "incident {incidentId} is no watchdog's pause or rollback (unused, or the council's)",
+    "IncidentAlreadyResolved": "incident {incidentId} was judged already: {verdict}",
+    "ZeroReasonHash": "a verdict needs a non-zero reason hash",
+    "InvalidContestRole": "the watchdogs may not judge their own incidents",
+    "OperatorAlreadyArmed": "operator {operator} is armed already for module {module}",
+    "AccessControlEnforcedDefaultAdminRules": "the admin role is not granted or revoked: it moves only by the "
+                                              "delayed two-step transfer (beginDefaultAdminTransfer, then "
+                                              "acceptDefaultAdminTransfer)",
+    "AccessControlBadConfirmation": "an account may only renounce a role for itself",
+}
+
+
+def _show(key: str, value: Any, names: Mapping[bytes, str]) -> str:
+    if isinstance(value, bytes):
+        return names.get(value) or "0x" + value.hex()
+    if key == "status" and isinstance(value, int) and 0 <= value < len(VERSION_STATUS):
+        return VERSION_STATUS[value]
+    if key == "verdict" and isinstance(value, int) and 0 <= value < len(VERDICTS):
+        return VERDICTS[value]
+    return str(value)
+
+
+def explain_revert(name: str, args: Mapping[str, Any], names: Mapping[bytes, str] | None = None) -> str:
+    """A sentence for a decoded custom error; module ids found in ``names`` are shown by name.
+
+    >>> explain_revert("VersionNotApproved", {"module": b"\\x01" * 32, "version": 3, "status": 4},
+    ...                {b"\\x01" * 32: "lending-risk"})
+    'version 3 of module lending-risk is revoked; it must be approved first'
+    """
+    shown = {k: _show(k, v, names or {}) for k, v in args.items()}
+    template = _REVERT_SENTENCES.get(name)
+    if template is not None:
+        try:
+            return template.format(**shown)
+        except (KeyError, IndexError):  # an ABI whose argument names differ: fall through to the plain form
+            pass
+    return f"{name}({', '.join(f'{k}={v}' for k, v in shown.items())})"
 
 
 class Signer:
@@ -315,6 +413,56 @@ class TxResult:
     nonce: int
 
 
+class RoleRequired(ChainError):
+    """The signing key lacks the role an action needs (checked with ``hasRole`` before sending, or decoded
+    from ``AccessControlUnauthorizedAccount``).
+
+    Attributes
+    ----------
+    role:
+        The role's name (``COUNCIL_ROLE``...) or its id in hex when the monitor has no constant for it.
+    address:
+        The key's address (never the key).
+    action:
+        What was refused, e.g. ``watchdog unpause``.
+    """
+
+    def __init__(self, role: str, address: str, action: str):
+        self.role = role
+        self.address = address
+        self.action = action
+        super().__init__(f"{action} needs {role}, and the key {address} does not hold it; sign with a key that "
+                         f"holds {role} (the role's admin grants it: watchdog roles grant).")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDetails:
+    """One version as ``versionInfo`` tells it."""
+
+    version: int
+    status: str
+    artifact_hash: bytes
+    metadata_hash: bytes
+    was_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleState:
+    """What the monitor holds for one module, read at the latest block."""
+
+    module: bytes
+    registered: bool
+    paused: bool
+    active_version: int
+    paused_until: int
+    actions_in_window: int
+    next_action_at: int
+    quorum: int
+    vote_window: int
+    max_pause_duration: int
+    one_shot: bool
+
+
 class MonitorClient:
     """The watchdog's view of one deployed ModelMonitor, sending as one signer."""
 
@@ -552,6 +700,122 @@ class MonitorClient:
                 f"({self.max_fee_wei / GWEI:.2f} gwei); raise --max-fee-gwei to act now."
             )
         return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": prio}
+
+
+    # steward reads and calls (the command line's chain operations) -------------------------------------
+
+    def role_names(self) -> dict[bytes, str]:
+        """Role id => constant name, for the monitor's constants."""
+        cached: dict[bytes, str] | None = getattr(self, "_role_names", None)
+        if cached is None:
+            cached = self._role_names = {self.role_id(c): c for c in ROLE_CONSTANTS.values()}
+        return cached
+
+    def role_label(self, role: bytes) -> str:
+        """A role's constant name, or its id in hex (a contest role the admin made up)."""
+        return self.role_names().get(role) or "0x" + role.hex()
+
+    def contest_role(self) -> bytes:
+        """The role that judges contested incidents (``contestRole``)."""
+        return bytes(self.contract.functions.contestRole().call())
+
+    def role_admin(self, role: bytes) -> bytes:
+        """The role that grants and revokes ``role`` (``getRoleAdmin``)."""
+        return bytes(self.contract.functions.getRoleAdmin(role).call())
+
+    def holds(self, role: bytes, address: str) -> bool:
+        return bool(self.contract.functions.hasRole(role, _address(address)).call())
+
+    def role_members(self, role: bytes | None = None, from_block: int = 0) -> dict[bytes, list[str]]:
+        """Holders of each role (or of ``role``), from the ``RoleGranted``/``RoleRevoked`` events replayed in
+        order and checked with ``hasRole`` (AccessControl keeps no list)."""
+        filters = {} if role is None else {"role": role}
+        items: list[tuple[int, int, bool, bytes, str]] = []
+        for granted, event in ((True, self.contract.events.RoleGranted), (False, self.contract.events.RoleRevoked)):
+            for e in event().get_logs(from_block=from_block, argument_filters=filters):
+                items.append((int(e["blockNumber"]), int(e["logIndex"]), granted, bytes(e["args"]["role"]),
+                              str(e["args"]["account"])))
+        members: dict[bytes, list[str]] = {}
+        for _b, _i, granted, r, account in sorted(items):
+            held = members.setdefault(r, [])
+            if granted and account not in held:
+                held.append(account)
+            elif not granted and account in held:
+                held.remove(account)
+        return {r: [a for a in held if self.holds(r, a)] for r, held in members.items()}
+
+    def require_role(self, role: bytes, action: str) -> None:
+        """Raise :class:`RoleRequired` unless the signer holds ``role``: before anything is signed."""
+        if self.signer is None:
+            raise ChainError("This monitor client has no signer; it can only read.")
+        if not self.holds(role, self.signer.address):
+            raise RoleRequired(self.role_label(role), self.signer.address, action)
+
+    def send_as(self, role: bytes, action: str, fn_name: str, *args: Any,
+                names: Mapping[bytes, str] | None = None) -> TxResult:
+        """Send ``fn_name(*args)`` as the signer after checking it holds ``role``.
+
+        A revert found by the gas estimate raises :class:`ActionReverted` whose message is a sentence from
+        the decoded custom error (:func:`explain_revert`); ``AccessControlUnauthorizedAccount`` (a role
+        taken away meanwhile) raises :class:`RoleRequired`. ``action`` names the command in errors.
+        """
+        self.require_role(role, action)
+        assert self.signer is not None
+        call = getattr(self.contract.functions, fn_name)(*args)
+        try:
+            call.estimate_gas({"from": self.signer.address})
+        except (ContractCustomError, ContractLogicError) as e:
+            decoded = revert_error(e, self.abi)
+            if decoded is None:
+                raise ActionReverted(fn_name, None, getattr(e, "message", "") or "") from None
+            name, values = decoded
+            if name == "AccessControlUnauthorizedAccount":
+                raise RoleRequired(self.role_label(bytes(values["neededRole"])), str(values["account"]),
+                                   action) from None
+            raise ActionReverted(fn_name, name, explain_revert(name, values, names)) from None
+        return self.transact(fn_name, *args)
+
+    def version_details(self, module: bytes, version: int) -> VersionDetails:
+        status, artifact, meta, was_active = self.contract.functions.versionInfo(module, version).call()
+        return VersionDetails(int(version), VERSION_STATUS[int(status)], bytes(artifact), bytes(meta), bool(was_active))
+
+    def proposed_versions(self, module: bytes, from_block: int = 0) -> list[int]:
+        """The module's version numbers, in the order they were proposed (``VersionProposed`` events)."""
+        logs = self.contract.events.VersionProposed().get_logs(from_block=from_block,
+                                                               argument_filters={"module": module})
+        return [int(e["args"]["version"]) for e in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))]
+
+    def module_state(self, module: bytes) -> ModuleState:
+        """Registration, pause (as the views see it: an expired watchdog pause is none), active version, the
+        watchdog rate limit's use and the pause configuration of one module."""
+        f = self.contract.functions
+        registered, paused, active = f.moduleInfo(module).call()
+        used, next_at = f.rateLimitState(module).call()
+        quorum, vote_window, max_pause, one_shot = f.pauseConfig(module).call()
+        return ModuleState(module, bool(registered), bool(paused), int(active), int(f.pausedUntil(module).call()),
+                           int(used), int(next_at), int(quorum) or 1, int(vote_window), int(max_pause),
+                           bool(one_shot))
+
+    def rate_limit(self) -> tuple[int, int]:
+        """``(maxActionsPerWindow, windowSeconds)``: the watchdog rate limit, the same for every module."""
+        f = self.contract.functions
+        return int(f.maxActionsPerWindow().call()), int(f.windowSeconds().call())
+
+    def last_heartbeat(self) -> tuple[str | None, int, bytes]:
+        """``(by, at, last report hash)`` of the monitor's last heartbeat; ``(None, 0, ...)`` if none."""
+        f = self.contract.functions
+        at = int(f.lastHeartbeatAt().call())
+        by = str(f.lastHeartbeatBy().call())
+        return (by if at else None), at, bytes(f.lastReportHash().call())
+
+    def incident_info(self, incident_id: bytes) -> tuple[bool, str, list[str]]:
+        """``(used, verdict, operators)`` of an incident id on-chain (``incidentInfo``)."""
+        used, verdict, operators = self.contract.functions.incidentInfo(incident_id).call()
+        return bool(used), VERDICTS[int(verdict)], [str(o) for o in operators]
+
+    def latest_timestamp(self) -> int:
+        """The latest block's timestamp: the chain's "now" that pauses and rate limits are measured against."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
 
 
 def deploy_monitor(w3: Web3, deployer: Signer, *, watchdogs: tuple[str, ...] = (), modules: tuple[bytes, ...] = (),
