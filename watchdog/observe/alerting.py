@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import httpx
@@ -58,15 +58,29 @@ def check_url(url: str, option: str) -> str:
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert in Alertmanager's terms; ``ends_at`` set means resolved."""
+    """One alert in Alertmanager's terms; ``ends_at`` set means resolved.
+
+    A firing alert with a ``lifetime`` is posted with ``endsAt`` = the time of posting + ``lifetime``:
+    Alertmanager keeps it active that long and resolves it by itself if it is not posted again, so the
+    notifier re-posts it well inside that lifetime while the rule fires (a crashed watchdog's alerts end).
+    """
 
     labels: dict[str, str]
     annotations: dict[str, str]
     starts_at: float
     ends_at: float | None = None
     generator_url: str = ""
+    lifetime: float | None = None
 
-    def to_alertmanager(self) -> dict[str, Any]:
+    @property
+    def resolved(self) -> bool:
+        return self.ends_at is not None
+
+    def resolve(self, at: float) -> Alert:
+        """The same alert, resolved at ``at``."""
+        return replace(self, ends_at=at)
+
+    def to_alertmanager(self, now: float | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "labels": self.labels,
             "annotations": self.annotations,
@@ -74,6 +88,8 @@ class Alert:
         }
         if self.ends_at is not None:
             out["endsAt"] = iso_utc(self.ends_at, "milliseconds")
+        elif self.lifetime is not None:
+            out["endsAt"] = iso_utc((time.time() if now is None else now) + self.lifetime, "milliseconds")
         if self.generator_url:
             out["generatorURL"] = self.generator_url
         return out
@@ -102,6 +118,8 @@ class AlertmanagerReceiver:
     """POSTs alerts to ``<url>/api/v2/alerts`` (Alertmanager's OpenAPI v2 ``postAlerts``)."""
 
     name = "alertmanager"
+    refreshes = True
+    """Alertmanager forgets an alert at its ``endsAt``: firing alerts are posted again while they fire."""
 
     def __init__(self, url: str, timeout: float = 5.0, transport: httpx.BaseTransport | None = None):
         self.url = check_url(url, "--alertmanager-url") + "/api/v2/alerts"
@@ -115,6 +133,8 @@ class WebhookReceiver:
     """POSTs a JSON document shaped like Alertmanager's own webhook payload to any URL."""
 
     name = "webhook"
+    refreshes = False
+    """A webhook hears each alert once when it fires and once when it resolves."""
 
     def __init__(self, url: str, timeout: float = 5.0, transport: httpx.BaseTransport | None = None):
         self.url = check_url(url, "--webhook-url")
@@ -275,6 +295,13 @@ class AlertNotifier:
     ``clock`` gives the wall-clock time of an alert (Alertmanager resolves alerts by wall time; the
     decision's own data time is in the ``decided_at`` annotation). ``evidence_url`` is a template with
     ``{incident}`` (e.g. ``https://watchdog.example/incidents/{incident}``) for the evidence link.
+
+    A firing alert goes to Alertmanager with ``endsAt`` ``lifetime`` seconds ahead, and is posted again
+    every ``repost_every`` seconds (a third of the lifetime unless given) while its rule fires; when the rule
+    resolves it is posted once more with ``endsAt`` = now. Alertmanager thus never lets a firing alert
+    expire (which its receivers would hear as "resolved"), and an alert of a watchdog that died ends by
+    itself after ``lifetime``. ``lifetime=None`` posts no ``endsAt`` and never re-posts (Alertmanager's
+    ``resolve_timeout`` then applies).
     """
 
     EVENTS = ("alert", "action_failed", "action_stuck", "rule_resolved")
@@ -282,20 +309,37 @@ class AlertNotifier:
     def __init__(
         self,
         receivers: list[Receiver],
-        worker: DeliveryWorker,
+        worker: Any,
         *,
         clock: Callable[[], float] = time.time,
         evidence_url: str | None = None,
         generator_url: str = "",
+        lifetime: float | None = 240.0,
+        repost_every: float | None = None,
     ):
         if evidence_url is not None and "{incident}" not in evidence_url:
             raise ConfigError(f"The evidence URL template must contain {{incident}}, got {evidence_url!r}.")
+        if lifetime is not None and not lifetime > 0:
+            raise ValueError(f"lifetime must be a positive number of seconds, got {lifetime}")
+        if repost_every is None and lifetime is not None:
+            repost_every = lifetime / 3
+        if repost_every is not None and (lifetime is None or not 0 < repost_every < lifetime):
+            raise ValueError(f"repost_every must be positive and shorter than the lifetime ({lifetime} s), "
+                             f"got {repost_every}")
         self.receivers = receivers
         self.worker = worker
         self.clock = clock
         self.evidence_url = evidence_url
         self.generator_url = generator_url
+        self.lifetime = lifetime
+        self.repost_every = repost_every
         self.firing: dict[tuple[str, str], list[Alert]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._reposter: threading.Thread | None = None
+        if worker is not None and repost_every is not None and any(_refreshes(r) for r in receivers):
+            self._reposter = threading.Thread(target=self._repost_loop, name="watchdog-alert-repost", daemon=True)
+            self._reposter.start()
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         alert = self.alert_for(event, data)
@@ -304,14 +348,36 @@ class AlertNotifier:
         for r in self.receivers:
             self.worker.submit(r, [alert] if isinstance(alert, Alert) else alert)
 
+    def firing_alerts(self) -> list[Alert]:
+        with self._lock:
+            return [a for alerts in self.firing.values() for a in alerts]
+
+    def repost(self) -> int:
+        """Post every firing alert again to the receivers that forget alerts (Alertmanager); returns how many."""
+        alerts = self.firing_alerts()
+        if alerts:
+            for r in self.receivers:
+                if _refreshes(r):
+                    self.worker.submit(r, alerts)
+        return len(alerts)
+
+    def _repost_loop(self) -> None:
+        assert self.repost_every is not None
+        while not self._stop.wait(self.repost_every):
+            try:
+                self.repost()
+            except Exception:  # never let the re-posting thread die: the next round tries again
+                log.exception("alert_repost_failed")
+
     def alert_for(self, event: str, data: dict[str, Any]) -> Alert | list[Alert] | None:
         if event not in self.EVENTS:
             return None
         d = data["decision"]
         now = self.clock()
         if event == "rule_resolved":
-            alerts = self.firing.pop((d.model, d.rule), [])
-            return [Alert(a.labels, a.annotations, a.starts_at, now, a.generator_url) for a in alerts] or None
+            with self._lock:
+                alerts = self.firing.pop((d.model, d.rule), [])
+            return [a.resolve(now) for a in alerts] or None
         inc = data["incident"]
         labels = {
             "alertname": d.rule,
@@ -349,17 +415,29 @@ class AlertNotifier:
             )
             ann["summary"] = f"The {data['action']} of model {d.model} {what}"
             ann["description"] = str(data.get("error") or data.get("why") or ann["description"])[:1000]
-        alert = Alert(labels, ann, now, None, self.generator_url)
-        self.firing.setdefault((d.model, d.rule), []).append(alert)
+        alert = Alert(labels, ann, now, None, self.generator_url, self.lifetime)
+        with self._lock:
+            kept = self.firing.setdefault((d.model, d.rule), [])
+            # the same alert again (a replayed incident) replaces the copy held, never doubles it
+            kept[:] = [a for a in kept if a.labels != labels] + [alert]
         return alert
 
     def close(self, timeout: float = 10.0) -> bool:
+        self._stop.set()
+        if self._reposter is not None:
+            self._reposter.join(timeout=max(timeout, 0.1))
+        if self.worker is None:
+            return True
         done = self.worker.close(timeout)
         for r in self.receivers:
             client = getattr(r, "client", None)
             if client is not None:
                 client.close()
         return done
+
+
+def _refreshes(receiver: Any) -> bool:
+    return bool(getattr(receiver, "refreshes", False))
 
 
 def _began(inc: Any) -> str:
@@ -381,6 +459,8 @@ def build_notifier(
     evidence_url: str | None = None,
     backoff: Backoff | None = None,
     capacity: int = 1000,
+    lifetime: float | None = 240.0,
+    repost_every: float | None = None,
 ) -> AlertNotifier | None:
     """The notifier for the configured receivers, or None when no receiver is configured."""
     receivers: list[Receiver] = []
@@ -399,4 +479,6 @@ def build_notifier(
         receivers,
         DeliveryWorker(on_outcome, on_attempt, capacity=capacity, backoff=backoff),
         evidence_url=evidence_url,
+        lifetime=lifetime,
+        repost_every=repost_every,
     )
