@@ -751,16 +751,18 @@ class MonitorClient:
         if not self.holds(role, self.signer.address):
             raise RoleRequired(self.role_label(role), self.signer.address, action)
 
-    def send_as(self, role: bytes, action: str, fn_name: str, *args: Any,
+    def send_as(self, role: bytes | None, action: str, fn_name: str, *args: Any,
                 names: Mapping[bytes, str] | None = None) -> TxResult:
-        """Send ``fn_name(*args)`` as the signer after checking it holds ``role``.
+        """Send ``fn_name(*args)`` as the signer after checking it holds ``role`` (``None``: open to anyone).
 
         A revert found by the gas estimate raises :class:`ActionReverted` whose message is a sentence from
         the decoded custom error (:func:`explain_revert`); ``AccessControlUnauthorizedAccount`` (a role
         taken away meanwhile) raises :class:`RoleRequired`. ``action`` names the command in errors.
         """
-        self.require_role(role, action)
-        assert self.signer is not None
+        if self.signer is None:
+            raise ChainError("This monitor client has no signer; it can only read.")
+        if role is not None:
+            self.require_role(role, action)
         call = getattr(self.contract.functions, fn_name)(*args)
         try:
             call.estimate_gas({"from": self.signer.address})
