@@ -31,6 +31,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v prometheus >/dev/null || need="$need prometheus"
   command -v prometheus-alertmanager >/dev/null || need="$need prometheus-alertmanager"
   command -v chromium >/dev/null || need="$need chromium"
+  command -v chromedriver >/dev/null || need="$need chromium-driver"
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
   if [ -n "$need" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

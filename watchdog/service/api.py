@@ -88,6 +88,7 @@ from watchdog.ingest.sources.base import Position, RawBatch
 from watchdog.ingest.sources.spool import Spool
 from watchdog.report.incident_html import render_incident_page
 from watchdog.report.incidents import incident_view, is_manual
+from watchdog.service.console import console_router
 from watchdog.service.feed import FeedResult, feed
 
 TOKENS_ENV = "WATCHDOG_API_TOKENS"
@@ -428,4 +429,6 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
             out.update(status())
         return out
 
+    app.include_router(console_router(store=store, tokens=token_bytes, clock=clock, public=public_evidence,
+                                      policy=lambda: engine.policy if engine is not None else policy))  # /ui
     return app
