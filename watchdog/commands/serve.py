@@ -42,6 +42,7 @@ from watchdog.engine import checkpoint
 from watchdog.errors import ConfigError, StartupError
 from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
 from watchdog.observe import notify
+from watchdog.service import http_limits
 
 log = logging.getLogger("watchdog.serve")
 
@@ -157,6 +158,16 @@ def register(sub: Any) -> None:
     p.add_argument("--quarantine", default="quarantine.jsonl", help="where invalid records go (default: %(default)s)")
     p.add_argument("--http", type=_addr, default=_addr("127.0.0.1:8080"),
                    help="host:port of the HTTP API (and /metrics), or 'off' (default: 127.0.0.1:8080)")
+    p.add_argument("--http-header-timeout", type=_positive, default=10.0,
+                   help="seconds a client has to send a request's headers, from its connection or its previous "
+                        "response; then it is closed (408 if part came) (default: %(default)s)")
+    p.add_argument("--http-body-timeout", type=_positive, default=30.0,
+                   help="seconds a client has to send a request's body once its headers came; then 408 and "
+                        "closed (default: %(default)s)")
+    p.add_argument("--http-max-connections", type=http_limits.connections_arg, default=512,
+                   help="open HTTP connections; past it the oldest idle one is closed to let a new one in, or "
+                        "with none idle the new one is refused (503); lowered to fit the open-file limit, "
+                        "ulimit -n (default: %(default)s)")
     p.add_argument("--api-token-file", help="bearer tokens for /v1/, one a line (or WATCHDOG_API_TOKENS)")
     p.add_argument("--spool-dir", help="where records taken by POST /v1/records are written before they are "
                                         "processed (default: spool/INSTANCE next to a SQLite store, or in the "
@@ -457,8 +468,7 @@ class Service:
         self.scheduler.start()
 
     def _start_api(self, host: str, port: int) -> None:
-        import uvicorn
-
+        from watchdog.service import httpd
         from watchdog.service.api import create_app, load_tokens
 
         app = create_app(store=self.store, registry=self.metrics.registry,
@@ -467,10 +477,20 @@ class Service:
                          checks={"store": self._store_ok, "rpc": self._rpc_ok}, status=self.status,
                          quarantine=self.quarantine, clock=self.clock, spool=self.spool,
                          on_batch=self._ingested, on_batch_failed=self._ingest_failed)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                access_log=False)
-        self.server = uvicorn.Server(config)
-        sockets = [self.http_socket] if self.http_socket is not None else None
+        a, m = self.args, self.metrics
+        cap = http_limits.fit_to_descriptors(a.http_max_connections)
+        if cap < a.http_max_connections:
+            log.warning("http_max_connections_lowered", extra={
+                "requested": a.http_max_connections, "cap": cap, "nofile": http_limits.nofile_limit(),
+                "why": "the open-file limit leaves no room for more; raise `ulimit -n` to allow them"})
+        limits = httpd.HttpLimits(header_timeout=a.http_header_timeout, body_timeout=a.http_body_timeout,
+                                  max_connections=cap)
+        self.server = httpd.GuardedServer(
+            app, limits, on_close=lambda reason: m.http_connections_closed.labels(reason).inc(),
+            on_accept_error=m.http_accept_errors.inc, host=host, port=port, log_level="warning", access_log=False)
+        if self.http_socket is None:
+            self.http_socket = bind_http(host, port)
+        sockets = [self.http_socket]
         t = self.http_thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, name="http",
                                                 daemon=True)
         t.start()
@@ -554,7 +574,8 @@ class Service:
             positions, records = dict(self.positions), self.records
         return {"instance": self.args.instance, "records_processed": records,
                 "sources": {name: orjson.loads(pos) for name, pos in positions.items()},
-                "scheduler_jobs": scheduler_jobs(self.store)}
+                "scheduler_jobs": scheduler_jobs(self.store),
+                "pending_quorums": self.scheduler.pending_quorums() if self.scheduler is not None else []}
 
     def _store_ok(self) -> bool:
         """The store answers a query, and a SQLite store's file is still where it was: an open SQLite

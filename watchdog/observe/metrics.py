@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -44,6 +44,17 @@ class SignerView(Protocol):
     def balance_wei(self) -> int: ...
     @property
     def actions_affordable(self) -> int: ...
+
+
+class QuorumView(Protocol):
+    """The k-of-n watch of ``watchdog serve`` (:class:`watchdog.actions.quorum.QuorumWatch`), read at scrape time."""
+
+    @property
+    def pending(self) -> list[Any]: ...
+    @property
+    def votes_received(self) -> Mapping[str, int]: ...
+    @property
+    def disagreements(self) -> int: ...
 
 
 class StoreView(Protocol):
@@ -113,6 +124,14 @@ class Metrics:
         self.policy_reloads = Counter(
             "watchdog_policy_reloads_total", "Policy reloads on SIGHUP, by outcome (success, failure, unchanged).",
             ["outcome"], registry=r)
+        self.http_connections_closed = Counter(
+            "watchdog_http_connections_closed_total", "HTTP connections the server closed or refused itself, by "
+            "reason (header_timeout, body_timeout, evicted, refused).", ["reason"], registry=r)
+        for reason in ("header_timeout", "body_timeout", "evicted", "refused"):  # http_limits.CLOSE_REASONS
+            self.http_connections_closed.labels(reason)
+        self.http_accept_errors = Counter(
+            "watchdog_http_accept_errors_total", "accept() calls on the HTTP socket that failed for want of "
+            "descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).", registry=r)
         self.build = Info("watchdog_build", "The watchdog's own version.", registry=r)
         self.build.info({"version": __version__})
 
@@ -122,6 +141,10 @@ class Metrics:
     def attach_signer(self, status: SignerView) -> None:
         """Export the signing key's balance and the pauses it still pays for, read at scrape time."""
         self.registry.register(SignerCollector(status))
+
+    def attach_quorum(self, watch: QuorumView) -> None:
+        """Export the pending k-of-n quorums and the votes seen on-chain, read from the watch at scrape time."""
+        self.registry.register(QuorumCollector(watch))
 
     def attach_store(self, store: StoreView, engine: EngineView | None = None) -> None:
         """Export the outbox depth, open incidents and pauses, read from the store at scrape time."""
@@ -260,3 +283,29 @@ class SignerCollector(Collector):
         yield GaugeMetricFamily("watchdog_signer_actions_affordable",
                                 "Pauses the signing key's balance pays for at the fee of its last refresh.",
                                 value=float(self.status.actions_affordable))
+
+
+class QuorumCollector(Collector):
+    """``watchdog_quorum_pending_incidents``, ``watchdog_quorum_votes_received_total{origin}`` (own, others) and
+    ``watchdog_quorum_disagreements_total`` from a :class:`QuorumView`."""
+
+    def __init__(self, watch: QuorumView):
+        self.watch = watch
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("watchdog_quorum_pending_incidents",
+                                "Incidents with k-of-n pause votes that count now and no pause yet.",
+                                value=float(len(self.watch.pending)))
+        votes = CounterMetricFamily("watchdog_quorum_votes_received_total",
+                                    "Pause votes (PauseVoted events) seen on the monitor since the start, by origin "
+                                    "(own: this watchdog's key, others: the other operators).", labels=["origin"])
+        for origin in ("own", "others"):
+            votes.add_metric([origin], float(self.watch.votes_received.get(origin, 0)))
+        yield votes
+        yield CounterMetricFamily("watchdog_quorum_disagreements_total",
+                                  "EvidenceDisagreement events seen on the monitor since the start: operators "
+                                  "that hashed different evidence for one incident.",
+                                  value=float(self.watch.disagreements))
