@@ -2,9 +2,11 @@
 
 The order is what makes an action traceable and safe to retry:
 
-1. the evidence (statistic, threshold, window bounds, record counts, policy hash) is written as
-   canonical JSON and hashed with keccak-256; the incident id is derived from the policy hash, model,
-   rule and the decisive record, so replaying the same log yields the same id;
+1. the evidence (statistic, threshold and comparison, the detector's kind, parameters and state hash, a
+   Merkle root over the window's records and the reference, policy hash, watchdog version) is written as
+   canonical JSON and hashed with keccak-256; the incident id is derived from the policy hash, model, rule
+   and the decisive record's id and data time (watchdog/evidence/bundle.py has the formats), so any
+   operator replaying the same records, by any ingest path, yields the same id and evidence hash;
 2. the incident and the action's intent are committed to the store before anything is signed;
 3. the transaction is signed and sent; its hash, block and outcome are written back.
 
@@ -18,32 +20,25 @@ at the end of a run, :meth:`Responder.unsent` lists what is left, so the run can
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from eth_utils import keccak
 
 from rules import Decision, module_id_bytes32
 from watchdog.actions.chain import MonitorClient, TxResult, chain_metrics
 from watchdog.actions.outbox import OPEN_STATES, Outbox, OutboxItem, fault
 from watchdog.engine.engine import Engine, ModelRuntime
 from watchdog.errors import ChainError
-from watchdog.fmt import finite, iso_utc
+from watchdog.evidence import bundle as evidence
+from watchdog.evidence.bundle import canonical_json, evidence_hash
+from watchdog.fmt import iso_utc
 from watchdog.observe.metrics import Metrics
 from watchdog.store.store import Action, Incident, Store
 
+__all__ = ["Responder", "canonical_json", "evidence_hash", "unsent_sentence"]  # the two hashes: re-exported
+
 log = logging.getLogger("watchdog.actions")
-
-
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def evidence_hash(evidence_json: bytes) -> str:
-    return "0x" + keccak(evidence_json).hex()
 
 
 class Responder:
@@ -110,35 +105,13 @@ class Responder:
             self.act(inc, d, action)
 
     def open_incident(self, engine: Engine, rt: ModelRuntime, d: Decision) -> Incident:
-        det = rt.detectors[d.detector]
-        evidence = {
-            "model": d.model,
-            "module": d.module,
-            "rule": d.rule,
-            "tier": d.tier,
-            "policy_hash": d.policy_hash,
-            "decided_at": iso_utc(d.at),
-            "decisive_line": d.record_index,
-            "condition": {"detector": d.detector, "statistic": d.statistic, "op": d.op,
-                          "threshold": d.threshold, "observed": finite(d.value)},
-            "consecutive_evaluations": d.consecutive,
-            "detector": {"kind": rt.specs[d.detector].kind, "feature": rt.specs[d.detector].feature,
-                         "window_samples": int(det.n), "samples_seen": int(det.n_seen),
-                         "statistics": {s: finite(float(det.read(s))) for s in det.statistics}},
-            "window": rt.window_bounds(int(det.n)),
-            "change": rt.change_location(det),  # where the change began, not where it was detected
-            "versions_in_window": sorted(set(rt.versions)),
-            "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
-                       "labels_unmatched": rt.n_labels_unmatched, "quarantined_all_models": engine.n_quarantined},
-            "dry_run": d.dry_run or self.dry_run,
-            "suppressed": d.suppressed,  # a cooldown or the module's budget held the on-chain actions back
-        }
-        if len(d.conditions) > 1:  # a compound condition: every comparison with its value
-            evidence["conditions"] = [c.to_dict() for c in d.conditions]
-        ev_json = canonical_json(evidence)
-        incident_id = "0x" + keccak(canonical_json(
-            {"policy_hash": d.policy_hash, "model": d.model, "rule": d.rule, "line": d.record_index,
-             "at": evidence["decided_at"]})).hex()
+        # The evidence and the id come from the records and the policy alone (watchdog/evidence/bundle.py), so
+        # another operator on the same records computes both alike; what only this operator saw (line
+        # numbers, counts since it started) goes into the audit line beside it, with the tree's leaves.
+        built = evidence.build(rt, d)
+        ev_json = built.json
+        incident_id = built.incident_id
+        local = evidence.local_context(rt, d, engine.n_quarantined, self.dry_run)
         inc = Incident(
             id=incident_id, model=d.model, rule=d.rule, tier=d.tier, opened_at=d.at.timestamp(),
             record_index=d.record_index, policy_hash=d.policy_hash, dry_run=d.dry_run or self.dry_run,
@@ -147,7 +120,9 @@ class Responder:
         with self.store.transaction() as st:  # one commit: the incident and its audit line
             added = st.add_incident(inc)
             if added:
-                st.audit(self.clock(), "incident_opened", {"evidence_hash": inc.evidence_hash},
+                st.audit(self.clock(), "incident_opened",
+                         {"evidence_hash": inc.evidence_hash, "local": local,
+                          "leaves": [lf.to_json() for lf in built.leaves]},
                          model=d.model, rule=d.rule, incident_id=inc.id, policy_hash=d.policy_hash)
         if not added:
             inc = self.store.incident(incident_id) or inc

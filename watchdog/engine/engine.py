@@ -207,8 +207,15 @@ class Engine:
         self.metrics.records_read.labels(source or "stream").inc(valid.rows)
         for q in valid.quarantined:
             self.quarantine(q, source)
-        res = tables.run(self.runtimes, valid, self.evaluate,
-                         lambda mid: self.metrics.labels_unmatched.labels(mid).inc())
+        readers = [self.runtimes[mid] for mid in valid.per_model]
+        for rt in readers:  # the evidence's window names its records by id
+            rt.reading_table(valid.ids)
+        try:
+            res = tables.run(self.runtimes, valid, self.evaluate,
+                             lambda mid: self.metrics.labels_unmatched.labels(mid).inc())
+        finally:
+            for rt in readers:
+                rt.reading_table(None)
         for mid, d in valid.per_model.items():
             self.metrics.records_accepted.labels(mid, "prediction").inc(d.rows.size)
             self.metrics.records_accepted.labels(mid, "label").inc(d.labels.size)

@@ -10,6 +10,7 @@ and must survive a restart or a policy reload::
       by_id                           the recent prediction ids: duplicates and the late-label join
       batch                           the micro-batch not yet fed to the detectors
       counters, recent, versions      for metrics and the evidence's window
+      window                          the ids, data times and values of the detectors' window (evidence)
       clock_ts                        the model's data time
 
     snapshot()  -> plain JSON (each field's codec)         :mod:`watchdog.engine.checkpoint` stores it
@@ -41,6 +42,7 @@ import pyarrow as pa
 import detectors
 from detectors.protocol import Locating
 from rules import Signal
+from watchdog.engine.ring import RecordRing
 from watchdog.errors import StartupError
 from watchdog.fmt import finite, iso_utc
 from watchdog.ingest.columnar import ModelRows
@@ -270,6 +272,10 @@ def _bounded(j: Any, rt: ModelRuntime) -> deque[Any]:
     return deque(j, maxlen=rt.max_window)
 
 
+def _dec_window(j: Any, rt: ModelRuntime) -> RecordRing:
+    return RecordRing.restore(j, rt.max_window, rt.window_keys)
+
+
 @dataclass
 class ModelState:
     """What changes as a model's records arrive (see the module docstring); field order is snapshot order."""
@@ -295,6 +301,10 @@ class ModelState:
     versions: deque[str] = _codec(lambda v, rt, refs: list(v), _bounded, factory=deque)
     clock_ts: float = _codec(lambda v, rt, refs: finite(v),
                              lambda j, rt: -math.inf if j is None else float(j), default=-math.inf)
+    # the records of the detectors' window by id and data time (the evidence's Merkle leaves); a checkpoint
+    # written before it existed restores with an empty one (see ModelRuntime.restore)
+    window: RecordRing = _codec(lambda v, rt, refs: v.snapshot(), _dec_window,
+                                factory=lambda: RecordRing(1, {}))
 
 
 _STATE_FIELDS = fields(ModelState)
@@ -321,9 +331,12 @@ class ModelRuntime:
         self.max_window = max((int(getattr(d, "window", 0) or 0) for d in model.detectors), default=0) or 1
         self.reference_target: int | None = getattr(model.reference, "first_n", None)
         self._wanted: tuple[Any, dict[str, tuple[str, ...]]] | None = None
+        self.window_keys = {k: typ == "numeric" for k, typ in self.column_keys().items() if k != TS_KEY}
+        self._table_ids: pa.Array | None = None  # the ids of the table being read (see reading_table)
         self.state = ModelState(by_id=RecentPredictions(join_capacity,
                                                         numeric=self.schema.prediction_type == "numeric"),
-                                recent=deque(maxlen=self.max_window), versions=deque(maxlen=self.max_window))
+                                recent=deque(maxlen=self.max_window), versions=deque(maxlen=self.max_window),
+                                window=RecordRing(self.max_window, self.window_keys))
         if getattr(model.reference, "file", None):
             path = Path(model.reference.file)
             self._load_reference_file(path if path.is_absolute() else base_dir / path)
@@ -359,6 +372,11 @@ class ModelRuntime:
         return self.state.reference
 
     @property
+    def window(self) -> RecordRing:
+        """The ids, data times and values of the records in the detectors' window (read only)."""
+        return self.state.window
+
+    @property
     def last_seen(self) -> tuple[float, int] | None:
         """(ts, line) of the latest prediction fed to the detectors."""
         return self.state.recent[-1] if self.state.recent else None
@@ -376,6 +394,11 @@ class ModelRuntime:
     def restore(self, s: Mapping[str, Any]) -> None:
         """Load a :meth:`snapshot` taken under the same definition (the caller compares fingerprints)."""
         for f in _RESTORE_ORDER:
+            if f.name == "window" and f.name not in s:
+                # written before the window was kept: the evidence of the next incidents names fewer records
+                log.warning("checkpoint_without_window", extra={"model": self.model_id})
+                self.state.window = RecordRing(self.max_window, self.window_keys)
+                continue
             setattr(self.state, f.name, f.metadata["decode"](s[f.name], self))
         if self.state.ready and set(self.state.detectors) != set(self.specs):
             raise CheckpointError(f"the checkpoint of model {self.model_id!r} has detectors "
@@ -392,6 +415,7 @@ class ModelRuntime:
                 setattr(self.state, f.name, getattr(old.state, f.name))
         self.state.recent = deque(old.state.recent, maxlen=self.max_window)
         self.state.versions = deque(old.state.versions, maxlen=self.max_window)
+        self.state.window = old.state.window.resized(self.max_window, self.window_keys)
         if old.state.ready and not was_ready and build and old.state.reference is not None:
             self.state.ready = False
             self._build("the reference kept across a policy reload", old.state.reference.columns)
@@ -505,6 +529,8 @@ class ModelRuntime:
         st.batch.predictions.append(p)
         st.recent.append((p.ts, p.line))
         st.versions.append(p.version)
+        st.window.append(p.id, p.ts, {k: p.prediction if k == PREDICTION_KEY else p.features.get(k)
+                                      for k in self.window_keys})
         if p.label is not None:
             st.batch.pairs_pred.append(p.prediction)
             st.batch.pairs_label.append(p.label)
@@ -593,6 +619,14 @@ class ModelRuntime:
         tail = rows[-w:]
         st.recent.extend(zip(d.ts[tail].tolist(), lines[tail].tolist(), strict=True))
         st.versions.extend(d.versions[tail].tolist())
+        if self._table_ids is None:
+            raise RuntimeError("column_rows needs the table's ids: call reading_table first")
+        st.window.extend(self._table_ids.take(pa.array(tail)), d.ts[tail],
+                         {k: _column_of(d, k)[tail] for k in self.window_keys})
+
+    def reading_table(self, ids: pa.Array | None) -> None:
+        """The ids of the table whose rows :meth:`column_rows` takes next (None when it is done)."""
+        self._table_ids = ids
 
     def commit_ids(self, d: ModelRows, ids: pa.Array, rows: np.ndarray, table_ids: list[list[str]]) -> None:
         """Add predictions (table rows, in order) to the model's recent ids and label join (a few rows between
@@ -761,8 +795,8 @@ class ModelRuntime:
     def change_location(self, det: Any) -> dict[str, Any] | None:
         """Where the change a detector fired on began (:class:`detectors.protocol.Locating`), as records: the
         value's position, how many values back from the decision, and the line and data time of that
-        prediction while it is among the recent ones (counted back one value a prediction: approximate when
-        the feature had missing values). None when the detector does not say."""
+        prediction (and its id) while it is among the recent ones (counted back one value a prediction:
+        approximate when the feature had missing values). None when the detector does not say."""
         if not isinstance(det, Locating) or det.change_point is None:
             return None
         back = int(getattr(det, "n_seen", 0)) - int(det.change_point)  # the changed value and all after it
@@ -771,6 +805,8 @@ class ModelRuntime:
         if 0 < back <= len(recent):
             ts, line = recent[-back]
             out |= {"line": line, "ts": iso_utc(ts)}
+        if 0 < back <= len(self.state.window):
+            out["id"] = self.state.window.last(back).ids[0]
         return out
 
     def window_bounds(self, n: int) -> dict[str, Any]:
