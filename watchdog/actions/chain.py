@@ -772,7 +772,7 @@ class MonitorClient:
                 raise ActionReverted(fn_name, None, getattr(e, "message", "") or "") from None
             name, values = decoded
             if name == "AccessControlUnauthorizedAccount":
-                raise RoleRequired(self.role_label(bytes(values["neededRole"])), str(values["account"]),
+                raise RoleRequired(self.role_label(bytes(values["neededRole"])), _address(values["account"]),
                                    action) from None
             raise ActionReverted(fn_name, name, explain_revert(name, values, names)) from None
         return self.transact(fn_name, *args)
