@@ -2,18 +2,43 @@
 
 - a firing alert stays active in Alertmanager across several of its lifetimes (it is re-posted well inside
   its ``endsAt``) and resolves when the rule clears;
+- an alert Alertmanager does not take is kept (bounded, in a journal in the state directory) and retried until
+  it is taken, across a SIGKILL of the process; outcomes are counted as they happened, from 0.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.parse
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-from watchdog.observe.alerting import AlertmanagerReceiver, AlertNotifier, Backoff, DeliveryWorker, alert_outcomes
+import pytest
+
+from watchdog.observe.alerting import (
+    ALERT_OUTCOMES,
+    JOURNAL,
+    Alert,
+    AlertmanagerReceiver,
+    AlertNotifier,
+    AlertQueue,
+    AlertStateError,
+    Backoff,
+    DeliveryWorker,
+    WebhookReceiver,
+    alert_outcomes,
+    build_notifier,
+)
 from watchdog.observe.metrics import Metrics
 
-from .conftest import Server, event, get_json, poll, start_alertmanager
+from .conftest import REPO, Server, event, free_port, get_json, poll, start_alertmanager
+from .recorder import recording_server
 
 FAST = Backoff(attempts=3, base=0.01, factor=2.0, cap=0.05)
 
@@ -56,9 +81,169 @@ def test_a_firing_alert_outlives_its_lifetime_and_resolves_when_the_rule_clears(
 
 
 def test_lifetime_and_repost_interval_are_checked() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match="lifetime must be a positive"):
         AlertNotifier([], None, lifetime=0)
     with pytest.raises(ValueError, match="repost_every must be positive and shorter than the lifetime"):
         AlertNotifier([], None, lifetime=10, repost_every=10)
+
+
+QUICK = Backoff(base=0.02, factor=2.0, cap=0.1)
+
+
+def sample(m: Metrics, outcome: str, receiver: str = "alertmanager",
+           name: str = "watchdog_alert_notifications_total") -> float | None:
+    return m.registry.get_sample_value(name, {"receiver": receiver, "outcome": outcome})
+
+
+def an_alert(rule: str = "R", incident: str = "0xabc", lifetime: float | None = 60.0) -> Alert:
+    labels = {"alertname": rule, "model": "m", "module": "mod", "rule": rule, "incident": incident,
+              "source": "watchdog"}
+    return Alert(labels, {"summary": "s"}, time.time(), None, "", lifetime)
+
+
+def journal_lines(state: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (state / JOURNAL).read_text().splitlines()]
+
+
+def undelivered(state: Path) -> list[dict[str, Any]]:
+    """The journal's entries added and not done."""
+    held: dict[int, dict[str, Any]] = {}
+    for r in journal_lines(state):
+        if "done" in r:
+            held.pop(r["done"])
+        else:
+            held[r["add"]] = r
+    return list(held.values())
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from watchdog.observe.alerting import Alert, Backoff, build_notifier
+n = build_notifier(None, alertmanager_url=sys.argv[1], state_dir=Path(sys.argv[2]),
+                   backoff=Backoff(base=0.05, cap=0.2), lifetime=60, repost_every=20)
+labels = {"alertname": "R", "model": "m", "module": "mod", "rule": "R", "incident": "0xabc", "source": "watchdog"}
+n.fire(Alert(labels, {"summary": "kept across a crash"}, time.time(), None, "", 60.0))
+print("fired", flush=True)
+time.sleep(120)
+"""
+
+
+def am_received(am: Server) -> float:
+    text = urllib.request.urlopen(am.url + "/metrics", timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("alertmanager_alerts_received_total{"))
+
+
+def test_an_alert_alertmanager_missed_is_kept_across_a_crash_and_delivered_once(tmp_path: Path) -> None:
+    state = tmp_path / "wd.db.alerts"
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens: Alertmanager is down
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, down, str(state)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == b"fired"
+        (kept,) = journal_lines(state)
+        assert kept["receiver"] == "alertmanager" and kept["alerts"][0]["labels"]["incident"] == "0xabc"
+    finally:
+        child.send_signal(signal.SIGKILL)  # a crash: no close(), nothing flushed on the way out
+        child.wait(10)
+    with start_alertmanager(tmp_path) as am:
+        m = Metrics()
+        n = build_notifier(m, alertmanager_url=am.url, state_dir=state, backoff=QUICK, lifetime=60,
+                           repost_every=20)
+        assert n is not None
+        try:
+            assert n.worker.drain(10)
+            (held,) = poll(lambda: am_alerts(am, "R"), 10, "the kept alert in Alertmanager")
+            assert held["annotations"]["summary"] == "kept across a crash"
+            assert am_received(am) == 1
+            assert sample(m, "sent") == 1 and sample(m, "failed_retrying") == 0
+            assert undelivered(state) == []
+            # the restarted process knows the alert still fires: it re-posts it and resolves it
+            assert [a.labels["incident"] for a in n.firing_alerts()] == ["0xabc"]
+            n.resolve("m", "R")
+            poll(lambda: not am_alerts(am, "R"), 10, "the alert to resolve")
+        finally:
+            assert n.close(5)
+        again = AlertQueue([AlertmanagerReceiver(am.url)], state)  # a third start has nothing left to send
+        assert again.pending() == 0 and again.close(1)
+        assert am_received(am) == 2  # the alert once, its resolve once
+
+
+def test_outcomes_are_counted_as_they_happen_from_zero(tmp_path: Path) -> None:
+    m = Metrics()
+    n = build_notifier(m, alertmanager_url=f"http://127.0.0.1:{free_port()}", webhook_url="http://127.0.0.1:9",
+                       state_dir=tmp_path, backoff=QUICK)
+    assert n is not None
+    for receiver in ("alertmanager", "webhook"):
+        for outcome in ALERT_OUTCOMES:
+            assert sample(m, outcome, receiver) == 0
+        for outcome in ("sent", "failed"):
+            assert sample(m, outcome, receiver, "watchdog_alert_delivery_attempts_total") == 0
+    n.fire(an_alert())
+    poll(lambda: (sample(m, "failed", "alertmanager", "watchdog_alert_delivery_attempts_total") or 0) >= 3, 10,
+         "three failed attempts")
+    assert sample(m, "failed_retrying") == 1  # once per alert, however often it is tried
+    assert sample(m, "sent") == 0 and sample(m, "failed") == 0  # not sent, and not given up either
+    assert n.worker.pending("alertmanager") == 1
+    assert not n.close(0.2)  # still undelivered: kept in the journal for the next start
+    assert len(undelivered(tmp_path)) == 2  # one for each receiver
+
+
+def test_the_bound_drops_the_oldest_and_counts_it(tmp_path: Path) -> None:
+    m = Metrics()
+    q = AlertQueue([AlertmanagerReceiver(f"http://127.0.0.1:{free_port()}")], tmp_path, capacity=2,
+                   on_outcome=alert_outcomes(m)[0], backoff=Backoff(base=5, cap=5))
+    r = q.lanes["alertmanager"].receiver
+    for i in range(4):
+        q.submit(r, [an_alert(incident=f"0x{i}")])
+    assert q.pending() == 2 and sample(m, "dropped") == 2
+    q.close(0.1)
+    kept = AlertQueue([AlertmanagerReceiver("http://127.0.0.1:9")], tmp_path)
+    held = [e.alerts[0].labels["incident"] for e in kept.lanes["alertmanager"].entries]
+    kept.close(0.1)
+    assert len(held) == 2 and "0x3" in held  # the newest is kept; the dropped ones do not come back
+
+
+def test_a_refused_alert_is_counted_failed_and_not_kept(tmp_path: Path) -> None:
+    m = Metrics()
+    with recording_server(default=(400, {"error": "bad label"})) as srv:
+        q = AlertQueue([AlertmanagerReceiver(srv.url)], tmp_path, on_outcome=alert_outcomes(m)[0], backoff=QUICK)
+        q.submit(q.lanes["alertmanager"].receiver, [an_alert()])
+        assert q.close(5)
+    assert len(srv.requests) == 1 and sample(m, "failed") == 1 and sample(m, "sent") is None
+    assert AlertQueue([AlertmanagerReceiver(srv.url)], tmp_path).pending() == 0
+
+
+def test_a_resolve_waits_behind_its_firing_alert_and_re_posts_coalesce(tmp_path: Path) -> None:
+    m = Metrics()
+    with recording_server(script=[(503, {})] * 3) as srv:
+        q = AlertQueue([AlertmanagerReceiver(srv.url)], tmp_path, on_outcome=alert_outcomes(m)[0],
+                       backoff=Backoff(base=0.3, cap=0.3))
+        r = q.lanes["alertmanager"].receiver
+        fired = an_alert()
+        q.submit(r, [fired])
+        for _ in range(5):  # re-posts while the receiver fails: one is held, the newest
+            q.submit(r, [fired], repost=True)
+        q.submit(r, [fired.resolve(time.time())])
+        assert len(q.lanes["alertmanager"].entries) == 3
+        assert q.close(10)
+    bodies = [req.json for req in srv.requests[3:]]
+    assert [("endsAt" in b[0], b[0]["labels"]["incident"]) for b in bodies] == [(True, "0xabc")] * 3
+    assert bodies[0][0]["endsAt"] > bodies[0][0]["startsAt"] and bodies[-1][0]["endsAt"] <= bodies[1][0]["endsAt"]
+    assert sample(m, "sent") == 2 and sample(m, "reposted") == 1 and sample(m, "failed_retrying") == 1
+
+
+def test_a_webhook_is_not_re_posted(tmp_path: Path) -> None:
+    with recording_server() as srv:
+        n = AlertNotifier([WebhookReceiver(srv.url)], AlertQueue([], tmp_path), lifetime=1.0, repost_every=0.1)
+        n.fire(an_alert())
+        time.sleep(0.5)
+        assert n.close(5)
+    assert len(srv.requests) == 1
+
+
+def test_a_broken_firing_file_is_refused_with_its_path(tmp_path: Path) -> None:
+    (tmp_path / "firing.json").write_text("{not json")
+    with pytest.raises(AlertStateError, match=r"firing\.json cannot be used"):
+        AlertNotifier([], None, state_dir=tmp_path)

@@ -1,32 +1,44 @@
 """The watchdog's own alerts: to Alertmanager's v2 API and, optionally, to a generic JSON webhook.
 
 Delivery never blocks an on-chain action. The :class:`AlertNotifier` is a Responder listener that
-only turns an event into an alert and puts it on a bounded queue (a full queue drops the alert and
-counts it); one worker thread delivers, retrying transient failures (connection errors, timeouts,
-HTTP 408/429/5xx) with exponential backoff. Every attempt and every final outcome is counted in
-``watchdog_alert_delivery_attempts_total`` and ``watchdog_alert_notifications_total``::
+only turns an event into an alert and hands it to an :class:`AlertQueue`; one worker thread delivers,
+keeping every alert (bounded, in a journal in the state directory, so across restarts) until the
+receiver accepts it, and retrying transient failures (connection errors, timeouts, HTTP 408/429/5xx)
+with capped exponential backoff. Every attempt and every outcome is counted in
+``watchdog_alert_delivery_attempts_total`` and ``watchdog_alert_notifications_total`` (outcomes in
+:data:`ALERT_OUTCOMES`, each series at 0 from the start)::
 
-    Responder._emit ──(event)──> AlertNotifier.__call__ ──put_nowait──> queue ──> worker ──> receivers
-                                                                                   (retry, backoff)
+    Responder._emit ──(event)──> AlertNotifier ──submit──> AlertQueue ──> worker ──> receivers
+                                  │  firing.json  ▲        undelivered.jsonl      (backoff, until taken)
+                                  └──re-post every lifetime/3 while firing
 
 Which events page: ``alert`` (a rule whose actions include ``alert`` fired), ``action_failed`` (an
 on-chain action failed: a ``WatchdogActionFailed`` alert), ``action_stuck`` (a transaction still not
 mined after its fee bumps: ``WatchdogActionStuck``), and ``rule_resolved`` (the alerts of that
-rule are sent again with ``endsAt``, which resolves them in Alertmanager).
+rule are sent again with ``endsAt`` = now, which resolves them in Alertmanager).
+
+A firing alert carries ``endsAt`` a lifetime ahead and is re-posted well inside it while its rule fires,
+so Alertmanager never lets it lapse into a false "resolved"; the firing set is kept in ``firing.json`` so
+a restarted watchdog goes on re-posting (and resolves) what the last process opened.
 
 Labels are bounded except ``incident``, the incident id: fine on an alert (one per incident), never on
-a metric.
+a metric. :class:`DeliveryWorker` (a bounded in-memory queue, a few retries, then given up) remains for
+Grafana annotations.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -289,6 +301,317 @@ class DeliveryWorker:
         return drained
 
 
+ALERT_OUTCOMES = ("sent", "reposted", "failed_retrying", "failed", "dropped")
+"""Outcomes in ``watchdog_alert_notifications_total``: *sent* (Alertmanager or the webhook accepted the alert),
+*reposted* (a firing alert accepted again), *failed_retrying* (an attempt failed; the alert is kept and tried
+again), *failed* (refused for good, e.g. HTTP 400), *dropped* (the bound of undelivered alerts was hit)."""
+
+JOURNAL = "undelivered.jsonl"
+FIRING = "firing.json"
+
+
+class AlertStateError(WatchdogError, ValueError):
+    """A file of the alert state directory cannot be used."""
+
+    def __init__(self, path: Path, detail: str):
+        self.path = path
+        super().__init__(f"The alert state file {path} cannot be used: {detail}. Move it aside to start afresh "
+                         "(its undelivered alerts are then lost).")
+
+
+def alert_to_json(a: Alert) -> dict[str, Any]:
+    return {"labels": a.labels, "annotations": a.annotations, "starts_at": a.starts_at, "ends_at": a.ends_at,
+            "generator_url": a.generator_url, "lifetime": a.lifetime}
+
+
+def alert_from_json(d: dict[str, Any]) -> Alert:
+    return Alert({str(k): str(v) for k, v in d["labels"].items()},
+                 {str(k): str(v) for k, v in d["annotations"].items()},
+                 float(d["starts_at"]), None if d.get("ends_at") is None else float(d["ends_at"]),
+                 str(d.get("generator_url") or ""), None if d.get("lifetime") is None else float(d["lifetime"]))
+
+
+@dataclass
+class _Entry:
+    id: int
+    receiver: str
+    alerts: list[Alert]
+    repost: bool = False  # a re-post of firing alerts: never journaled, coalesced, counted "reposted"
+    retrying: bool = False  # counted failed_retrying already
+
+
+@dataclass
+class _Lane:
+    """One receiver's undelivered entries, in order, and its backoff."""
+
+    receiver: Receiver
+    entries: deque[_Entry] = field(default_factory=deque)
+    failures: int = 0
+    next_try: float = 0.0
+    busy: bool = False
+
+
+class AlertQueue:
+    """Undelivered alerts, kept until the receiver accepts them: bounded, in order, durable across restarts.
+
+    Each receiver has its own lane; the head of a lane is posted, and on a retryable failure (connection
+    refused, timeout, HTTP 408/425/429/5xx) it is tried again after ``backoff.delay(k)`` seconds, without
+    end, while the entries behind it wait (a resolve is never delivered before its firing alert). An entry
+    is written to ``<state_dir>/undelivered.jsonl`` (one JSON line ``{"add": ...}`` before it is queued, one
+    ``{"done": id}`` once delivered or given up) so a restart, even after SIGKILL, delivers what the last
+    process could not; a line torn by a crash is logged and skipped, and the journal is compacted at start.
+    At most ``capacity`` alerts are held: the oldest entry beyond it is dropped and counted ``dropped``. A
+    refused alert (another HTTP 4xx) is counted ``failed`` and not tried again. Re-posts of firing alerts are
+    not journaled (the next round re-posts anyway) and a newer one replaces an older one not yet delivered::
+
+        submit ──▶ journal {"add"} ──▶ lane ──▶ post ──accepted──▶ journal {"done"}, "sent"
+                                        ▲        │
+                                        └backoff─┴─retryable─▶ "failed_retrying" (once per entry)
+
+    The interface is :class:`DeliveryWorker`'s (``submit``, ``drain``, ``close``).
+    """
+
+    def __init__(
+        self,
+        receivers: list[Receiver],
+        state_dir: Path | None = None,
+        *,
+        on_outcome: Outcome | None = None,
+        on_attempt: Callable[[str, str], None] | None = None,
+        capacity: int = 1000,
+        backoff: Backoff | None = None,
+    ):
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self.backoff = backoff or Backoff(base=0.5, factor=2.0, cap=30.0)
+        self.on_outcome = on_outcome
+        self.on_attempt = on_attempt
+        self.lanes = {r.name: _Lane(r) for r in receivers}
+        self._cond = threading.Condition()
+        self._stop = False
+        self._next_id = 1
+        self._journaled_done = 0
+        self.path = None if state_dir is None else Path(state_dir) / JOURNAL
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._load()
+        self._thread = threading.Thread(target=self._run, name="watchdog-alerts", daemon=True)
+        self._thread.start()
+
+    # the journal -----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        assert self.path is not None
+        kept: dict[int, _Entry] = {}
+        if self.path.exists():
+            lines = self.path.read_bytes().splitlines()
+            for n, line in enumerate(lines, 1):
+                try:
+                    rec = json.loads(line)
+                    if "done" in rec:
+                        kept.pop(int(rec["done"]), None)
+                    else:
+                        kept[int(rec["add"])] = _Entry(int(rec["add"]), str(rec["receiver"]),
+                                                       [alert_from_json(a) for a in rec["alerts"]])
+                except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    # a line torn by a crash (or a full disk) mid-write: the rest of the journal still counts
+                    log.error("alert_journal_bad_line", extra={"path": str(self.path), "line": n, "error": str(e),
+                                                               "last": n == len(lines)})
+        self._next_id = max(kept, default=0) + 1
+        for entry in kept.values():
+            lane = self.lanes.get(entry.receiver)
+            if lane is None:
+                log.error("alert_dropped", extra={"receiver": entry.receiver, "alerts": len(entry.alerts),
+                                                  "why": "kept for a receiver that is no longer configured"})
+                self._count(entry.receiver, "dropped", len(entry.alerts))
+                continue
+            lane.entries.append(entry)
+        self._rewrite()
+        if kept:
+            log.warning("alerts_undelivered_resumed", extra={"entries": len(kept), "path": str(self.path)})
+
+    def _rewrite(self) -> None:
+        """The journal compacted to what is still undelivered (write, fsync, rename)."""
+        assert self.path is not None
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            for lane in self.lanes.values():
+                for e in lane.entries:
+                    if not e.repost:
+                        f.write(self._add_line(e))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._journaled_done = 0
+
+    @staticmethod
+    def _add_line(e: _Entry) -> bytes:
+        rec = {"add": e.id, "receiver": e.receiver, "alerts": [alert_to_json(a) for a in e.alerts]}
+        return json.dumps(rec, separators=(",", ":")).encode() + b"\n"
+
+    def _journal(self, line: bytes) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "ab") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _done(self, e: _Entry) -> None:
+        if self.path is None or e.repost:
+            return
+        self._journal(json.dumps({"done": e.id}).encode() + b"\n")
+        self._journaled_done += 1
+        if self._journaled_done >= 200 and not any(lane.busy for lane in self.lanes.values()):
+            self._rewrite()
+
+    # the public side ---------------------------------------------------------------------------
+
+    def submit(self, receiver: Receiver, alerts: list[Any], *, repost: bool = False) -> bool:
+        """Keep ``alerts`` for ``receiver`` until delivered; never blocks on the network."""
+        with self._cond:
+            lane = self.lanes.get(receiver.name)
+            if lane is None:
+                lane = self.lanes[receiver.name] = _Lane(receiver)
+            if repost:
+                for e in lane.entries:
+                    if e.repost and not (lane.busy and e is lane.entries[0]):
+                        e.alerts = list(alerts)  # the newer re-post replaces the one not yet delivered
+                        return True
+            entry = _Entry(self._next_id, receiver.name, list(alerts), repost=repost)
+            self._next_id += 1
+            try:
+                if not repost:
+                    self._journal(self._add_line(entry))
+            except OSError as e:  # a full disk must not lose the alert: it is still held in memory
+                log.error("alert_journal_failed", extra={"path": str(self.path), "error": str(e)})
+            lane.entries.append(entry)
+            self._bound()
+            self._cond.notify_all()
+            return True
+
+    def _held(self) -> int:
+        return sum(len(e.alerts) for lane in self.lanes.values() for e in lane.entries if not e.repost)
+
+    def _bound(self) -> None:
+        while self._held() > self.capacity:
+            oldest: _Entry | None = None
+            for lane in self.lanes.values():
+                for i, e in enumerate(lane.entries):
+                    if e.repost or (i == 0 and lane.busy):
+                        continue
+                    if oldest is None or e.id < oldest.id:
+                        oldest = e
+                    break
+            if oldest is None:
+                return
+            self.lanes[oldest.receiver].entries.remove(oldest)
+            self._count(oldest.receiver, "dropped", len(oldest.alerts))
+            log.error("alert_dropped", extra={"receiver": oldest.receiver, "alerts": len(oldest.alerts),
+                                              "why": f"more than {self.capacity} alerts undelivered"})
+            self._done(oldest)
+
+    def pending(self, receiver: str | None = None) -> int:
+        """Alerts held for delivery (re-posts aside), for one receiver or all."""
+        with self._cond:
+            return sum(len(e.alerts) for name, lane in self.lanes.items() if receiver in (None, name)
+                       for e in lane.entries if not e.repost)
+
+    def _count(self, receiver: str, outcome: str, n: int = 1) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(receiver, outcome, n)
+
+    def _attempt(self, receiver: str, outcome: str) -> None:
+        if self.on_attempt is not None:
+            self.on_attempt(receiver, outcome)
+
+    # the worker ----------------------------------------------------------------------------------
+
+    def _due(self, now: float) -> tuple[_Lane | None, float | None]:
+        """The lane whose head is due now, else how long until the next one is."""
+        wait: float | None = None
+        for lane in self.lanes.values():
+            if not lane.entries or lane.busy:
+                continue
+            if lane.next_try <= now:
+                return lane, None
+            wait = lane.next_try - now if wait is None else min(wait, lane.next_try - now)
+        return None, wait
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._stop:
+                        return
+                    lane, wait = self._due(time.monotonic())
+                    if lane is not None:
+                        break
+                    self._cond.wait(wait)
+                lane.busy = True
+                entry = lane.entries[0]
+                alerts = list(entry.alerts)
+            error: DeliveryError | None = None
+            try:
+                lane.receiver.send(alerts)
+            except DeliveryError as e:
+                error = e
+            except Exception as e:  # a bug in a receiver: refused for good, never a crashed worker
+                log.exception("alert_delivery_error", extra={"receiver": lane.receiver.name})
+                error = DeliveryError(lane.receiver.name, f"{type(e).__name__}: {e}", retryable=False)
+            with self._cond:
+                lane.busy = False
+                self._settle(lane, entry, len(alerts), error)
+                self._cond.notify_all()
+
+    def _settle(self, lane: _Lane, entry: _Entry, n: int, error: DeliveryError | None) -> None:
+        name = lane.receiver.name
+        if error is None:
+            self._attempt(name, "sent")
+            lane.entries.popleft()
+            lane.failures, lane.next_try = 0, 0.0
+            self._count(name, "reposted" if entry.repost else "sent", n)
+            self._done(entry)
+            return
+        self._attempt(name, "failed")
+        log.warning("alert_delivery_failed", extra={"receiver": name, "attempt": lane.failures + 1,
+                                                    "error": str(error), "final": not error.retryable})
+        if not error.retryable:
+            lane.entries.popleft()
+            self._count(name, "failed", n)
+            self._done(entry)
+            return
+        if not entry.retrying:
+            entry.retrying = True
+            self._count(name, "failed_retrying", n)
+        lane.next_try = time.monotonic() + self.backoff.delay(lane.failures)
+        lane.failures += 1
+
+    def drain(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until every alert held was delivered or given up."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while any(lane.entries for lane in self.lanes.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Try to deliver what is held for at most ``timeout`` seconds, then stop; what is still undelivered
+        stays in the journal for the next start. Returns whether everything was delivered."""
+        drained = self.drain(timeout)
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=max(timeout, 1.0))
+        if not drained:
+            log.warning("alerts_undelivered_kept", extra={"alerts": self.pending(), "path": str(self.path)})
+        return drained
+
+
 class AlertNotifier:
     """A Responder listener: events in, alerts out to every receiver, off the action path.
 
@@ -304,7 +627,7 @@ class AlertNotifier:
     ``resolve_timeout`` then applies).
     """
 
-    EVENTS = ("alert", "action_failed", "action_stuck", "rule_resolved")
+    EVENTS = ("alert", "action_failed", "action_stuck", "rule_resolved", "vote_disagreement")
 
     def __init__(
         self,
@@ -316,6 +639,8 @@ class AlertNotifier:
         generator_url: str = "",
         lifetime: float | None = 240.0,
         repost_every: float | None = None,
+        state_dir: Path | None = None,
+        incident_state: Callable[[str], str | None] | None = None,
     ):
         if evidence_url is not None and "{incident}" not in evidence_url:
             raise ConfigError(f"The evidence URL template must contain {{incident}}, got {evidence_url!r}.")
@@ -333,8 +658,15 @@ class AlertNotifier:
         self.generator_url = generator_url
         self.lifetime = lifetime
         self.repost_every = repost_every
+        self.incident_state = incident_state
         self.firing: dict[tuple[str, str], list[Alert]] = {}
         self._lock = threading.Lock()
+        self.firing_path = None if state_dir is None else Path(state_dir) / FIRING
+        if self.firing_path is not None:
+            self.firing_path.parent.mkdir(parents=True, exist_ok=True)
+            self.firing = _load_firing(self.firing_path)
+            if self.firing:
+                log.info("alerts_firing_resumed", extra={"alerts": sum(map(len, self.firing.values()))})
         self._stop = threading.Event()
         self._reposter: threading.Thread | None = None
         if worker is not None and repost_every is not None and any(_refreshes(r) for r in receivers):
@@ -345,21 +677,79 @@ class AlertNotifier:
         alert = self.alert_for(event, data)
         if alert is None:
             return
+        self.post([alert] if isinstance(alert, Alert) else alert)
+
+    def post(self, alerts: list[Alert]) -> None:
+        """Hand ``alerts`` to the worker, once for each receiver."""
         for r in self.receivers:
-            self.worker.submit(r, [alert] if isinstance(alert, Alert) else alert)
+            self.worker.submit(r, alerts)
+
+    def fire(self, alert: Alert) -> None:
+        """Post a firing alert and keep re-posting it until :meth:`resolve` of its model and rule."""
+        self._remember((alert.labels.get("model", ""), alert.labels.get("rule", alert.labels["alertname"])), alert)
+        self.post([alert])
+
+    def resolve(self, model: str, rule: str) -> list[Alert]:
+        """Post the firing alerts of ``model``/``rule`` resolved now; returns them."""
+        alerts = self._forget((model, rule), self.clock())
+        if alerts:
+            self.post(alerts)
+        return alerts
 
     def firing_alerts(self) -> list[Alert]:
         with self._lock:
             return [a for alerts in self.firing.values() for a in alerts]
 
     def repost(self) -> int:
-        """Post every firing alert again to the receivers that forget alerts (Alertmanager); returns how many."""
+        """Post every firing alert again to the receivers that forget alerts (Alertmanager); returns how many.
+
+        An alert whose incident a steward marked resolved in the store is resolved instead: that ends an
+        alert kept from an earlier run whose rule will not resolve in this one.
+        """
+        if self.incident_state is not None:
+            for key, alerts in list(self.firing.items()):
+                incident = alerts[0].labels.get("incident") if alerts else None
+                if incident and self.incident_state(incident) == "resolved":
+                    self.resolve(*key)
         alerts = self.firing_alerts()
         if alerts:
             for r in self.receivers:
-                if _refreshes(r):
+                if not _refreshes(r):
+                    continue
+                if isinstance(self.worker, AlertQueue):
+                    self.worker.submit(r, alerts, repost=True)
+                else:
                     self.worker.submit(r, alerts)
         return len(alerts)
+
+    def _remember(self, key: tuple[str, str], alert: Alert) -> None:
+        with self._lock:
+            kept = self.firing.setdefault(key, [])
+            # the same alert again (a replayed incident) replaces the copy held, never doubles it
+            kept[:] = [a for a in kept if a.labels != alert.labels] + [alert]
+            self._save()
+
+    def _forget(self, key: tuple[str, str], now: float) -> list[Alert]:
+        with self._lock:
+            alerts = self.firing.pop(key, [])
+            if alerts:
+                self._save()
+        return [a.resolve(now) for a in alerts]
+
+    def _save(self) -> None:
+        if self.firing_path is None:
+            return
+        doc = {"version": 1, "firing": [{"model": m, "rule": r, "alerts": [alert_to_json(a) for a in alerts]}
+                                        for (m, r), alerts in self.firing.items()]}
+        tmp = self.firing_path.with_name(self.firing_path.name + ".tmp")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(doc, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.firing_path)
+        except OSError as e:  # the alerts still go out; only their re-posting after a restart is at risk
+            log.error("alert_state_write_failed", extra={"path": str(self.firing_path), "error": str(e)})
 
     def _repost_loop(self) -> None:
         assert self.repost_every is not None
@@ -372,12 +762,12 @@ class AlertNotifier:
     def alert_for(self, event: str, data: dict[str, Any]) -> Alert | list[Alert] | None:
         if event not in self.EVENTS:
             return None
+        if event == "vote_disagreement":  # from the quorum watch (watchdog/actions/quorum.py): no decision behind it
+            return self._disagreement(data, self.clock())
         d = data["decision"]
         now = self.clock()
         if event == "rule_resolved":
-            with self._lock:
-                alerts = self.firing.pop((d.model, d.rule), [])
-            return [a.resolve(now) for a in alerts] or None
+            return self._forget((d.model, d.rule), now) or None
         inc = data["incident"]
         labels = {
             "alertname": d.rule,
@@ -416,11 +806,21 @@ class AlertNotifier:
             ann["summary"] = f"The {data['action']} of model {d.model} {what}"
             ann["description"] = str(data.get("error") or data.get("why") or ann["description"])[:1000]
         alert = Alert(labels, ann, now, None, self.generator_url, self.lifetime)
-        with self._lock:
-            kept = self.firing.setdefault((d.model, d.rule), [])
-            # the same alert again (a replayed incident) replaces the copy held, never doubles it
-            kept[:] = [a for a in kept if a.labels != labels] + [alert]
+        self._remember((d.model, d.rule), alert)
         return alert
+
+    def _disagreement(self, data: dict[str, Any], now: float) -> Alert:
+        """``WatchdogVoteDisagreement``: an operator voted other evidence for an incident than its first vote."""
+        labels = {"alertname": "WatchdogVoteDisagreement", "severity": "critical", "source": "watchdog",
+                  "incident": data["incident_id"], "module": data["module"]}
+        if data.get("model"):
+            labels["model"] = data["model"]
+        ann = {"summary": f"Operators disagree on the evidence of incident {data['incident_id'][:10]}...",
+               "description": str(data.get("description", ""))[:1000], "evidence_hash": data["evidence_hash"],
+               "first_evidence_hash": data["first_evidence_hash"], "operator": data["operator"]}
+        if self.evidence_url and data.get("model"):
+            ann["evidence_url"] = self.evidence_url.format(incident=data["incident_id"])
+        return Alert(labels, ann, now, None, self.generator_url)
 
     def close(self, timeout: float = 10.0) -> bool:
         self._stop.set()
@@ -434,6 +834,18 @@ class AlertNotifier:
             if client is not None:
                 client.close()
         return done
+
+
+def _load_firing(path: Path) -> dict[tuple[str, str], list[Alert]]:
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("version") != 1:
+            raise ValueError(f"version {doc.get('version')!r}, expected 1")
+        return {(str(g["model"]), str(g["rule"])): [alert_from_json(a) for a in g["alerts"]] for g in doc["firing"]}
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise AlertStateError(path, f"it is not the watchdog's list of firing alerts ({e})") from None
 
 
 def _refreshes(receiver: Any) -> bool:
@@ -461,8 +873,15 @@ def build_notifier(
     capacity: int = 1000,
     lifetime: float | None = 240.0,
     repost_every: float | None = None,
+    state_dir: Path | None = None,
+    incident_state: Callable[[str], str | None] | None = None,
 ) -> AlertNotifier | None:
-    """The notifier for the configured receivers, or None when no receiver is configured."""
+    """The notifier for the configured receivers, or None when no receiver is configured.
+
+    With ``state_dir`` the undelivered alerts (``undelivered.jsonl``) and the firing ones (``firing.json``)
+    survive a restart; without it they live in memory only. ``incident_state(id)`` reads an incident's
+    state from the store: a firing alert whose incident was marked resolved is resolved at the next re-post.
+    """
     receivers: list[Receiver] = []
     if alertmanager_url:
         receivers.append(AlertmanagerReceiver(alertmanager_url))
@@ -472,13 +891,19 @@ def build_notifier(
         return None
     if metrics is not None:  # every series at 0 from the start: the delivery-failure rule sees the first failure
         for rc in receivers:
-            for outcome in ("sent", "failed", "dropped"):
+            for outcome in ALERT_OUTCOMES:
                 metrics.alert_notifications.labels(rc.name, outcome)
+            for outcome in ("sent", "failed"):
+                metrics.alert_delivery_attempts.labels(rc.name, outcome)
     on_outcome, on_attempt = alert_outcomes(metrics)
+    worker = AlertQueue(receivers, state_dir, on_outcome=on_outcome, on_attempt=on_attempt, capacity=capacity,
+                        backoff=backoff)
     return AlertNotifier(
         receivers,
-        DeliveryWorker(on_outcome, on_attempt, capacity=capacity, backoff=backoff),
+        worker,
         evidence_url=evidence_url,
         lifetime=lifetime,
         repost_every=repost_every,
+        state_dir=state_dir,
+        incident_state=incident_state,
     )

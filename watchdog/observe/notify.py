@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from watchdog.observe.metrics import Metrics
@@ -17,6 +18,25 @@ log = logging.getLogger("watchdog.notify")
 
 #: The keyword arguments of :func:`attach`, each also a command-line option (``--alertmanager-url`` ...).
 OPTIONS = ("alertmanager_url", "webhook_url", "grafana_url", "grafana_token_file", "evidence_url")
+
+
+def state_dir_for(store: str | Path) -> Path:
+    """Where the alerts of the watchdog on ``store`` are kept between runs: ``<store>.alerts/`` beside a SQLite
+    file, ``./watchdog-alerts/`` for a PostgreSQL store (whose data is not on this machine)."""
+    from watchdog.store.db import is_postgres_url
+
+    if is_postgres_url(str(store)):
+        return Path("watchdog-alerts")
+    p = Path(store)
+    return p.with_name(p.name + ".alerts")
+
+
+def _incident_state(store: Any) -> Callable[[str], str | None]:
+    def state(incident_id: str) -> str | None:
+        inc = store.incident(incident_id)
+        return None if inc is None else str(inc.state)
+
+    return state
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,18 +62,22 @@ def attach(
     grafana_url: str | None = None,
     grafana_token_file: str | None = None,
     evidence_url: str | None = None,
+    state_dir: Path | None = None,
 ) -> Callable[[float], bool]:
     """Subscribe the configured notifiers to ``responder.listeners``; returns ``close(timeout)``.
 
     ``close`` delivers what is queued (bounded by ``timeout`` seconds per notifier) and stops the threads;
-    it returns False when something was still undelivered.
+    it returns False when something was still undelivered. With ``state_dir`` (:func:`state_dir_for` the
+    store) undelivered and firing alerts are kept there and taken up again by the next start.
     """
     from watchdog.errors import ConfigError
     from watchdog.observe.alerting import build_notifier
 
     closers: list[Callable[[float], bool]] = []
+    store = getattr(responder, "store", None)
     notifier = build_notifier(
-        metrics, alertmanager_url=alertmanager_url, webhook_url=webhook_url, evidence_url=evidence_url
+        metrics, alertmanager_url=alertmanager_url, webhook_url=webhook_url, evidence_url=evidence_url,
+        state_dir=state_dir, incident_state=None if store is None else _incident_state(store),
     )
     if notifier is not None:
         responder.listeners.append(notifier)

@@ -147,7 +147,8 @@ def compose(opts: RunOptions, *, clock: Callable[[], float] | None = None,
         responder = Responder(store, chain, on_event=on_event, metrics=metrics, dry_run=opts.dry_run, outbox=outbox)
         close_notify = notify.attach(responder, metrics, alertmanager_url=opts.alertmanager_url,
                                      webhook_url=opts.webhook_url, grafana_url=opts.grafana_url,
-                                     grafana_token_file=opts.grafana_token_file, evidence_url=opts.evidence_url)
+                                     grafana_token_file=opts.grafana_token_file, evidence_url=opts.evidence_url,
+                                     state_dir=notify.state_dir_for(opts.store))  # alerts kept across restarts
         responder.resume()  # actions an earlier (crashed) process left open: the outbox never sends twice
         engine = Engine(policy, base_dir=opts.policy.parent, metrics=metrics, on_decision=responder, clock=clock)
         recorder = EvaluationRecorder(store)
