@@ -17,7 +17,7 @@ line by line. :func:`json_blocks` cuts JSON lines into tables pyarrow can read, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchdog.ingest import validate as why
+from watchdog.ingest.lines import joined
 from watchdog.ingest.recent import RecentPredictions
 from watchdog.ingest.records import ModelSchema, Quarantined, _Bad, parse_ts
 
@@ -327,8 +328,8 @@ def _timestamps(a: pa.Array, scope: np.ndarray, v: _Verdicts, cache: dict[str, A
 _LINE_BY_LINE = 64
 
 
-def json_blocks(lines: list[bytes], numbers: list[int], block: int = 32768
-                ) -> Iterator[tuple[pa.Table | None, list[bytes], list[int]]]:
+def json_blocks(lines: Sequence[bytes], numbers: list[int], block: int = 32768
+                ) -> Iterator[tuple[pa.Table | None, Sequence[bytes], list[int]]]:
     """JSON lines as tables pyarrow reads at once: ``(table, lines, numbers)``, or ``(None, lines, numbers)``
     for lines to read one by one. A block pyarrow cannot read as one table (bad JSON, bad UTF-8, NaN, a field
     whose type changes between lines) is split in halves and tried again, down to blocks of
@@ -336,7 +337,7 @@ def json_blocks(lines: list[bytes], numbers: list[int], block: int = 32768
     by line, and every record gets the same verdict either way."""
     for at in range(0, len(lines), block):
         part, nums = lines[at:at + block], numbers[at:at + block]
-        body = b"\n".join(part)
+        body = joined(part)
         alone = _alone(part, body)
         if not alone:
             yield from _blocks(part, nums, body)
@@ -361,21 +362,21 @@ _BOM = b"\xef\xbb\xbf"
 _NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[\n")
 
 
-def _alone(part: list[bytes], body: bytes) -> list[int]:
+def _alone(part: Sequence[bytes], body: bytes) -> list[int]:
     """Indices of the lines the line path must read alone: more than :data:`MAX_TABLE_NESTING` opening
     brackets (an upper bound of their nesting), or a byte-order mark before the object (pyarrow skips it, orjson
     refuses it). The brackets are counted in one pass over the block (``body``, its lines joined by newlines):
-    every byte but brackets and newlines deleted, then the length of each line's remainder."""
-    openers = body.translate(None, _NOT_OPENERS).split(b"\n")
-    counts = np.fromiter(map(len, openers), dtype=np.int64, count=len(part))
+    every byte but brackets and newlines deleted, then the gaps between the newlines left."""
+    kept = np.frombuffer(body.translate(None, _NOT_OPENERS), dtype=np.uint8)
+    counts = np.diff(np.flatnonzero(kept == 10), prepend=-1, append=len(kept)) - 1
     out = set(np.flatnonzero(counts > MAX_TABLE_NESTING).tolist())
-    if body.startswith(_BOM) or b"\n" + _BOM in body:
+    if not body.isascii() and (body.startswith(_BOM) or b"\n" + _BOM in body):
         out |= {i for i, ln in enumerate(part) if ln.startswith(_BOM)}
     return sorted(out)
 
 
-def _blocks(part: list[bytes], nums: list[int], body: bytes | None = None
-            ) -> Iterator[tuple[pa.Table | None, list[bytes], list[int]]]:
+def _blocks(part: Sequence[bytes], nums: list[int], body: bytes | None = None
+            ) -> Iterator[tuple[pa.Table | None, Sequence[bytes], list[int]]]:
     table = _read_json(part, body)
     if table is None and len(part) > _LINE_BY_LINE:
         half = len(part) // 2
@@ -385,7 +386,7 @@ def _blocks(part: list[bytes], nums: list[int], body: bytes | None = None
     yield table, part, nums
 
 
-def restore_raw(quarantined: list[Quarantined], part: list[bytes], nums: list[int]) -> None:
+def restore_raw(quarantined: list[Quarantined], part: Sequence[bytes], nums: list[int]) -> None:
     """The quarantine keeps a JSON line as it was read, not as pyarrow re-serialised its row."""
     if not quarantined:
         return
@@ -399,15 +400,16 @@ def restore_raw(quarantined: list[Quarantined], part: list[bytes], nums: list[in
 _TS_FIELD = pa.schema([("ts", pa.string())])
 
 
-def _read_json(lines: list[bytes], body: bytes | None = None) -> pa.Table | None:
+def _read_json(lines: Sequence[bytes], body: bytes | None = None) -> pa.Table | None:
     import pyarrow.json as pajson
 
     if body is None:
-        body = b"\n".join(lines)
-    try:
-        body.decode("utf-8")  # pyarrow would take bad UTF-8 into string columns; the line path names it
-    except UnicodeDecodeError:
-        return None
+        body = joined(lines)
+    if not body.isascii():  # pyarrow would take bad UTF-8 into string columns; the line path names it
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         table = pajson.read_json(pa.BufferReader(body), read_options=pajson.ReadOptions(block_size=len(body) + 1),
                                  parse_options=pajson.ParseOptions(explicit_schema=_TS_FIELD,

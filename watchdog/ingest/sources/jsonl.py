@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from watchdog.ingest.lines import Lines
 from watchdog.ingest.records import MAX_LINE_BYTES, Quarantined
 from watchdog.ingest.sources.base import Position, RawBatch
 
@@ -173,7 +174,7 @@ class JsonlSource:
                 line += 1
                 raw = data.rstrip(b"\r")
                 if raw.strip():
-                    lines.append(raw)
+                    lines = Lines(data, np.array([0]), np.array([len(raw)]))
                     numbers.append(line)
                 consumed = n
             else:
@@ -183,15 +184,15 @@ class JsonlSource:
         return RawBatch(source=self.name, position=self.position, lines=lines, line_numbers=numbers,
                         first_line=numbers[0] if numbers else line, pre_quarantined=pre)
 
-    def _split(self, data: bytes, line: int) -> tuple[list[bytes], list[int], list[Quarantined], int]:
+    def _split(self, data: bytes, line: int) -> tuple[Lines, list[int], list[Quarantined], int]:
         """The complete lines of ``data`` (the first is line ``line + 1``) without their ``\\r\\n``, with
         their numbers, the quarantined ones (over the limit) and how many complete lines there were (blank
-        ones are dropped). Found with numpy over the buffer, so a line costs one slice, not a loop of
-        Python steps."""
+        ones are dropped). Found with numpy over the buffer; a line is not cut out of it until somebody reads
+        it (:class:`~watchdog.ingest.lines.Lines`)."""
         buf = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(buf == 10)
         if not ends.size:
-            return [], [], [], 0
+            return Lines(data, ends, ends), [], [], 0
         starts = np.empty_like(ends)
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
@@ -199,21 +200,18 @@ class JsonlSource:
         size = ends - starts
         odd = (size == 0) | (size > self.max_line_bytes) | (buf[np.minimum(starts, len(data) - 1)] != 123)
         numbers = np.arange(line + 1, line + 1 + ends.size)
-        if not odd.any():
-            spans = zip(starts.tolist(), ends.tolist(), strict=True)
-            return [data[a:b] for a, b in spans], numbers.tolist(), [], ends.size
-        lines, kept, pre = [], [], []
-        for a, b, num, strange in zip(starts.tolist(), ends.tolist(), numbers.tolist(), odd.tolist(), strict=True):
-            raw = data[a:b]
-            if strange:  # empty, too long, or not starting with "{" (blank, or bad JSON the parser names)
+        pre: list[Quarantined] = []
+        if odd.any():
+            keep = np.ones(ends.size, dtype=bool)
+            for i in np.flatnonzero(odd).tolist():  # empty, too long, or not starting with "{"
+                a, b = int(starts[i]), int(ends[i])
                 if b - a > self.max_line_bytes:
-                    pre.append(self._too_large(num, b - a, raw))
-                    continue
-                if not raw.strip():
-                    continue
-            lines.append(raw)
-            kept.append(num)
-        return lines, kept, pre, ends.size
+                    pre.append(self._too_large(int(numbers[i]), b - a, data[a:a + 2048]))
+                    keep[i] = False
+                elif not data[a:b].strip():  # blank; anything else goes on, for the parser to name
+                    keep[i] = False
+            starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
+        return Lines(data, starts, ends), numbers.tolist(), pre, int(size.size)
 
     def _too_large(self, line: int, size: int, head: bytes) -> Quarantined:
         return Quarantined(line, "too_large", f"the line has {size} bytes, more than the limit of "
