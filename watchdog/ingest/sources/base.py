@@ -33,7 +33,7 @@ of the next record is ``line + 1``; line numbers end up in the quarantine and th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -73,7 +73,7 @@ class RawBatch:
 
     source: str
     position: Position
-    lines: list[bytes] = field(default_factory=list)
+    lines: Sequence[bytes] = field(default_factory=list)  # a list, or Lines over the read buffer
     line_numbers: list[int] = field(default_factory=list)
     table: pa.Table | None = None
     first_line: int = 1
