@@ -236,11 +236,11 @@ def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
         rule(
             "WatchdogAlertDeliveryFailing",
             f"sum by (job, instance, receiver) (increase(watchdog_alert_notifications_total{{{jm},"
-            f'outcome=~"failed|dropped"}}[{opts.failure_window}])) > 0',
+            f'outcome=~"failed|failed_retrying|dropped"}}[{opts.failure_window}])) > 0',
             "0m",
             "medium",
             "The watchdog cannot deliver its alerts",
-            "Deliveries to {{ $labels.receiver }} failed or were dropped.",
+            "Deliveries to {{ $labels.receiver }} failed (kept and retried, or refused) or were dropped.",
         ),
         rule(
             "WatchdogSignerLow",
