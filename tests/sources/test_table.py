@@ -125,7 +125,7 @@ def test_csv_row_with_the_wrong_field_count_is_quarantined_and_the_file_reads_on
     eng = engine()
     got = [feed(eng, b) for b in TableSource(p).batches()]
     bad = [(q.line, q.reason_code) for r in got for q in r.quarantined]
-    assert bad == [(3, "missing_field")]
+    assert bad == [(2, "missing_field")]  # data rows are numbered from 1 (the header is row 0)
     assert "has 3 field(s), the header has 6" in got[0].quarantined[0].reason
     assert sum(r.predictions for r in got) == 2 and eng.runtimes["lending-risk"].n_predictions == 2
 

@@ -1,15 +1,33 @@
 """Parquet and CSV files replayed as pyarrow tables: columnar all the way into the detectors.
 
-The columns are those of :mod:`watchdog.columnar` (``model``, ``version``, ``ts``, ``id``,
-``prediction``, ``label``, ``features.<name>`` or a ``features`` struct). The position is the index
-of the first unread row; ``line`` numbers rows from 1. CSV is read with every column as bytes, then
-text (a stray word in a numeric column, or a cell that is not UTF-8, then rejects that row, not the
-whole file); empty cells are missing.
+The columns are those of :mod:`watchdog.ingest.columnar` (``model``, ``version``, ``ts``, ``id``,
+``prediction``, ``label``, ``features.<name>`` or a ``features`` struct). The position's ``offset`` is the
+number of rows handed on (Parquet: the file's row index; CSV: rows that parsed), its ``line`` the number of
+the last record accounted for (read or quarantined), so a restart neither repeats nor skips an entry.
+``line`` numbers rows from 1 (a CSV's header is row 0; blank lines are not rows).
+
+No file can stop the stream; what is refused is quarantined with a sentence and the file reads on::
+
+    CSV                                            Parquet
+    a row with the wrong number of fields          a column chunk whose metadata says it decompresses
+      -> missing_field, the file reads on            past max_chunk_bytes -> too_large, its row group
+    an unterminated quote (it would swallow          is not read
+      the lines after it) -> missing_field for     a row holding more than max_row_bytes of values
+      its line; the lines after it are read          (a dictionary "bomb") -> too_large, before decoding
+      one by one                                   a batch over max_batch_bytes decoded -> cut smaller
+    a cell that is not UTF-8 -> bad_utf8           a part that cannot be read -> not_object for its
+    a header naming a column twice, or not           rows, the next row group reads on
+      UTF-8 -> not_object, the file is skipped     not a Parquet file -> not_object, skipped
+
+CSV is read as Latin-1 (every byte one character, so no row fails to decode inside pyarrow) with every
+column as bytes; each cell is then turned back into its bytes and decoded as UTF-8, so a stray word in a
+numeric column, or a cell that is not UTF-8, rejects that row, not the whole file; empty cells are missing.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +38,17 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from watchdog.ingest.records import Quarantined
+from watchdog.ingest.records import MAX_LINE_BYTES, Quarantined
 from watchdog.ingest.sources.base import Position, RawBatch
+
+MAX_ROW_BYTES = MAX_LINE_BYTES
+"""The most bytes of values one Parquet row may hold (as the line path's longest line): 1 MiB."""
+MAX_CHUNK_BYTES = 128 << 20
+"""The most bytes one Parquet column chunk may decompress to, by the file's metadata: 128 MiB."""
+MAX_BATCH_BYTES = 256 << 20
+"""The most bytes of decoded values in one batch handed on; a bigger one is cut into smaller batches."""
+_CSV_BLOCK = 16 << 20
+_RAW = 2048
 
 
 class TableSource:
@@ -33,112 +60,451 @@ class TableSource:
         The file; its suffix chooses the format unless ``format`` is given.
     batch_rows:
         Rows per batch at most (Parquet is read in batches of this size, CSV in blocks then sliced).
+    max_row_bytes, max_chunk_bytes, max_batch_bytes:
+        Parquet's limits (see the module docstring); a zstd-compressed cell of 64 MiB in a 4 KB file is
+        refused from the metadata or before it is decoded, so memory stays bounded whatever the file.
     """
 
     def __init__(self, path: str | Path, *, format: str | None = None, batch_rows: int = 1 << 17,
-                 name: str | None = None):
+                 name: str | None = None, max_row_bytes: int = MAX_ROW_BYTES,
+                 max_chunk_bytes: int = MAX_CHUNK_BYTES, max_batch_bytes: int = MAX_BATCH_BYTES):
         self.path = Path(path)
         fmt = format or self.path.suffix.lstrip(".").lower()
         if fmt not in ("parquet", "csv"):
             raise ValueError(f"format must be 'parquet' or 'csv', got {fmt!r} (from {self.path.name})")
-        if batch_rows < 1:
-            raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+        for what, value in (("batch_rows", batch_rows), ("max_row_bytes", max_row_bytes),
+                            ("max_chunk_bytes", max_chunk_bytes), ("max_batch_bytes", max_batch_bytes)):
+            if value < 1:
+                raise ValueError(f"{what} must be at least 1, got {value}")
         self.format = fmt
         self.batch_rows = batch_rows
         self.name = name or self.path.name
-        self._malformed: list[Quarantined] = []  # CSV rows with the wrong number of fields, since the last batch
+        self.max_row_bytes = max_row_bytes
+        self.max_chunk_bytes = max_chunk_bytes
+        self.max_batch_bytes = max_batch_bytes
 
     def batches(self, start: Position | None = None) -> Iterator[RawBatch]:
-        skip = start.offset if start is not None else 0
-        done = 0
         if self.format == "parquet":
-            done, tables = self._parquet(skip)
+            yield from self._parquet(start)
         else:
-            tables = self._csv_tables()
-        for tbl in tables:
-            n = tbl.num_rows
-            if done + n <= skip:
-                done += n
-                continue
-            if skip > done:
-                tbl = tbl.slice(skip - done)
-                done = skip
-            for off in range(0, tbl.num_rows, self.batch_rows):
-                part = tbl.slice(off, self.batch_rows)
-                first = done + 1
-                done += part.num_rows
-                part, numbers, bad = _text_columns(part, first) if self.format == "csv" else (part, [], [])
-                if self._malformed:
-                    bad, self._malformed = self._malformed + bad, []
-                yield RawBatch(source=self.name, position=Position(done, done, str(self.path)), table=part,
-                               first_line=first, line_numbers=numbers, pre_quarantined=bad)
+            yield from self._csv(start)
 
-    def _parquet(self, skip: int) -> tuple[int, Iterator[pa.Table]]:
-        """Rows in the row groups wholly before ``skip`` (not read), and tables of the rest, read in
-        batches of ``batch_rows`` so memory stays flat whatever the size of the row groups."""
-        f = pq.ParquetFile(self.path)
-        skipped = 0
-        groups: list[int] = []
-        for g in range(f.num_row_groups):
-            n = f.metadata.row_group(g).num_rows
-            if not groups and skipped + n <= skip:
-                skipped += n
-            else:
-                groups.append(g)
-        batches = f.iter_batches(batch_size=self.batch_rows, row_groups=groups) if groups else iter(())
-        return skipped, (pa.Table.from_batches([rb]) for rb in batches)
+    def _refused(self, line: int, code: str, sentence: str, offset: int) -> RawBatch:
+        return RawBatch(source=self.name, position=Position(offset, line, str(self.path)), first_line=line,
+                        pre_quarantined=[Quarantined(line, code, sentence, "")])
 
-    def _csv_tables(self) -> Iterator[pa.Table]:
-        with open(self.path, newline="", encoding="utf-8", errors="replace") as fh:
-            header = next(csv.reader(fh), [])
-        if not header:
+    # Parquet -------------------------------------------------------------------------------------
+
+    def _parquet(self, start: Position | None) -> Iterator[RawBatch]:
+        skip = start.offset if start is not None else 0
+        try:
+            f = pq.ParquetFile(self.path)
+            texts = [c.path for c in f.schema if c.physical_type == "BYTE_ARRAY"]
+            # strings stay dictionary-encoded until their size is known: a 64 MiB value repeated in every row
+            # costs 64 MiB, not 64 MiB a row
+            f = pq.ParquetFile(self.path, read_dictionary=texts)
+            schema = f.schema_arrow
+        except Exception as e:  # whatever the bytes, a refusal with a sentence, not a crash
+            if start is None or start.line < 1:
+                yield self._refused(1, "not_object", f"{self.name} cannot be read as Parquet ({_said(e)}); "
+                                    "the file is skipped", 0)
             return
-        # read as bytes: a cell that is not UTF-8 then rejects its row (bad_utf8), not the whole file
-        opts = pacsv.ConvertOptions(column_types={h: pa.binary() for h in header}, strings_can_be_null=True,
-                                    null_values=[""])
-        read = pacsv.ReadOptions(block_size=16 << 20, use_threads=False)  # row numbers
-        reader = pacsv.open_csv(self.path, read_options=read,
-                                parse_options=pacsv.ParseOptions(invalid_row_handler=self._invalid_row),
-                                convert_options=opts)
-        for rb in reader:
-            yield pa.Table.from_batches([rb])
+        done = 0
+        for g in range(f.num_row_groups):
+            meta = f.metadata.row_group(g)
+            n = meta.num_rows
+            end = done + n
+            if end <= skip:
+                done = end
+                continue
+            over = [(meta.column(c).path_in_schema, meta.column(c).total_uncompressed_size)
+                    for c in range(meta.num_columns) if meta.column(c).total_uncompressed_size > self.max_chunk_bytes]
+            if over:
+                col, size = over[0]
+                yield self._refused(max(done, skip) + 1, "too_large", (
+                    f"rows {done + 1} to {end} (row group {g}): column {col!r} decompresses to {size} bytes by the "
+                    f"file's metadata, more than the limit of {self.max_chunk_bytes}; the row group is not read"),
+                    end)
+                done = end
+                continue
+            at = done
+            try:
+                for rb in f.iter_batches(batch_size=self.batch_rows, row_groups=[g], use_threads=False):
+                    first, count = at, rb.num_rows
+                    if first + count > skip:
+                        yield from self._checked(rb.slice(skip - first) if first < skip else rb, max(first, skip),
+                                                 schema)
+                    at = first + count
+            except Exception as e:  # a corrupt page: its rows are refused, the file reads on
+                yield self._refused(max(at, skip) + 1, "not_object", (
+                    f"rows {max(at, skip) + 1} to {end} (row group {g}) cannot be read ({_said(e)}); they are "
+                    "skipped"), end)
+            done = end
+
+    def _checked(self, rb: pa.RecordBatch, first: int, schema: pa.Schema) -> Iterator[RawBatch]:
+        """One batch read from Parquet (``first``: its first row's index): rows holding too many bytes taken
+        out, the rest decoded to the file's own types and cut to at most ``max_batch_bytes`` a batch."""
+        sizes = _row_bytes(rb)
+        last = first + rb.num_rows
+        numbers = np.arange(first + 1, first + 1 + rb.num_rows, dtype=np.int64)
+        bad = [Quarantined(int(numbers[i]), "too_large", (
+            f"row {int(numbers[i])} holds {int(sizes[i])} bytes of values, more than the limit of "
+            f"{self.max_row_bytes}"), "") for i in np.flatnonzero(sizes > self.max_row_bytes)]
+        if bad:
+            keep = sizes <= self.max_row_bytes
+            rb, numbers, sizes = rb.filter(pa.array(keep)), numbers[keep], sizes[keep]
+        cuts = _cuts(sizes, self.max_batch_bytes)
+        for k, (a, b) in enumerate(cuts):
+            part = pa.Table.from_batches([rb.slice(a, b - a)]).cast(_plain(schema, rb.schema))
+            done = last if k == len(cuts) - 1 else int(numbers[b - 1])
+            yield RawBatch(source=self.name, position=Position(done, done, str(self.path)), table=part,
+                           first_line=int(numbers[a]), line_numbers=numbers[a:b].tolist() if bad else [],
+                           pre_quarantined=bad if k == 0 else [])
+        if not cuts and bad:
+            yield RawBatch(source=self.name, position=Position(last, last, str(self.path)),
+                           first_line=bad[0].line, pre_quarantined=bad)
+
+    # CSV -----------------------------------------------------------------------------------------
+
+    def _csv(self, start: Position | None) -> Iterator[RawBatch]:
+        skip = start.offset if start is not None else 0
+        reported = start.line if start is not None else 0  # entries up to this line were handed on
+        try:
+            names = _csv_header(self.path)
+        except _Refusal as r:
+            if reported < 1:
+                yield self._refused(1, "not_object", f"{self.name}: {r}; the file is skipped", 0)
+            return
+        if names is None:
+            return
+        rows = _CsvRows(self.path, names)
+        seen = 0  # rows that parsed, read so far
+        tables: list[pa.Table] = []
+        numbers: list[np.ndarray] = []
+        bad: list[Quarantined] = []
+        held = 0
+        for item in rows.items():
+            if isinstance(item, Quarantined):
+                if item.line > reported:
+                    bad.append(item)
+                continue
+            tbl, nums = item
+            if seen + tbl.num_rows <= skip:
+                seen += tbl.num_rows
+                continue
+            if seen < skip:
+                tbl, nums = tbl.slice(skip - seen), nums[skip - seen:]
+            seen += tbl.num_rows
+            tables.append(tbl)
+            numbers.append(nums)
+            held += tbl.num_rows
+            while held >= self.batch_rows:
+                yield self._csv_batch(tables, numbers, bad, self.batch_rows, seen - held)
+                held -= self.batch_rows
+        if held or bad:
+            yield self._csv_batch(tables, numbers, bad, held, seen - held)
+
+    def _csv_batch(self, tables: list[pa.Table], numbers: list[np.ndarray], bad: list[Quarantined], n: int,
+                   before: int) -> RawBatch:
+        """The first ``n`` held rows (taken out of ``tables``/``numbers``) with the bad rows numbered up to the
+        last of them (all of them when no row is held after these); ``before``: rows handed on before."""
+        whole = (pa.concat_tables(tables) if len(tables) > 1 else tables[0]) if tables else None
+        nums = np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64)
+        tables.clear()
+        numbers.clear()
+        if whole is not None and n < whole.num_rows:
+            tables.append(whole.slice(n))
+            numbers.append(nums[n:])
+        mine = nums[:n]
+        upto = int(mine[-1]) if n and tables else None
+        pre = [q for q in bad if upto is None or q.line <= upto]
+        del bad[:len(pre)]
+        table, kept = None, mine
+        if whole is not None and n:
+            table, kept, unreadable = _text_columns(whole.slice(0, n), mine)
+            pre = sorted(pre + unreadable, key=lambda q: q.line)
+        last = max([int(mine[-1])] if n else [0])
+        if pre:
+            last = max(last, pre[-1].line)
+        return RawBatch(source=self.name, position=Position(before + n, last, str(self.path)),
+                        table=table if table is not None and table.num_rows else None,
+                        first_line=int(kept[0]) if len(kept) else (pre[0].line if pre else 1),
+                        line_numbers=kept.tolist(), pre_quarantined=pre)
 
 
-    def _invalid_row(self, row: Any) -> str:
-        """A row whose field count is off is quarantined (``missing_field``) and skipped; the file reads on."""
-        line = int(row.number) if row.number is not None else 0
-        self._malformed.append(Quarantined(
-            line, "missing_field",
-            f"CSV row {line} has {row.actual_columns} field(s), the header has {row.expected_columns}",
-            (row.text or "")[:2048]))
-        return "skip"
+class _Refusal(Exception):
+    """A whole file that is not read; the message is the sentence's middle."""
 
 
-def _text_columns(tbl: pa.Table, first: int) -> tuple[pa.Table, list[int], list[Quarantined]]:
-    """Binary CSV columns as text; rows with a cell that is not UTF-8 are taken out and quarantined."""
+def _said(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else "no message"
+    return f"{type(e).__name__}: {text}"
+
+
+def _csv_header(path: Path) -> list[tuple[str, str]] | None:
+    """The header's columns as (name as read in Latin-1, name) pairs; None for an empty file."""
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 20, use_threads=False,
+                                                                      encoding="latin-1"),
+                                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"))
+        latin = reader.schema.names
+    except pa.ArrowInvalid as e:
+        if "Empty CSV file" in str(e):
+            return None
+        raise _Refusal(f"the CSV header cannot be read ({_said(e)})") from None
+    except Exception as e:
+        raise _Refusal(f"the file cannot be read as CSV ({_said(e)})") from None
+    out = []
+    for i, name in enumerate(latin):
+        try:
+            real = name.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError as u:
+            raise _Refusal(f"the CSV header is not valid UTF-8 (column {i + 1}, byte {u.start})") from None
+        out.append((name, real.lstrip("\ufeff") if i == 0 else real))
+    where: dict[str, list[int]] = {}
+    for i, (_, real) in enumerate(out):
+        where.setdefault(real, []).append(i + 1)
+    for real, cols in where.items():
+        if len(cols) > 1:
+            raise _Refusal(f"the CSV header names column {real!r} {len(cols)} times (columns "
+                           f"{', '.join(map(str, cols))}); a column name must be unique")
+    return out
+
+
+class _CsvRows:
+    """A CSV file's records in order: ``(table of bytes columns, row numbers)`` for rows that parsed and a
+    :class:`Quarantined` for each that did not. A row pyarrow finds with the wrong field count is
+    quarantined; if it spans lines (an unterminated quote swallows the lines after it up to the end of the
+    block) its first line is the bad row and each further line is read on its own."""
+
+    def __init__(self, path: Path, names: list[tuple[str, str]]):
+        self.path = path
+        self.latin = [a for a, _ in names]
+        self.names = [b for _, b in names]
+        self.shift = 0  # rows recovered from swallowed lines so far: later rows' numbers move on by this
+
+    def items(self) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
+        pending: list[Any] = []
+
+        def invalid(row: Any) -> str:
+            pending.append(row)
+            return "skip"
+
+        try:
+            reader = pacsv.open_csv(
+                self.path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False,
+                                                          encoding="latin-1"),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
+                convert_options=pacsv.ConvertOptions(column_types={h: pa.binary() for h in self.latin},
+                                                     strings_can_be_null=True, null_values=[""]))
+        except Exception as e:
+            yield Quarantined(1, "not_object", f"the file cannot be read as CSV ({_said(e)}); it is skipped", "")
+            return
+        nxt = 2  # pyarrow's number of the next record: the header is record 1
+        while True:
+            try:
+                rb = reader.read_next_batch()
+            except StopIteration:
+                break
+            except Exception as e:  # e.g. a quoted newline across a block: the rest is refused
+                yield from self._invalid_rows(pending)
+                n = nxt - 1 + self.shift
+                yield Quarantined(n, "not_object", f"CSV rows from {n} on cannot be read ({_said(e)}); they "
+                                  "are skipped", "")
+                return
+            m = rb.num_rows
+            end, j = nxt + m, 0
+            while j < len(pending) and pending[j].number is not None and pending[j].number < end:
+                end += 1
+                j += 1
+            tbl = pa.Table.from_batches([rb]).rename_columns(self.names)
+            at, row_no = 0, nxt
+            for p in pending[:j]:
+                good = p.number - row_no
+                if good:
+                    yield tbl.slice(at, good), self._numbers(row_no, good)
+                    at += good
+                row_no = p.number + 1
+                yield from self._invalid_rows([p])
+            if at < m:
+                yield tbl.slice(at), self._numbers(row_no, m - at)
+            del pending[:j]
+            nxt = end
+        yield from self._invalid_rows(pending)
+
+    def _numbers(self, record: int, n: int) -> np.ndarray:
+        return np.arange(record - 1 + self.shift, record - 1 + self.shift + n, dtype=np.int64)
+
+    def _invalid_rows(self, rows: list[Any]) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
+        for row in rows:
+            n = (int(row.number) - 1 if row.number is not None else 0) + self.shift
+            raw = (row.text or "").encode("latin-1", "replace")
+            head, rest = _first_line(raw)
+            if head.count(b'"') % 2:
+                sentence = _unterminated(n) + ("; the lines after it are read one by one" if rest else "")
+            else:
+                sentence = _count_sentence(n, row.actual_columns if rest is None else len(_cells(head) or ()),
+                                           row.expected_columns)
+            yield Quarantined(n, "missing_field", sentence, _shown(head))
+            if rest is not None:
+                yield from self._lines(rest, n)
+
+    def _lines(self, data: bytes, after: int) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
+        """Lines swallowed by a bad row, each parsed alone, numbered from ``after + 1``; blank ones skipped."""
+        n = after
+        good: list[list[bytes | None]] = []
+        nums: list[int] = []
+        for line in data.splitlines():
+            if not line:
+                continue
+            n += 1
+            cells = _cells(line)
+            if cells is not None and len(cells) == len(self.names):
+                good.append([c or None for c in cells])
+                nums.append(n)
+                continue
+            if good:
+                yield self._table(good), np.asarray(nums, dtype=np.int64)
+                good, nums = [], []
+            yield Quarantined(n, "missing_field", (
+                _unterminated(n) if cells is None else
+                _count_sentence(n, len(cells), len(self.names))), _shown(line))
+        if good:
+            yield self._table(good), np.asarray(nums, dtype=np.int64)
+        self.shift += n - after
+
+    def _table(self, rows: list[list[bytes | None]]) -> pa.Table:
+        """Rows of cells as the main reader gives them: the UTF-8 of their Latin-1 characters."""
+        return pa.table([pa.array([None if r[i] is None else r[i].decode("latin-1").encode() for r in rows],
+                                  pa.binary()) for i in range(len(self.names))], names=self.names)
+
+
+def _first_line(raw: bytes) -> tuple[bytes, bytes | None]:
+    """``raw`` up to its first line end, and the rest (None when it is one line)."""
+    cut = min((i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0), default=-1)
+    if cut < 0:
+        return raw, None
+    rest = raw[cut + 1:]
+    if raw[cut:cut + 2] == b"\r\n":
+        rest = raw[cut + 2:]
+    return raw[:cut], rest
+
+
+def _cells(line: bytes) -> list[bytes] | None:
+    """One CSV line's cells (bytes), or None when its quoting is broken."""
+    try:
+        return [c.encode("latin-1") for c in next(csv.reader(io.StringIO(line.decode("latin-1")), strict=True),
+                                                      [])]
+    except csv.Error:
+        return None
+
+
+def _unterminated(n: int) -> str:
+    return f"CSV row {n} has an unterminated quote (a quoted value must end on its line)"
+
+
+def _count_sentence(n: int, got: int, want: int) -> str:
+    return f"CSV row {n} has {got} field(s), the header has {want}"
+
+
+def _shown(raw: bytes) -> str:
+    return raw[:_RAW].decode("utf-8", "replace")
+
+
+def _text_columns(tbl: pa.Table, numbers: np.ndarray) -> tuple[pa.Table, np.ndarray, list[Quarantined]]:
+    """Bytes CSV columns (read as Latin-1) as text; rows with a cell that is not UTF-8 are taken out."""
     bad = np.zeros(tbl.num_rows, dtype=bool)
     why: dict[int, str] = {}
     cols = []
     for name, col in zip(tbl.column_names, tbl.columns, strict=True):
-        try:
-            cols.append(pc.cast(col, pa.string()))
+        # the UTF-8 of the Latin-1 characters: an ASCII cell is its own bytes
+        text = pc.cast(col.combine_chunks(), pa.string())
+        if text.null_count == len(text) or pc.all(pc.string_is_ascii(text)).as_py() is not False:
+            cols.append(text)
             continue
-        except pa.ArrowInvalid:
-            pass
-        text: list[str | None] = []
-        for i, cell in enumerate(col.to_pylist()):
+        enc = pc.dictionary_encode(text)
+        words: list[str | None] = []
+        wrong: dict[int, str] = {}
+        for k, word in enumerate(enc.dictionary.to_pylist()):
             try:
-                text.append(None if cell is None else cell.decode("utf-8"))
+                words.append(word.encode("latin-1").decode("utf-8"))
             except UnicodeDecodeError as e:
-                text.append(None)
+                words.append(None)
+                wrong[k] = f"column {name!r} is not valid UTF-8 (byte {e.start})"
+        codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        for k, sentence in wrong.items():
+            for i in np.flatnonzero(codes == k):
                 bad[i] = True
-                why.setdefault(i, f"column {name!r} is not valid UTF-8 (byte {e.start})")
-        cols.append(pa.array(text, pa.string()))
+                why.setdefault(int(i), sentence)
+        cols.append(pc.take(pa.array(words, pa.string()), pa.array(codes, mask=codes < 0)))
     out = pa.table(cols, names=tbl.column_names)
     if not bad.any():
-        return out, [], []
-    quarantined = [Quarantined(first + i, "bad_utf8", why[i], ",".join(
-        "" if c is None else c.decode("utf-8", "replace") for c in tbl.slice(i, 1).to_pylist()[0].values())[:2048])
-        for i in sorted(why)]
-    keep = np.flatnonzero(~bad)
-    return out.filter(pa.array(~bad)), (keep + first).tolist(), quarantined
+        return out, numbers, []
+    quarantined = [Quarantined(int(numbers[i]), "bad_utf8", why[i], ",".join(
+        "" if c is None else c.decode("utf-8").encode("latin-1").decode("utf-8", "replace")
+        for c in tbl.slice(i, 1).to_pylist()[0].values())[:_RAW]) for i in sorted(why)]
+    return out.filter(pa.array(~bad)), numbers[~bad], quarantined
+
+
+# Parquet sizes ---------------------------------------------------------------------------------
+
+def _row_bytes(rb: pa.RecordBatch) -> np.ndarray:
+    """Bytes of values each row holds once decoded (strings' lengths, fixed widths), without decoding."""
+    total = np.zeros(rb.num_rows, dtype=np.int64)
+    for col in rb.columns:
+        total += _cell_bytes(col)
+    return total
+
+
+def _cell_bytes(a: pa.Array) -> np.ndarray | int:
+    t = a.type
+    n = len(a)
+    if pa.types.is_dictionary(t):
+        words = _cell_bytes(a.dictionary)
+        if isinstance(words, int):
+            return words
+        idx = np.asarray(pc.fill_null(a.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        if not len(words):
+            return np.zeros(n, dtype=np.int64)
+        return np.where(idx < 0, 0, words[np.maximum(idx, 0)])
+    if (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_string_view(t) or pa.types.is_binary_view(t)):
+        lengths = pc.fill_null(pc.binary_length(a), 0)
+        return np.asarray(lengths.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if pa.types.is_struct(t):
+        out = np.zeros(n, dtype=np.int64)
+        for k in range(t.num_fields):
+            out += _cell_bytes(a.field(k))
+        return out
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        inner = _cell_bytes(a.flatten())
+        if isinstance(inner, int):
+            return np.asarray(pc.fill_null(pc.list_value_length(a), 0).to_numpy(zero_copy_only=False),
+                              dtype=np.int64) * inner
+        parents = np.asarray(pc.list_parent_indices(a).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return np.bincount(parents, weights=inner, minlength=n).astype(np.int64)
+    try:
+        return max(1, t.bit_width // 8)
+    except ValueError:  # a type without a fixed width this reader does not know: its share of the buffers
+        return int(a.nbytes // max(1, n))
+
+
+def _cuts(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Row ranges whose sizes add up to at most ``limit`` each (a row over it alone)."""
+    if not len(sizes):
+        return []
+    if int(sizes.sum()) <= limit:
+        return [(0, len(sizes))]
+    out, a, acc = [], 0, 0
+    for i, s in enumerate(sizes.tolist()):
+        if acc and acc + s > limit:
+            out.append((a, i))
+            a, acc = i, 0
+        acc += s
+    out.append((a, len(sizes)))
+    return out
+
+
+def _plain(schema: pa.Schema, read: pa.Schema) -> pa.Schema:
+    """The file's own types for the columns read (strings were read as dictionaries to size them first)."""
+    return pa.schema([schema.field(f.name) if schema.get_field_index(f.name) >= 0 else f for f in read])
