@@ -16,7 +16,7 @@ from watchdog.actions.chain import ActionReverted, MonitorClient, RoleRequired, 
 from watchdog.cli import main
 from watchdog.store.store import Incident, Store
 
-from .conftest import MODULE, deploy
+from .conftest import MODULE, deploy, run_watchdog
 
 pytestmark = pytest.mark.e2e
 
@@ -333,6 +333,20 @@ def test_contest_marks_an_incident_overturned(cli, node, monitor, chain, tmp_pat
     assert entry["incident_id"] == iid and entry["detail"]["verdict"] == "overturned"
     assert entry["detail"]["reason"] == "drift was a data bug"
     assert entry["detail"]["reason_hash"] == "0x" + keccak(text="drift was a data bug").hex()
-    shown = cli("incident", "show", iid, "--store", chain[-1], *reader(node, monitor), key=None)
-    # the contested incident is not in this store (the watchdog that paused keeps its own): a clear refusal
-    assert shown.code == 2 and "No incident has id" in shown.err
+    # the contested incident is not in this store (the watchdog that paused keeps its own): the chain tells
+    alone = cli("incident", "show", iid, "--store", chain[-1], key=None)
+    assert alone.code == 2 and "No incident has id" in alone.err and "--rpc-url" in alone.err
+    shown = cli("incident", "show", iid.upper().replace("0X", "0x"), "--store", chain[-1], *reader(node, monitor),
+                key=None)
+    assert shown.code == 0, shown.err
+    assert f"incident {iid}: not in the store" in shown.out
+    assert f"on-chain: used, verdict overturned, operators {node.accounts[3].address}" in shown.out
+
+
+def test_as_a_process_the_refusal_names_the_role_and_never_the_key(node, monitor, tmp_path):
+    key = node.accounts[3].private_key
+    r = run_watchdog("unpause", "lending-risk", "--rpc-url", node.url, "--monitor", monitor,
+                     "--store", str(tmp_path / "w.db"), env={"WATCHDOG_PRIVATE_KEY": key})
+    assert r.returncode == 2
+    assert "needs COUNCIL_ROLE" in r.stderr and node.accounts[3].address in r.stderr
+    assert key[2:] not in r.stdout + r.stderr

@@ -112,53 +112,72 @@ def cmd_ack(args: argparse.Namespace) -> int:
         raise ConfigError(f"--who must name who acknowledges, in 1 to {MAX_WHO} characters.")
     if len(args.note) > MAX_NOTE:
         raise ConfigError(f"--note has {len(args.note)} characters, more than the limit of {MAX_NOTE}.")
+    iid = _normal_id(args.incident)
     with _open_store(args.store) as store:
-        out = acknowledge(store, args.incident, args.who, args.note, time.time())
-        state = _get(store, args.incident).state
+        out = acknowledge(store, iid, args.who, args.note, time.time())
+        state = _get(store, iid).state
     print(f"acknowledged {out['incident_id']} by {out['who']} at {out['at']} (incident {state})")
     return 0
+
+
+def _normal_id(text: str) -> str:
+    """Incident ids are stored as ``0x`` and lower-case hex; accept any case."""
+    return text.lower() if text[:2].lower() == "0x" else text
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from watchdog.report.incidents import is_manual
 
+    if args.rpc_url and not args.monitor:
+        raise ConfigError("--rpc-url needs --monitor to read the incident on-chain.")
+    iid = _normal_id(args.incident)
     with _open_store(args.store) as store:
-        inc = _get(store, args.incident)
+        inc = store.incident(iid)
+        if inc is None and not args.rpc_url:
+            raise ConfigError(f"No incident has id {iid[:80]!r} in the store {store.path}; pass --rpc-url and "
+                              "--monitor to read it on-chain.")
         actions = store.query("SELECT kind, module, status, tx_hash, block_number, error, created_at, updated_at "
-                              "FROM actions WHERE incident_id = ? ORDER BY created_at", (args.incident,))
-        acks = store.acks(args.incident)
-    doc: dict[str, Any] = {
-        "id": inc.id, "model": inc.model, "rule": inc.rule, "tier": inc.tier, "state": inc.state,
-        "opened_at": iso_utc(inc.opened_at), "record_index": inc.record_index, "policy_hash": inc.policy_hash,
-        "dry_run": inc.dry_run, "manual": is_manual(inc), "evidence_hash": inc.evidence_hash,
-        "evidence": inc.evidence_data,
-        "actions": [{**a, "created_at": iso_utc(a["created_at"]), "updated_at": iso_utc(a["updated_at"])}
-                    for a in actions],
-        "acks": [{**a, "at": iso_utc(a["at"])} for a in acks],
-    }
+                              "FROM actions WHERE incident_id = ? ORDER BY created_at", (iid,))
+        acks = store.acks(iid)
+        where = store.path
+    doc: dict[str, Any] = {"id": iid, "in_store": inc is not None}
+    if inc is not None:
+        doc.update({
+            "model": inc.model, "rule": inc.rule, "tier": inc.tier, "state": inc.state,
+            "opened_at": iso_utc(inc.opened_at), "record_index": inc.record_index, "policy_hash": inc.policy_hash,
+            "dry_run": inc.dry_run, "manual": is_manual(inc), "evidence_hash": inc.evidence_hash,
+            "evidence": inc.evidence_data,
+            "actions": [{**a, "created_at": iso_utc(a["created_at"]), "updated_at": iso_utc(a["updated_at"])}
+                        for a in actions],
+            "acks": [{**a, "at": iso_utc(a["at"])} for a in acks],
+        })
     if args.rpc_url:
-        if not args.monitor:
-            raise ConfigError("--rpc-url needs --monitor to read the incident on-chain.")
         client = _read_client(args)
-        used, verdict, operators = client.incident_info(_incident_id(args.incident))
+        used, verdict, operators = client.incident_info(_incident_id(iid))
         doc["chain"] = {"used": used, "verdict": verdict, "operators": operators}
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
         return 0
-    print(f"incident {inc.id}: {inc.state}{' (manual)' if doc['manual'] else ''}{' (dry run)' if inc.dry_run else ''}")
-    print(f"  model {inc.model}, rule {inc.rule}, tier {inc.tier}, opened {doc['opened_at']} at record "
-          f"{inc.record_index}")
-    print(f"  policy {inc.policy_hash or '-'}, evidence hash {inc.evidence_hash}")
-    for a in doc["actions"]:
-        tx = f" tx {a['tx_hash']}" if a["tx_hash"] else ""
-        print(f"  action {a['kind']} {a['module']}: {a['status']}{tx}" + (f" ({a['error']})" if a["error"] else ""))
-    for a in doc["acks"]:
-        print(f"  ack by {a['who']} at {a['at']}" + (f": {a['note']}" if a["note"] else ""))
+    if inc is None:
+        print(f"incident {iid}: not in the store {where}")
+    else:
+        print(f"incident {inc.id}: {inc.state}{' (manual)' if doc['manual'] else ''}"
+              f"{' (dry run)' if inc.dry_run else ''}")
+        print(f"  model {inc.model}, rule {inc.rule}, tier {inc.tier}, opened {doc['opened_at']} at record "
+              f"{inc.record_index}")
+        print(f"  policy {inc.policy_hash or '-'}, evidence hash {inc.evidence_hash}")
+        for a in doc["actions"]:
+            tx = f" tx {a['tx_hash']}" if a["tx_hash"] else ""
+            print(f"  action {a['kind']} {a['module']}: {a['status']}{tx}"
+                  + (f" ({a['error']})" if a["error"] else ""))
+        for a in doc["acks"]:
+            print(f"  ack by {a['who']} at {a['at']}" + (f": {a['note']}" if a["note"] else ""))
     if "chain" in doc:
         ch = doc["chain"]
         print(f"  on-chain: {'used' if ch['used'] else 'not used'}, verdict {ch['verdict']}, operators "
               f"{', '.join(ch['operators']) or 'none (the council, or unused)'}")
-    print("  evidence: " + json.dumps(doc["evidence"], sort_keys=True))
+    if inc is not None:
+        print("  evidence: " + json.dumps(doc["evidence"], sort_keys=True))
     return 0
 
 
