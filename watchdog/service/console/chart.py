@@ -58,7 +58,16 @@ def series_chart(points: Sequence[tuple[float, float | None]], *, threshold: flo
     if t1 <= t0:
         t0, t1 = t0 - 1.0, t1 + 1.0
     values = [v for _, v in finite] + ([threshold] if threshold is not None else [])
-    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    positive = [v for v in values if v > 0]
+    # p-values fall through many decades: a log axis when every value is >= 0 and they span 4 or more
+    log = bool(positive) and min(values) >= 0 and max(positive) / min(positive) >= 1e4
+    floor = min(positive) if log else 0.0
+
+    def scale(v: float) -> float:
+        return math.log10(max(v, floor)) if log else v
+
+    scaled = [scale(v) for v in values]
+    lo, hi = (min(scaled), max(scaled)) if scaled else (0.0, 1.0)
     pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
     lo, hi = lo - pad, hi + pad
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -67,19 +76,25 @@ def series_chart(points: Sequence[tuple[float, float | None]], *, threshold: flo
         return LEFT + (t - t0) / (t1 - t0) * pw
 
     def y(v: float) -> float:
-        return TOP + (hi - v) / (hi - lo) * ph
+        return TOP + (hi - scale(v)) / (hi - lo) * ph
 
     out = [f'<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
            f'aria-label="{esc(label)} against its threshold around the decision" '
            f'data-points="{esc(json.dumps([[t, v] for t, v in finite]))}" data-x0="{t0}" data-x1="{t1}" '
-           f'data-y0="{lo}" data-y1="{hi}" data-left="{LEFT}" data-top="{TOP}" data-pw="{pw}" data-ph="{ph}">']
+           f'data-y0="{lo}" data-y1="{hi}" data-left="{LEFT}" data-top="{TOP}" data-pw="{pw}" data-ph="{ph}" '
+           f'data-log="{int(log)}" data-floor="{floor}">']
     if window is not None:
         wx0, wx1 = x(window[0]), x(window[1])
         out.append(f'<rect class="window" x="{wx0:.1f}" y="{TOP}" width="{max(wx1 - wx0, 1.0):.1f}" '
                    f'height="{ph}"><title>the evidence window of records</title></rect>')
-    for v in _ticks(lo, hi):
+    for k in _ticks(lo, hi):
+        v, text = (10.0 ** k, f"1e{k:g}") if log else (k, num(k))
+        if log and k != round(k):
+            continue  # decades only
         out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>'
-                   f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{esc(num(v))}</text>')
+                   f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{esc(text)}</text>')
+    if log:
+        out.append(f'<text class="tick" x="4" y="{TOP + 10}">log scale</text>')
     for t in _ticks(t0, t1):
         out.append(f'<text class="tick" x="{x(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">'
                    f'{esc(_time_label(t, t1 - t0))}</text>')

@@ -32,6 +32,7 @@ ModuleInfo = Callable[[bytes], tuple[bool, bool, int]]
 STATE_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
 #: Evaluations drawn at most (thinned evenly past this; the decisive one is always kept).
 MAX_POINTS = 600
+MIN_BEFORE, MIN_AFTER = 40, 10
 
 
 def incident_rows(store: Store, limit: int = 200) -> list[dict[str, Any]]:
@@ -77,12 +78,19 @@ def series(store: Store, inc: Incident) -> dict[str, Any] | None:
     start = min(t for t in (decided, w0, changed) if t is not None)
     span = max(decided - start, 60.0)
     lo, hi = start - span * 0.25, decided + span * 0.5
-    where = "model = ? AND detector = ? AND statistic = ? AND at >= ? AND at <= ?"
-    params: list[Any] = [inc.model, c.get("detector"), c.get("statistic"), lo, hi]
+    where = "model = ? AND detector = ? AND statistic = ?"
+    params: list[Any] = [inc.model, c.get("detector"), c.get("statistic")]
     if inc.policy_hash:  # the thresholds are those of the policy that fired
         where += " AND policy_hash = ?"
         params.append(inc.policy_hash)
-    rows = store.query(f"SELECT at, line, value FROM evaluation_stats WHERE {where} ORDER BY at, line", params)
+    # the span from the evidence window (or the change) to the decision and some after it, and at least
+    # MIN_BEFORE evaluations before the decision and MIN_AFTER after it when the store has them
+    sel = f"SELECT at, line, value FROM evaluation_stats WHERE {where}"
+    before = store.query(f"{sel} AND at <= ? ORDER BY at DESC, line DESC LIMIT ?", [*params, decided, 4 * MAX_POINTS])
+    after = store.query(f"{sel} AND at > ? ORDER BY at, line LIMIT ?", [*params, decided, MAX_POINTS])
+    before = [r for k, r in enumerate(before) if k < MIN_BEFORE or r["at"] >= lo][::-1]
+    after = [r for k, r in enumerate(after) if k < MIN_AFTER or r["at"] <= hi]
+    rows = before + after
     if len(rows) > MAX_POINTS:
         step = len(rows) / MAX_POINTS
         keep = {int(i * step) for i in range(MAX_POINTS)}
@@ -106,7 +114,7 @@ def outbox_events(store: Store, incident_id: str) -> list[dict[str, Any]]:
                     "detail": f"{i.kind} of module {i.module}: intent written before anything is signed"})
         if i.not_before > i.intent_at:
             out.append({"at": iso_utc(i.intent_at), "clock": "recorded", "event": "action_held",
-                        "detail": f"{i.kind} held for a steward's veto until {iso_utc(i.not_before)}"})
+                        "detail": f"{i.kind} held for a steward's veto until {iso_utc(i.not_before, timespec="seconds")}"})
         for a in store.query("SELECT attempt, tx_hash, nonce, signed_at FROM outbox_attempts WHERE action_id = ? "
                              "ORDER BY attempt", (i.action_id,)):
             out.append({"at": iso_utc(a["signed_at"]), "clock": "recorded", "event": "action_sent",

@@ -161,6 +161,45 @@ def policy_lines(policy: rules.Policy | None, inc: Incident) -> str:
     return f'{head}<pre class="policy">{esc(text)}</pre>{extra}'
 
 
+def _record(line: Any, record: Any, at: str | None) -> str:
+    """The decisive record: its line in the source, its id when the evidence names it, its data time."""
+    text = f"line {num(line)}"
+    if isinstance(record, dict) and record.get("id") is not None:
+        text += f", record <code>{esc(record['id'])}</code>"
+    return f"{text} at {_time(at)}"
+
+
+def _window(window: Any) -> str:
+    """The records the detector's window spanned: how many, first and last (ids or lines), data times."""
+    if not isinstance(window, dict) or not window:
+        return "—"
+    first = window.get("first_id", window.get("first_line"))
+    last = window.get("last_id", window.get("last_line"))
+    what = "records" if "first_id" in window else "lines"
+    text = (f"{num(window.get('records'))} record(s), {what} <code>{esc(first)}</code> to <code>{esc(last)}</code>, "
+            f"{_time(window.get('first_ts'))} to {_time(window.get('last_ts'))}")
+    if window.get("merkle_root"):
+        text += f"<br><span class=muted>Merkle root</span> <code>{esc(window['merkle_root'])}</code>"
+    return text
+
+
+def _change(change: Any) -> str:
+    """Where the detector places the change's start: the record (its line or id) and its data time."""
+    if not isinstance(change, dict) or not change:
+        return "not estimated by this detector"
+    parts = []
+    if change.get("line") is not None:
+        parts.append(f"line {num(change['line'])}")
+    if change.get("id") is not None:
+        parts.append(f"record <code>{esc(change['id'])}</code>")
+    text = ", ".join(parts) or "a record no longer among the recent ones"
+    if change.get("ts"):
+        text += f" at {_time(change['ts'])}"
+    if change.get("values_since") is not None:
+        text += f" ({num(change['values_since'])} value(s) before the decision)"
+    return text
+
+
 def _evidence(inc: Incident, view: dict[str, Any], s: dict[str, Any] | None, policy: rules.Policy | None) -> str:
     ev = view["evidence"]
     if view["kind"] == "manual":
@@ -176,13 +215,9 @@ def _evidence(inc: Incident, view: dict[str, Any], s: dict[str, Any] | None, pol
         ("Condition", f"{esc(c.get('detector'))}.{esc(c.get('statistic'))} = <b>{num(c.get('observed'))}</b> "
                       f"{esc(c.get('op'))} {num(c.get('threshold'))}"),
         ("Held for", f"{num(ev.get('consecutive_evaluations'))} consecutive evaluation(s)"),
-        ("Decisive record", f"line {num(view['decisive_line'])} at {_time(view['opened_at'])}"),
-        ("Where the change began", (f"line {num(view['changed_at_line'])} at {_time(view['changed_at'])}"
-                                    if view.get("changed_at_line") is not None
-                                    else "not estimated by this detector")),
-        ("Records' window", (f"{num(window.get('records'))} record(s), lines {num(window.get('first_line'))} to "
-                             f"{num(window.get('last_line'))}, {_time(window.get('first_ts'))} to "
-                             f"{_time(window.get('last_ts'))}") if window else "—"),
+        ("Decisive record", _record(view["decisive_line"], ev.get("decisive_record"), view["opened_at"])),
+        ("Where the change began", _change(ev.get("change"))),
+        ("Records' window", _window(window)),
     ]
     for k, cond in enumerate(ev.get("conditions") or [], 1):
         if isinstance(cond, dict):
@@ -190,8 +225,12 @@ def _evidence(inc: Incident, view: dict[str, Any], s: dict[str, Any] | None, pol
                          esc(", ".join(f"{a}: {b}" for a, b in sorted(cond.items())))))
     detector = ev.get("detector") or {}
     if detector:
-        rows.append(("Detector", esc(f"{detector.get('kind')} on {detector.get('feature') or 'the prediction'}, "
-                                     f"{detector.get('window_samples')} sample(s) in its window")))
+        text = f"{detector.get('kind')} on {detector.get('feature') or 'the prediction'}"
+        if detector.get("window_samples") is not None:
+            text += f", {detector['window_samples']} sample(s) in its window"
+        if detector.get("samples_seen") is not None:
+            text += f", {detector['samples_seen']} seen"
+        rows.append(("Detector", esc(text)))
     return ("<h2>Evidence</h2>" + _chart(s) + _kv(rows) + "<h3>The policy lines that fired</h3>"
             + policy_lines(policy, inc))
 
@@ -218,11 +257,18 @@ def _actions(view: dict[str, Any], held: list[OutboxItem], confirmed: dict[str, 
         if csrf is None:
             out.append(f"<p>Waiting for a steward's veto: {esc(what)}. <a href=\"/ui/login\">Log in</a> to veto.</p>")
         else:
-            out.append('<form class="veto" method="post" action="veto">'
+            out.append(f'<form class="veto" method="post" action="/ui/incidents/{esc(view["id"])}/veto">'
                        f"{_hidden(csrf)}<p>Not sent yet: {esc(what)}. A veto cancels it; it is audited with "
                        'your name.</p><label>Reason<input name="reason" id="veto-reason" required maxlength="2000">'
                        '</label><button type="submit" id="veto">Veto</button></form>')
     return "".join(out)
+
+
+def _short(text: Any, limit: int = 300) -> str:
+    """A timeline detail cut to ``limit`` characters (an audit entry may carry a whole Merkle leaf list; the
+    evidence at the end of the page is complete)."""
+    text = "" if text is None else str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _timeline(events: list[dict[str, Any]]) -> str:
@@ -230,7 +276,7 @@ def _timeline(events: list[dict[str, Any]]) -> str:
            "<th>detail</th></tr>"]
     for t in events:
         out.append(f'<tr class="event-{esc(t["event"])}"><td class=when>{_time(t["at"])}</td><td>{esc(t["clock"])}'
-                   f"</td><td>{esc(t['event'])}</td><td class=wrap>{esc(t['detail'])}</td></tr>")
+                   f"</td><td>{esc(t['event'])}</td><td class=wrap>{esc(_short(t['detail']))}</td></tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -247,7 +293,8 @@ def _acks(view: dict[str, Any], state: str, csrf: str | None) -> str:
         out.append("<p class=muted>No steward has acknowledged this incident.</p>")
     if csrf is not None:
         label = "Acknowledge" if state == "open" else "Add an acknowledgement"
-        out.append(f'<form class="ack" method="post" action="ack">{_hidden(csrf)}<label>Note'
+        out.append(f'<form class="ack" method="post" action="/ui/incidents/{esc(view["id"])}/ack">{_hidden(csrf)}'
+                   "<label>Note"
                    '<input name="note" id="ack-note" maxlength="4000"></label>'
                    f'<button type="submit" id="ack">{label}</button></form>')
     return "".join(out)

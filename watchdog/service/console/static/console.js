@@ -11,6 +11,8 @@ function attachChart(svg) {
   if (!points.length) return;
   const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, y0 = +svg.dataset.y0, y1 = +svg.dataset.y1;
   const left = +svg.dataset.left, top = +svg.dataset.top, pw = +svg.dataset.pw, ph = +svg.dataset.ph;
+  const log = svg.dataset.log === "1", floor = +svg.dataset.floor;
+  const scale = (v) => (log ? Math.log10(Math.max(v, floor)) : v);
   const marker = svg.querySelector(".marker");
   const readout = svg.closest("figure").querySelector("output.readout");
   svg.addEventListener("mousemove", (ev) => {
@@ -20,7 +22,7 @@ function attachChart(svg) {
     let best = points[0];
     for (const p of points) if (Math.abs(p[0] - t) < Math.abs(best[0] - t)) best = p;
     marker.setAttribute("cx", (left + (best[0] - x0) / (x1 - x0) * pw).toFixed(1));
-    marker.setAttribute("cy", (top + (y1 - best[1]) / (y1 - y0) * ph).toFixed(1));
+    marker.setAttribute("cy", (top + (y1 - scale(best[1])) / (y1 - y0) * ph).toFixed(1));
     if (readout) readout.textContent = best[1].toPrecision(4) + " at " + fmtUtc(best[0]);
   });
 }
