@@ -3,8 +3,10 @@
 An action moves through these states, each committed to the store before the step it protects::
 
     intent ──▶ (held until not_before: the veto window) ──▶ signed ──▶ sent ──▶ mined ──▶ confirmed
-       │            │                                        │          │
-       │            └──▶ vetoed (a steward said no)          └──────────┴──▶ failed (readable reason)
+       │            │                                        │          │  │
+       │            └──▶ vetoed (a steward said no)          │          │  └──▶ voted (a k-of-n vote short of
+       │                                                     │          │       its quorum: "1 of 2 votes")
+       │                                                     └──────────┴──▶ failed (readable reason)
        └──▶ duplicate / already_paused (the chain says it is done already)
 
 - *intent*: incident id, module, action, evidence hash (and the rollback's target version), written
@@ -13,6 +15,12 @@ An action moves through these states, each committed to the store before the ste
 - *sent*: the node accepted it; a transaction not mined within ``stuck_blocks`` blocks is replaced
   with the same nonce and fees bumped by at least 12.5 %, up to the cap, then an alert;
 - *mined*: a receipt with status 1; *confirmed* once ``confirmations`` blocks deep.
+- k-of-n: when the module's on-chain quorum is above 1 (``pauseConfig``, read when the pause is signed), the
+  pause is sent as ``votePause`` and ``method`` in the outbox row keeps that choice, so a restart re-sends the
+  same signed vote. The vote that reaches the quorum pauses (*mined*); one mined short of it ends *voted*, with
+  ``quorum_note`` saying where the count stands (the ``quorum`` job of ``watchdog serve`` updates the note when
+  another operator's vote pauses, or the votes expire; see watchdog/actions/quorum.py). A pause that reverts
+  with ``QuorumRequired`` (the quorum rose after signing) is signed again as a vote.
 
 A restart resumes every open action from the store. Only the saved signed bytes are re-broadcast;
 "already known" and "nonce too low" mean "maybe sent": the outbox checks the chain (receipts of every
@@ -50,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from watchdog.actions.chain import ChainMetrics, MonitorClient, gas_limit, to_bytes32
+from watchdog.actions.quorum import VoteOutcome, pause_config, vote_outcome
 from watchdog.errors import ActionReverted, ChainError, ConfigError
 from watchdog.store.store import Store
 
@@ -96,6 +105,13 @@ class OutboxItem:
     attempts: int
     vetoed_by: str | None
     veto_reason: str | None
+    method: str | None = None  # the monitor function signed for it (votePause under a quorum); None until signed
+    quorum_note: str | None = None  # for a vote: where its incident's quorum stands ("1 of 2 votes", "paused ...")
+
+    @property
+    def call(self) -> str:
+        """The function its next signature calls: the saved choice, else the kind (``pause``, ``rollback``)."""
+        return self.method or self.kind
 
 
 class _Vetoed(Exception):
@@ -191,7 +207,7 @@ class Outbox:
         rows = self.store.query(
             "SELECT a.id AS action_id, a.incident_id, a.kind, a.module, a.status, a.tx_hash, a.block_number,"
             " a.error, o.module_id, o.evidence_hash, o.target_version, o.not_before, o.intent_at, o.vetoed_by,"
-            " o.veto_reason,"
+            " o.veto_reason, o.method, o.quorum_note,"
             " (SELECT MAX(nonce) FROM outbox_attempts t WHERE t.action_id = a.id) AS nonce,"
             " (SELECT COUNT(*) FROM outbox_attempts t WHERE t.action_id = a.id) AS attempts"
             f" FROM actions a JOIN outbox o ON o.action_id = a.id WHERE {where} ORDER BY a.id", params)
@@ -304,32 +320,35 @@ class Outbox:
             except ChainError as e:
                 return self._finish(item, "failed", str(e))
         args = self._args(item, target)
+        # k-of-n: under a quorum above 1 a watchdog's pause reverts (QuorumRequired); it votes instead. The
+        # choice is saved with the signature, so a restart re-sends the same call.
+        method = pause_config(m, to_bytes32(item.module_id)).pause_method if item.kind == "pause" else item.kind
         try:
-            gas = m.simulate(item.kind, *args)
+            gas = m.simulate(method, *args)
         except ActionReverted as e:
             return self._reverted(item, e)
         nonce = self.reconcile_nonce()
         fees = m.fees()
-        tx_hash, raw = m.sign_call(item.kind, args, nonce=nonce, gas=gas_limit(gas), fees=fees)
+        tx_hash, raw = m.sign_call(method, args, nonce=nonce, gas=gas_limit(gas), fees=fees)
         now = self.clock()
         try:
-            self._save_signed(item, tx_hash, raw, nonce, fees, target, gas, now)
+            self._save_signed(item, tx_hash, raw, nonce, fees, target, gas, now, method)
         except _Vetoed:
             return self.item(item.action_id)  # type: ignore[return-value]
         log.info("action_signed", extra={"incident": item.incident_id, "action": item.kind, "nonce": nonce,
-                                         "tx_hash": tx_hash})
+                                         "tx_hash": tx_hash, "method": method})
         fault("after_sign")
         return self.item(item.action_id)  # type: ignore[return-value]
 
     def _save_signed(self, item: OutboxItem, tx_hash: str, raw: bytes, nonce: int, fees: dict[str, int],
-                     target: int | None, gas: int, now: float) -> None:
+                     target: int | None, gas: int, now: float, method: str) -> None:
         with self.store.transaction() as st:
             st.execute("INSERT INTO outbox_attempts (action_id, attempt, tx_hash, raw_tx, nonce, max_fee,"
                        " priority_fee, gas_price, signed_at) VALUES (?,?,?,?,?,?,?,?,?)",
                        (item.action_id, item.attempts + 1, tx_hash, "0x" + raw.hex(), nonce,
                         fees.get("maxFeePerGas"), fees.get("maxPriorityFeePerGas"), fees.get("gasPrice"), now))
-            st.execute("UPDATE outbox SET target_version = ?, gas = ? WHERE action_id = ?",
-                       (target, gas_limit(gas), item.action_id))
+            st.execute("UPDATE outbox SET target_version = ?, gas = ?, method = ? WHERE action_id = ?",
+                       (target, gas_limit(gas), method, item.action_id))
             # Guarded: a steward's veto from another process may have landed since we read the row.
             if st.execute("UPDATE actions SET status = 'signed', tx_hash = ?, error = NULL, updated_at = ?"
                           " WHERE id = ? AND status IN ('intent', 'held')", (tx_hash, now, item.action_id)) != 1:
@@ -450,7 +469,7 @@ class Outbox:
         row = self.store.query_one("SELECT gas FROM outbox WHERE action_id = ?", (item.action_id,))
         gas = int(row["gas"]) if row and row["gas"] is not None else 200_000
         target = item.target_version
-        tx_hash, raw = m.sign_call(item.kind, self._args(item, target), nonce=int(last["nonce"]), gas=gas, fees=fees)
+        tx_hash, raw = m.sign_call(item.call, self._args(item, target), nonce=int(last["nonce"]), gas=gas, fees=fees)
         now = self.clock()
         with self.store.transaction() as st:
             st.execute("INSERT INTO outbox_attempts (action_id, attempt, tx_hash, raw_tx, nonce, max_fee,"
@@ -472,6 +491,8 @@ class Outbox:
         block = int(receipt["blockNumber"])
         if int(receipt["status"]) != 1:
             name = m.revert_reason(tx_hash, block)
+            if name == "QuorumRequired" and item.call == "pause":  # its nonce is spent, the incident unused
+                return self._requorum(item)
             status = SETTLED_REVERTS.get(name or "", "failed")
             self.store.execute("UPDATE actions SET tx_hash = ?, block_number = ? WHERE id = ?",
                                (tx_hash, block, item.action_id))
@@ -479,7 +500,32 @@ class Outbox:
             if status != "failed":  # an earlier attempt of ours, with another nonce, may be what used it
                 return self._done_already(self.item(item.action_id) or item, status, why)
             return self._finish(item, status, why)
+        if item.call == "votePause":
+            outcome = vote_outcome(m, receipt, bytes.fromhex(item.incident_id[2:]))
+            if not outcome.paused:
+                return self._voted(item, tx_hash, block, int(receipt["gasUsed"]), outcome)
+            self.store.execute("UPDATE outbox SET quorum_note = ? WHERE action_id = ?",
+                               (outcome.describe(), item.action_id))
         return self._mined(item, tx_hash, block, int(receipt["gasUsed"]))
+
+    def _voted(self, item: OutboxItem, tx_hash: str, block: int, gas_used: int, outcome: VoteOutcome) -> OutboxItem:
+        """Our vote is mined short of the quorum: not a failure, not a pause (see watchdog/actions/quorum.py)."""
+        now = self.clock()
+        note = outcome.describe()
+        with self.store.transaction() as st:
+            st.execute("UPDATE outbox SET quorum_note = ? WHERE action_id = ?", (note, item.action_id))
+            st.execute("UPDATE actions SET status = 'voted', tx_hash = ?, block_number = ?, error = NULL,"
+                       " updated_at = ? WHERE id = ?", (tx_hash, block, now, item.action_id))
+            st.audit(now, "action_voted", {"action": item.kind, "tx_hash": tx_hash, "block_number": block,
+                                           "votes": outcome.votes, "quorum": outcome.quorum},
+                     incident_id=item.incident_id)
+        item = self.item(item.action_id)  # type: ignore[assignment]
+        log.warning("action_voted", extra={"incident": item.incident_id, "action": item.kind, "tx_hash": tx_hash,
+                                           "block": block, "votes": outcome.votes, "quorum": outcome.quorum})
+        self._event("action_voted", item, {"tx_hash": tx_hash, "block_number": block, "gas_used": gas_used,
+                                           "nonce": item.nonce, "votes": outcome.votes, "quorum": outcome.quorum,
+                                           "note": note})
+        return item
 
     def _mined(self, item: OutboxItem, tx_hash: str, block: int, gas_used: int | None) -> OutboxItem:
         now = self.clock()
@@ -566,10 +612,21 @@ class Outbox:
         return (module, inc, ev) if item.kind == "pause" else (module, int(target or 0), inc, ev)
 
     def _reverted(self, item: OutboxItem, e: ActionReverted) -> OutboxItem:
+        if e.error_name == "QuorumRequired" and item.call == "pause":
+            return self._requorum(item)
         status = SETTLED_REVERTS.get(e.error_name or "", "failed")
         if status != "failed":
             return self._done_already(item, status, str(e).rstrip("."))
         return self._finish(item, status, str(e))
+
+    def _requorum(self, item: OutboxItem) -> OutboxItem:
+        """The module's quorum rose above 1 after the pause was signed: sign again, as a vote.
+
+        Safe: the reverted pause used nothing (a QuorumRequired revert happens before the incident is marked)."""
+        log.warning("pause_needs_votes", extra={"incident": item.incident_id, "module_name": item.module})
+        self.store.execute("UPDATE outbox SET method = NULL WHERE action_id = ?", (item.action_id,))
+        return self._set(item, "intent", error="the module's quorum is above 1 now: one watchdog cannot pause "
+                                               "alone, so the pause is signed again as a vote (votePause)")
 
     def _due(self, item: OutboxItem) -> float:
         return max(item.intent_at, item.not_before)

@@ -25,6 +25,7 @@ from typing import Protocol
 from eth_utils import keccak
 
 from watchdog.actions.chain import GWEI, MonitorClient, fee_per_gas, gas_limit
+from watchdog.actions.quorum import pause_config
 from watchdog.errors import ActionReverted, ChainError, ConfigError, SignerRefused, StartupError
 
 log = logging.getLogger("watchdog.preflight")
@@ -178,7 +179,10 @@ def pause_gas(monitor: MonitorClient) -> tuple[int, bool]:
     """Estimate the gas of a pause as the signer: ``(gas, True)``, or ``(FALLBACK_PAUSE_GAS, False)``.
 
     The estimate runs on a registered module that is not paused, with a probe incident id that is never
-    sent; a revert there (rate limit, quorum, no role) moves to the next module, up to a few.
+    sent; a revert there (rate limit, no role, a disarmed one-shot key) moves to the next module, up to a few.
+    Under a quorum above 1 the outbox sends ``votePause``, so that is what is estimated there: a vote short of
+    the quorum costs less than the pause the last vote makes, and the probe is the first vote, so the estimate
+    is of a first vote (see the gas report for the vote that pauses).
     """
     assert monitor.signer is not None
     probe = keccak(text=f"watchdog-preflight:{monitor.signer.address}")
@@ -190,7 +194,7 @@ def pause_gas(monitor: MonitorClient) -> tuple[int, bool]:
             continue
         tried += 1
         try:
-            return monitor.simulate("pause", module, probe, probe), True
+            return monitor.simulate(pause_config(monitor, module).pause_method, module, probe, probe), True
         except ActionReverted:
             continue
     return FALLBACK_PAUSE_GAS, False

@@ -231,7 +231,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return _manual(args, "rollback", args.to_version)
 
 
-STATUS_SETTLED = ("failed", "vetoed", "duplicate", "already_paused")
+STATUS_SETTLED = ("failed", "vetoed", "duplicate", "already_paused", "voted")
 """The ended actions `status` lists beside the open ones: each says why the chain did not get (or did not need)
 this action; a confirmed one shows in the chain's own state."""
 
@@ -266,6 +266,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             state = "not registered" if not registered else ("PAUSED" if paused else "active")
             line += f": chain {state}, version {active}, watchdog actions in window {used}"
         out.append(line)
+        if client is not None and registered:
+            from watchdog.commands.quorum import status_lines
+
+            out += ["    " + q for q in status_lines(client, mid)]  # k-of-n: the quorum and its pending votes
         if store is not None:
             incs = store.incidents(model.id)
             open_incs = [i for i in incs if i.state == "open"]
@@ -273,7 +277,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             for item in Outbox(store, None).items():
                 if item.module == module and item.status in (*OPEN_STATES, *STATUS_SETTLED):
                     out.append(f"    {item.kind} {item.status} incident {item.incident_id}"
-                               + (f" ({item.error})" if item.error else ""))
+                               + (f" ({item.error})" if item.error else "")
+                               + (f" [{item.quorum_note}]" if item.quorum_note else ""))
     if store is not None:
         jobs = describe_jobs(scheduler_jobs(store))
         out.append("scheduled jobs (from watchdog serve):" if jobs else "scheduled jobs: none recorded yet")

@@ -14,6 +14,9 @@ job id              trigger                                logic
 ``heartbeat``       every ``heartbeat_seconds`` (chain)    :func:`heartbeat`: ``ModelMonitor.heartbeat(bytes32)``
 ``outbox``          every ``outbox_seconds`` (chain)       the runtime's ``process_outbox(now)``: receipts,
                                                            confirmations, stuck transactions
+``quorum``          every ``quorum_seconds`` (chain)       :func:`watch_quorums`: ``QuorumWatch.poll(now)``
+                                                           (watchdog/actions/quorum.py): the operators' k-of-n
+                                                           votes, ``vote_disagreement`` alerts, pending quorums
 ==================  =====================================  ==========================================
 
 Every run is recorded in the store's ``job_runs`` table (last run, next run, outcome, error), so
@@ -38,7 +41,7 @@ from watchdog.store.store import Store
 log = logging.getLogger("watchdog.scheduler")
 
 ZERO_HASH = b"\x00" * 32
-JOB_IDS = ("time_conditions", "checkpoint", "weekly_report", "heartbeat", "outbox")
+JOB_IDS = ("time_conditions", "checkpoint", "weekly_report", "heartbeat", "outbox", "quorum")
 
 
 class JobRuntime(Protocol):
@@ -89,6 +92,16 @@ def heartbeat(monitor: Any, now: datetime, report_hash: bytes = ZERO_HASH) -> st
     res = monitor.transact("heartbeat", report_hash)
     log.info("heartbeat_mined", extra={"tx_hash": res.tx_hash, "block": res.block_number, "at": now.isoformat()})
     return f"ok: tx {res.tx_hash} block {res.block_number}"
+
+
+def watch_quorums(watch: Any, now: datetime) -> str:
+    """Poll the k-of-n watch at ``now`` (votes, disagreements, pending quorums); ``skipped`` without one.
+
+    No engine lock: the watch only reads the chain and writes the notes of ``voted`` actions, which the outbox
+    never steps again, so ingestion does not wait on these reads."""
+    if watch is None:
+        return "skipped"
+    return str(watch.poll(now.timestamp()))
 
 
 # job runs in the store ---------------------------------------------------------------------------
@@ -194,12 +207,21 @@ def job_outbox() -> None:
     _run("outbox", _outbox)
 
 
+def _quorum(rt: JobRuntime, now: datetime) -> str:
+    return watch_quorums(_ACTIVE.quorum_watch if _ACTIVE is not None else None, now)
+
+
+def job_quorum() -> None:
+    _run("quorum", _quorum)
+
+
 @dataclass
 class ScheduleConfig:
     tick_seconds: float = 10.0
     checkpoint_seconds: float = 30.0
     heartbeat_seconds: float | None = 3600.0  # None: no heartbeat job
     outbox_seconds: float = 5.0
+    quorum_seconds: float | None = 5.0  # None: no quorum job
     weekly_report: bool = True
     misfire_grace_seconds: int = 60
     extra: dict[str, Any] = field(default_factory=dict)
@@ -216,6 +238,7 @@ class Scheduler:
         self.config = config or ScheduleConfig()
         self.clock = clock
         self.aps = BackgroundScheduler(timezone=UTC)
+        self.quorum_watch: Any = None  # watchdog.actions.quorum.QuorumWatch with a monitor
         self._add_jobs()
 
     def _add_jobs(self) -> None:
@@ -239,6 +262,20 @@ class Scheduler:
         if self.runtime.monitor is not None and hasattr(self.runtime, "process_outbox"):
             self.aps.add_job("watchdog.service.scheduler:job_outbox", IntervalTrigger(seconds=c.outbox_seconds),
                              id="outbox", name="on-chain actions in flight", **common)
+        if c.quorum_seconds and self.runtime.monitor is not None:
+            self.quorum_watch = make_quorum_watch(self.runtime)
+            self.aps.add_job("watchdog.service.scheduler:job_quorum", IntervalTrigger(seconds=c.quorum_seconds),
+                             id="quorum", name="k-of-n pause votes of every operator", **common)
+
+    def pending_quorums(self) -> list[dict[str, Any]]:
+        """The k-of-n incidents awaiting votes as the ``quorum`` job last saw them (for ``GET /v1/status``)."""
+        watch = self.quorum_watch
+        if watch is None:
+            return []
+        return [{"module": p.module, "incident_id": p.incident_id, "quorum": p.quorum, "votes": p.votes,
+                 "vote_window_seconds": p.vote_window, "first_evidence_hash": p.first_evidence_hash,
+                 "counting": {ev: list(ops) for ev, ops in p.counting.items()}, "disagreeing": list(p.disagreeing)}
+                for p in watch.pending]
 
     def jobs(self) -> list[dict[str, Any]]:
         """The jobs as APScheduler sees them now (id, name, trigger, next run)."""
@@ -277,6 +314,19 @@ class Scheduler:
         except Exception:
             log.exception("job_run_not_recorded", extra={"job": job_id})
         return outcome
+
+
+def make_quorum_watch(rt: JobRuntime) -> Any:
+    """The runtime's k-of-n watch: its alerts go to the responder's listeners, its numbers to ``/metrics``."""
+    from watchdog.actions.quorum import QuorumWatch
+
+    responder = getattr(rt, "responder", None)
+    listeners = responder.listeners if responder is not None else []  # the same list: later listeners hear too
+    watch = QuorumWatch(rt.monitor, rt.store, listeners=listeners)
+    metrics = getattr(rt, "metrics", None)
+    if metrics is not None and hasattr(metrics, "attach_quorum"):
+        metrics.attach_quorum(watch)
+    return watch
 
 
 def _ts(dt: datetime | None) -> float | None:
