@@ -113,8 +113,9 @@ def outbox_events(store: Store, incident_id: str) -> list[dict[str, Any]]:
         out.append({"at": iso_utc(i.intent_at), "clock": "recorded", "event": "action_intent",
                     "detail": f"{i.kind} of module {i.module}: intent written before anything is signed"})
         if i.not_before > i.intent_at:
+            until = iso_utc(i.not_before, timespec="seconds")
             out.append({"at": iso_utc(i.intent_at), "clock": "recorded", "event": "action_held",
-                        "detail": f"{i.kind} held for a steward's veto until {iso_utc(i.not_before, timespec="seconds")}"})
+                        "detail": f"{i.kind} held for a steward's veto until {until}"})
         for a in store.query("SELECT attempt, tx_hash, nonce, signed_at FROM outbox_attempts WHERE action_id = ? "
                              "ORDER BY attempt", (i.action_id,)):
             out.append({"at": iso_utc(a["signed_at"]), "clock": "recorded", "event": "action_sent",
