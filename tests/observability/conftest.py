@@ -191,6 +191,7 @@ def volatility_alert_labels(incident_id: str) -> dict[str, str]:
     return {
         "alertname": "VolatilityRegimeShift",
         "model": "lending-risk",
+        "module": "lending-risk",
         "rule": "VolatilityRegimeShift",
         "tier": "critical",
         "severity": "critical",

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,85 @@ def test_a_broken_firing_file_is_refused_with_its_path(tmp_path: Path) -> None:
     (tmp_path / "firing.json").write_text("{not json")
     with pytest.raises(AlertStateError, match=r"firing\.json cannot be used"):
         AlertNotifier([], None, state_dir=tmp_path)
+
+
+def decision(**kw: Any) -> Any:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    base = {"model": "lending-risk", "rule": "R", "module": "lending-risk", "tier": "critical", "dry_run": False,
+            "policy_hash": "0x", "annotations": {"summary": "Risk drifted"}, "veto_seconds": 0, "detector": "ks",
+            "statistic": "p_value", "value": 0.001, "op": "<", "threshold": 0.01, "record_index": 7,
+            "at": datetime(2026, 11, 18, 11, 0, tzinfo=UTC)}
+    return SimpleNamespace(**{**base, **kw})
+
+
+def stored_incident(store: Any, n: int) -> Any:
+    from eth_utils import keccak
+
+    from watchdog.store.store import Incident
+
+    inc = Incident(id="0x" + keccak(text=f"alert-incident-{n}").hex(), model="lending-risk", rule="R",
+                   tier="critical", opened_at=0.0, record_index=n, policy_hash="0x" + "00" * 32, dry_run=False,
+                   evidence="{}", evidence_hash="0x" + keccak(text=f"alert-evidence-{n}").hex(), state="open")
+    store.add_incident(inc)
+    return inc
+
+
+def test_every_action_outcome_alerts_with_the_action_module_transaction_and_block(node, tmp_path: Path) -> None:
+    """On a real anvil chain: a pause held for its veto window, then vetoed; a pause mined; an action that
+    fails. Each alert names the action, module, incident and (when there is one) transaction and block."""
+    from tests.fixtures import deploy
+    from watchdog.actions.chain import MonitorClient, Signer, connect
+    from watchdog.actions.outbox import Outbox
+    from watchdog.actions.responder import Responder
+    from watchdog.observe.notify import _action_status
+    from watchdog.store.store import Store
+
+    address = deploy(node)
+    client = MonitorClient(connect(node.url), address, Signer.from_key(node.accounts[3].private_key))
+    now = [5000.0]
+    with Store(tmp_path / "w.db") as store, recording_server() as srv:
+        responder = Responder(store, client, clock=lambda: now[0],
+                              outbox=Outbox(store, client, confirmations=1, clock=lambda: now[0]))
+        n = AlertNotifier([AlertmanagerReceiver(srv.url)], AlertQueue([], None), clock=lambda: now[0],
+                          evidence_url="https://w.example/evidence/{incident}", action_status=_action_status(store),
+                          watch_every=0.05)
+        responder.listeners.append(n)
+        held_inc, mined_inc, failed_inc = (stored_incident(store, i) for i in (1, 2, 3))
+        responder.act(held_inc, decision(veto_seconds=600), "pause")
+        responder.outbox.veto(held_inc.id, "alice", "false alarm: oracle maintenance")  # as `watchdog veto` does
+        poll(lambda: any(a["labels"]["alertname"] == "WatchdogActionVetoed" for r in srv.requests for a in r.json),
+             10, "the vetoed alert")
+        responder.act(mined_inc, decision(), "pause")
+        responder.act(failed_inc, decision(), "notify_council")
+        assert n.close(5)
+    posted = [a for r in srv.requests for a in r.json]
+    for a in posted:  # every alert: model, module, incident, and the evidence link
+        assert a["labels"]["model"] == "lending-risk" and a["labels"]["module"] == "lending-risk"
+        assert a["annotations"]["evidence_url"] == f"https://w.example/evidence/{a['labels']['incident']}"
+    names = [(a["labels"]["alertname"], a["labels"]["incident"]) for a in posted]
+    assert names[:3] == [("WatchdogActionHeld", held_inc.id), ("WatchdogActionHeld", held_inc.id),
+                         ("WatchdogActionVetoed", held_inc.id)]  # the held alert resolved, then the veto
+    held, resolved_held, vetoed = posted[:3]
+    assert held["labels"]["outcome"] == "held" and held["labels"]["action"] == "pause"
+    assert "until 1970-01-01T01:33:20Z" in held["annotations"]["summary"]
+    assert f"watchdog veto {held_inc.id}" in held["annotations"]["description"]
+    assert resolved_held["endsAt"] == "1970-01-01T01:23:20.000Z"  # resolved at the veto's alert, now = 5000
+    assert "alice" in vetoed["annotations"]["description"] and vetoed["labels"]["severity"] == "medium"
+    (mined,) = [a for a in posted if a["labels"]["alertname"] == "WatchdogActionTaken"]
+    (row,) = [a for a in store_actions(tmp_path) if a["incident_id"] == mined_inc.id]
+    assert mined["labels"]["incident"] == mined_inc.id and mined["labels"]["outcome"] == "mined"
+    assert mined["annotations"]["tx_hash"] == row["tx_hash"] and mined["annotations"]["block_number"] == str(
+        row["block_number"])
+    assert f"block {row['block_number']}" in mined["annotations"]["summary"]
+    (failed,) = [a for a in posted if a["labels"]["alertname"] == "WatchdogActionFailed"]
+    assert failed["labels"]["action"] == "notify_council" and failed["labels"]["severity"] == "critical"
+    assert "not an on-chain action" in failed["annotations"]["description"]
+
+
+def store_actions(tmp_path: Path) -> list[dict[str, Any]]:
+    from watchdog.store.store import Store
+
+    with Store(tmp_path / "w.db") as store:
+        return [asdict(a) for a in store.actions()]

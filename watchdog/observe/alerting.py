@@ -36,10 +36,11 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
@@ -627,7 +628,17 @@ class AlertNotifier:
     ``resolve_timeout`` then applies).
     """
 
-    EVENTS = ("alert", "action_failed", "action_stuck", "rule_resolved", "vote_disagreement")
+    ACTION_EVENTS: ClassVar[Mapping[str, tuple[str, str]]] = MappingProxyType({
+        "action_held": ("WatchdogActionHeld", "held"),
+        "action_mined": ("WatchdogActionTaken", "mined"),
+        "action_failed": ("WatchdogActionFailed", "failed"),
+        "action_stuck": ("WatchdogActionStuck", "stuck"),
+        "action_vetoed": ("WatchdogActionVetoed", "vetoed"),
+        "action_settled": ("WatchdogActionSettled", "settled"),
+    })
+    """An on-chain action's events and the alert each sends (label ``outcome``); the newest alert of an
+    incident's action replaces (resolves) the one before it, and all end when the rule resolves."""
+    EVENTS = ("alert", "rule_resolved", "vote_disagreement", *ACTION_EVENTS)
 
     def __init__(
         self,
@@ -641,6 +652,8 @@ class AlertNotifier:
         repost_every: float | None = None,
         state_dir: Path | None = None,
         incident_state: Callable[[str], str | None] | None = None,
+        action_status: Callable[[str, str], tuple[str, str | None] | None] | None = None,
+        watch_every: float = 5.0,
     ):
         if evidence_url is not None and "{incident}" not in evidence_url:
             raise ConfigError(f"The evidence URL template must contain {{incident}}, got {evidence_url!r}.")
@@ -658,7 +671,12 @@ class AlertNotifier:
         self.generator_url = generator_url
         self.lifetime = lifetime
         self.repost_every = repost_every
+        if not watch_every > 0:
+            raise ValueError(f"watch_every must be a positive number of seconds, got {watch_every}")
         self.incident_state = incident_state
+        self.action_status = action_status
+        self.watch_every = watch_every
+        self._held: dict[tuple[str, str], dict[str, Any]] = {}  # (incident, action) -> its action_held data
         self.firing: dict[tuple[str, str], list[Alert]] = {}
         self._lock = threading.Lock()
         self.firing_path = None if state_dir is None else Path(state_dir) / FIRING
@@ -669,7 +687,8 @@ class AlertNotifier:
                 log.info("alerts_firing_resumed", extra={"alerts": sum(map(len, self.firing.values()))})
         self._stop = threading.Event()
         self._reposter: threading.Thread | None = None
-        if worker is not None and repost_every is not None and any(_refreshes(r) for r in receivers):
+        reposts = repost_every is not None and any(_refreshes(r) for r in receivers)
+        if worker is not None and (reposts or action_status is not None):
             self._reposter = threading.Thread(target=self._repost_loop, name="watchdog-alert-repost", daemon=True)
             self._reposter.start()
 
@@ -707,7 +726,9 @@ class AlertNotifier:
         alert kept from an earlier run whose rule will not resolve in this one.
         """
         if self.incident_state is not None:
-            for key, alerts in list(self.firing.items()):
+            with self._lock:
+                groups = list(self.firing.items())
+            for key, alerts in groups:
                 incident = alerts[0].labels.get("incident") if alerts else None
                 if incident and self.incident_state(incident) == "resolved":
                     self.resolve(*key)
@@ -725,9 +746,13 @@ class AlertNotifier:
     def _remember(self, key: tuple[str, str], alert: Alert) -> None:
         with self._lock:
             kept = self.firing.setdefault(key, [])
-            # the same alert again (a replayed incident) replaces the copy held, never doubles it
-            kept[:] = [a for a in kept if a.labels != alert.labels] + [alert]
+            # the same alert again (a replayed incident) replaces the copy held, never doubles it; a newer
+            # alert about an incident's action (held, then mined) replaces and resolves the older one
+            older = [a for a in kept if a.labels != alert.labels and _same_action(a, alert)]
+            kept[:] = [a for a in kept if a.labels != alert.labels and a not in older] + [alert]
             self._save()
+        if older:
+            self.post([a.resolve(alert.starts_at) for a in older])
 
     def _forget(self, key: tuple[str, str], now: float) -> list[Alert]:
         with self._lock:
@@ -751,11 +776,34 @@ class AlertNotifier:
         except OSError as e:  # the alerts still go out; only their re-posting after a restart is at risk
             log.error("alert_state_write_failed", extra={"path": str(self.firing_path), "error": str(e)})
 
+    def check_held(self) -> int:
+        """Alert on held actions a steward vetoed since (a veto is written to the store by another process,
+        ``watchdog veto`` or the API): returns how many were found vetoed."""
+        if self.action_status is None:
+            return 0
+        with self._lock:
+            held = list(self._held.items())
+        found = 0
+        for (incident, action), data in held:
+            got = self.action_status(incident, action)
+            if got is None or got[0] in ("intent", "held"):
+                continue
+            with self._lock:
+                self._held.pop((incident, action), None)
+            if got[0] == "vetoed":
+                found += 1
+                self("action_vetoed", {**data, "error": got[1] or ""})
+        return found
+
     def _repost_loop(self) -> None:
-        assert self.repost_every is not None
-        while not self._stop.wait(self.repost_every):
+        tick = min(self.watch_every, self.repost_every or self.watch_every)
+        next_repost = time.monotonic() + (self.repost_every or 0)
+        while not self._stop.wait(tick):
             try:
-                self.repost()
+                self.check_held()
+                if self.repost_every is not None and time.monotonic() >= next_repost:
+                    next_repost = time.monotonic() + self.repost_every
+                    self.repost()
             except Exception:  # never let the re-posting thread die: the next round tries again
                 log.exception("alert_repost_failed")
 
@@ -772,6 +820,7 @@ class AlertNotifier:
         labels = {
             "alertname": d.rule,
             "model": d.model,
+            "module": d.module,
             "rule": d.rule,
             "tier": d.tier,
             "severity": d.tier,
@@ -792,22 +841,56 @@ class AlertNotifier:
             ann["runbook_url"] = d.annotations["runbook_url"]
         if self.evidence_url:
             ann["evidence_url"] = self.evidence_url.format(incident=inc.id)
-        if event in ("action_failed", "action_stuck"):
-            what = "failed" if event == "action_failed" else "is stuck (not mined after a fee bump)"
-            labels.update(
-                {
-                    "alertname": "WatchdogActionFailed"
-                    if event == "action_failed"
-                    else "WatchdogActionStuck",
-                    "action": data["action"],
-                    "severity": "critical",
-                }
-            )
-            ann["summary"] = f"The {data['action']} of model {d.model} {what}"
-            ann["description"] = str(data.get("error") or data.get("why") or ann["description"])[:1000]
+        if event in self.ACTION_EVENTS:
+            labels, ann = self._action(event, data, labels, ann)
+            with self._lock:
+                if event == "action_held":
+                    self._held[(inc.id, str(data["action"]))] = data
+                else:
+                    self._held.pop((inc.id, str(data["action"])), None)
         alert = Alert(labels, ann, now, None, self.generator_url, self.lifetime)
         self._remember((d.model, d.rule), alert)
         return alert
+
+    def _action(self, event: str, data: dict[str, Any], labels: dict[str, str],
+                ann: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """What was done: the action, its module, its transaction and block, in the labels and the text."""
+        d, action = data["decision"], str(data["action"])
+        alertname, outcome = self.ACTION_EVENTS[event]
+        severity = {"mined": d.tier, "settled": d.tier, "vetoed": "medium"}.get(outcome, "critical")
+        labels = {**labels, "alertname": alertname, "action": action, "outcome": outcome, "severity": severity}
+        tx = data.get("tx")
+        tx_hash = getattr(tx, "tx_hash", None) or data.get("tx_hash")
+        block = getattr(tx, "block_number", None) or data.get("block_number")
+        if tx_hash:
+            ann["tx_hash"] = str(tx_hash)
+        if block is not None:
+            ann["block_number"] = str(block)
+        what = f"The {action} of module {d.module} (model {d.model}, rule {d.rule})"
+        detail = str(data.get("error") or data.get("why") or "")[:1000]
+        if outcome == "mined":
+            ann["summary"] = f"{what} was mined in block {block}"
+            ann["description"] = f"{what} was mined in block {block}, transaction {tx_hash}. " + ann["description"]
+        elif outcome == "held":
+            until = data.get("not_before")
+            when = f" until {iso_utc(float(until))}" if until else ""
+            ann["summary"] = f"{what} is held{when} for its veto window"
+            ann["description"] = (f"{what} is held{when}; a steward may veto it before then with `watchdog veto "
+                                  f"{data['incident'].id} --by NAME --reason TEXT`. " + ann["description"])
+        elif outcome == "vetoed":
+            ann["summary"] = f"{what} was vetoed"
+            ann["description"] = detail or f"{what} was vetoed by a steward; it will not be sent."
+        elif outcome == "failed":
+            unsent = " was not sent" if data.get("unsent") else " failed"
+            ann["summary"] = what + unsent
+            ann["description"] = detail or ann["description"]
+        elif outcome == "stuck":
+            ann["summary"] = f"{what} is stuck (not mined after a fee bump)"
+            ann["description"] = detail or ann["description"]
+        else:
+            ann["summary"] = f"{what} was settled without a transaction of ours"
+            ann["description"] = detail or ann["description"]
+        return labels, ann
 
     def _disagreement(self, data: dict[str, Any], now: float) -> Alert:
         """``WatchdogVoteDisagreement``: an operator voted other evidence for an incident than its first vote."""
@@ -848,6 +931,11 @@ def _load_firing(path: Path) -> dict[tuple[str, str], list[Alert]]:
         raise AlertStateError(path, f"it is not the watchdog's list of firing alerts ({e})") from None
 
 
+def _same_action(a: Alert, b: Alert) -> bool:
+    return ("action" in a.labels and a.labels.get("action") == b.labels.get("action")
+            and a.labels.get("incident") == b.labels.get("incident"))
+
+
 def _refreshes(receiver: Any) -> bool:
     return bool(getattr(receiver, "refreshes", False))
 
@@ -875,12 +963,14 @@ def build_notifier(
     repost_every: float | None = None,
     state_dir: Path | None = None,
     incident_state: Callable[[str], str | None] | None = None,
+    action_status: Callable[[str, str], tuple[str, str | None] | None] | None = None,
 ) -> AlertNotifier | None:
     """The notifier for the configured receivers, or None when no receiver is configured.
 
     With ``state_dir`` the undelivered alerts (``undelivered.jsonl``) and the firing ones (``firing.json``)
     survive a restart; without it they live in memory only. ``incident_state(id)`` reads an incident's
-    state from the store: a firing alert whose incident was marked resolved is resolved at the next re-post.
+    state from the store: a firing alert whose incident was marked resolved is resolved at the next re-post;
+    ``action_status(incident, kind)`` reads an action's (status, error): a held action found vetoed alerts.
     """
     receivers: list[Receiver] = []
     if alertmanager_url:
@@ -906,4 +996,5 @@ def build_notifier(
         repost_every=repost_every,
         state_dir=state_dir,
         incident_state=incident_state,
+        action_status=action_status,
     )

@@ -39,6 +39,14 @@ def _incident_state(store: Any) -> Callable[[str], str | None]:
     return state
 
 
+def _action_status(store: Any) -> Callable[[str, str], tuple[str, str | None] | None]:
+    def status(incident_id: str, kind: str) -> tuple[str, str | None] | None:
+        a = store.action(incident_id, kind)
+        return None if a is None else (str(a.status), a.error)
+
+    return status
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the notification options to a command that runs the engine (``watchdog run``, ``watchdog serve``)."""
     parser.add_argument("--alertmanager-url", help="send the watchdog's alerts to this Alertmanager (v2 API)")
@@ -78,6 +86,7 @@ def attach(
     notifier = build_notifier(
         metrics, alertmanager_url=alertmanager_url, webhook_url=webhook_url, evidence_url=evidence_url,
         state_dir=state_dir, incident_state=None if store is None else _incident_state(store),
+        action_status=None if store is None else _action_status(store),
     )
     if notifier is not None:
         responder.listeners.append(notifier)
