@@ -42,6 +42,7 @@ import pyarrow as pa
 import detectors
 from detectors.protocol import Locating
 from rules import Signal
+from watchdog.engine import ring
 from watchdog.engine.ring import RecordRing
 from watchdog.errors import StartupError
 from watchdog.fmt import finite, iso_utc
@@ -51,7 +52,7 @@ from watchdog.ingest.records import Label, ModelSchema, Prediction, Quarantined,
 
 log = logging.getLogger("watchdog.engine")
 
-PREDICTION_KEY = "\0prediction"  # the chunk column of the prediction (no feature can be named so)
+PREDICTION_KEY = ring.PREDICTION_KEY  # the chunk column of the prediction (no feature can be named so)
 TS_KEY = "\0ts"  # the chunk column of the records' timestamps, for the time-fed detectors
 
 
@@ -529,8 +530,7 @@ class ModelRuntime:
         st.batch.predictions.append(p)
         st.recent.append((p.ts, p.line))
         st.versions.append(p.version)
-        st.window.append(p.id, p.ts, {k: p.prediction if k == PREDICTION_KEY else p.features.get(k)
-                                      for k in self.window_keys})
+        st.window.append(p.id, p.ts, p.features, p.prediction)
         if p.label is not None:
             st.batch.pairs_pred.append(p.prediction)
             st.batch.pairs_label.append(p.label)

@@ -10,7 +10,7 @@ Nothing here is hashed or turned into Python objects as records arrive: the tabl
 slices (its ids stay an Arrow array), the line path appends to short lists, and both become one window
 only when it is read (an incident fires, a checkpoint is written)::
 
-    append(id, ts, values)          one record (the line path)
+    append(id, ts, features, pred)  one record (the line path)
     extend(ids, ts, columns)        a table's rows (Arrow or list ids, numpy columns)
     last(n) -> Window               the last n records, materialised
     snapshot() / RecordRing.restore(json, capacity, keys)
@@ -40,6 +40,8 @@ class Window:
         return len(self.ids)
 
 
+PREDICTION_KEY = "\0prediction"  # the column of the prediction (no feature can be named so)
+
 _Segment = tuple[Any, np.ndarray, dict[str, np.ndarray]]  # (ids: pa.Array | list[str], ts, columns)
 
 
@@ -54,21 +56,21 @@ class RecordRing:
         self.keys = dict(keys)  # key -> numeric
         self._segs: deque[_Segment] = deque()
         self._n = 0  # records in _segs
-        self._ids: list[str] = []
-        self._ts: list[float] = []
-        self._vals: dict[str, list[Any]] = {k: [] for k in self.keys}
+        # the line path's records as they came, (id, ts, features, prediction): turned into columns only
+        # when read, and only the last ``capacity`` of them
+        self._open: list[tuple[str, float, Mapping[str, Any], Any]] = []
 
     def __len__(self) -> int:
-        return min(self._n + len(self._ids), self.capacity)
+        return min(self._n + len(self._open), self.capacity)
 
-    def append(self, rid: str, ts: float, values: Mapping[str, Any]) -> None:
-        """One record; ``values[key]`` is its value of each column (None when missing)."""
-        self._ids.append(rid)
-        self._ts.append(ts)
-        for k, out in self._vals.items():
-            out.append(values.get(k))
-        if len(self._ids) >= self.capacity:
-            self._seal()
+    def append(self, rid: str, ts: float, features: Mapping[str, Any], prediction: Any) -> None:
+        """One record: its features (a key of the ring that is not among them is missing) and prediction
+        (the column :data:`PREDICTION_KEY`)."""
+        self._open.append((rid, ts, features, prediction))
+        if len(self._open) >= 2 * self.capacity:  # the older half can never be read: drop it unconverted
+            del self._open[:-self.capacity]
+            self._segs.clear()
+            self._n = 0
 
     def extend(self, ids: pa.Array | Sequence[str], ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> None:
         """Records in order: their ids (an Arrow string array or a list), data times and value columns."""
@@ -80,13 +82,17 @@ class RecordRing:
         self._trim()
 
     def _seal(self) -> None:
-        if not self._ids:
+        if not self._open:
             return
-        cols = {k: _column(v, self.keys[k]) for k, v in self._vals.items()}
-        self._segs.append((self._ids, np.asarray(self._ts, dtype=float), cols))
-        self._n += len(self._ids)
-        self._ids, self._ts = [], []
-        self._vals = {k: [] for k in self.keys}
+        rows = self._open[-self.capacity:]
+        if len(rows) < len(self._open):
+            self._segs.clear()
+            self._n = 0
+        self._open = []
+        cols = {k: _column([pred if k == PREDICTION_KEY else feats.get(k) for _, _, feats, pred in rows],
+                           numeric) for k, numeric in self.keys.items()}
+        self._segs.append(([r[0] for r in rows], np.asarray([r[1] for r in rows], dtype=float), cols))
+        self._n += len(rows)
         self._trim()
 
     def _trim(self) -> None:

@@ -53,24 +53,29 @@ time-fed detectors the tick's time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from eth_utils import keccak
 
 import watchdog
 from watchdog.engine.model import PREDICTION_KEY, ModelRuntime
 from watchdog.engine.ring import Window
+from watchdog.errors import WatchdogError
 from watchdog.evidence.merkle import leaf_hash, merkle_root
 from watchdog.fmt import finite, iso_utc
 
 FORMAT = 1  # of the evidence document
 BUNDLE_FORMAT = "watchdog-evidence-bundle/1"
+
+
+class EvidenceError(WatchdogError, ValueError):
+    """A bundle, log or policy that cannot be read or checked at all (the message says which and why)."""
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -223,7 +228,7 @@ def build(rt: ModelRuntime, d: Any) -> Built:
         "tier": d.tier,
         "policy_hash": d.policy_hash,
         "decided_at": decided_at,
-        "decisive_record": None if decisive is None else {"id": decisive["id"], "ts": iso_utc(float(win.ts[-1]))},
+        "decisive_record": None if decisive is None else {**decisive, "ts": iso_utc(float(win.ts[-1]))},
         "condition": {"detector": d.detector, "statistic": d.statistic, "op": d.op,
                       "threshold": d.threshold, "observed": finite(d.value)},
         "consecutive_evaluations": d.consecutive,
@@ -261,5 +266,35 @@ def local_context(rt: ModelRuntime, d: Any, n_quarantined: int, operator_dry_run
     return out
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def export(store: Any, incident: str, *, policy_text: str | None = None,
+           log_lines: Iterable[bytes] | None = None) -> dict[str, Any]:
+    """The bundle of incident ``incident`` from the store (see the module docstring); with ``log_lines``, the
+    window's raw records from that log; with ``policy_text``, the policy. :class:`EvidenceError` when the
+    incident is unknown or was opened before the evidence had leaves."""
+    inc = store.incident(incident)
+    if inc is None:
+        raise EvidenceError(f"The store has no incident {incident}; `watchdog status` lists the incidents.")
+    rows = store.query("SELECT detail FROM audit WHERE incident_id = ? AND event = 'incident_opened' ORDER BY id",
+                       (inc.id,))
+    detail = json.loads(rows[0]["detail"]) if rows else {}
+    if "leaves" not in detail:
+        raise EvidenceError(f"Incident {inc.id} was opened by a watchdog older than the evidence format "
+                            f"{FORMAT}: the store does not hold its Merkle leaves, so it cannot be exported.")
+    ev = inc.evidence_data
+    out: dict[str, Any] = {"format": BUNDLE_FORMAT, "incident_id": inc.id, "evidence_hash": inc.evidence_hash,
+                           "evidence": ev, "leaves": detail["leaves"]}
+    if policy_text is not None:
+        out["policy"] = {"hash": ev.get("policy_hash"), "text": policy_text}
+    if log_lines is not None:
+        want = {lf["id"] for lf in detail["leaves"] if "id" in lf}
+        found: dict[str, Any] = {}
+        for raw in log_lines:
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if (isinstance(rec, dict) and rec.get("model") == ev.get("model") and "features" in rec
+                    and rec.get("id") in want and rec["id"] not in found):
+                found[rec["id"]] = rec
+        out["records"] = [found[lf["id"]] for lf in detail["leaves"] if lf.get("id") in found]
+    return out
