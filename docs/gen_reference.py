@@ -400,7 +400,7 @@ def detectors_page() -> str:
                 "Registered in `detectors` but not (yet) a kind a policy may name: usable from Python.", ""]
         for name in extra:
             cls = classes[name]
-            out += ["", f"### `{name}`: `{cls.__module__}.{cls.__name__}` {{#{anchor(name)}}}", ""]
+            out += ["", f"### `{name}` {{#{anchor(name)}}}", "", f"**Class** `{cls.__module__}.{cls.__name__}`", ""]
             out += docstring_markdown(inspect.getdoc(cls) or "", signature_defaults(cls))
     return "\n".join(out) + "\n"
 
@@ -622,7 +622,7 @@ def parse_natspec(source: str) -> list[Item]:
         if depth <= 1 and line and not line.startswith(("//", "/*", "}", "pragma", "import", "using")):
             start = i
             decl = [line]
-            while not re.search(r"[{;]\s*(//.*)?$", decl[-1]) and i + 1 < len(lines):
+            while not re.search(r"\{|;\s*(//.*)?$", decl[-1]) and i + 1 < len(lines):
                 i += 1
                 decl.append(lines[i].strip())
             text = " ".join(decl)

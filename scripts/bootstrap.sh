@@ -50,4 +50,5 @@ if [ "${1:-}" = "--test" ]; then
     contracts/.venv-slither/bin/python -m pip install -q --disable-pip-version-check 'slither-analyzer==0.11.*' \
       2>&1 | grep -v "^WARNING: Location" || true
   fi
+  bash docs/venv.sh  # the docs site's mkdocs in .venv-docs: it pulls the other `watchdog` package
 fi
