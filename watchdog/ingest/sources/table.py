@@ -375,8 +375,12 @@ class _CsvRows:
 
     def _table(self, rows: list[list[bytes | None]]) -> pa.Table:
         """Rows of cells as the main reader gives them: the UTF-8 of their Latin-1 characters."""
-        return pa.table([pa.array([None if r[i] is None else r[i].decode("latin-1").encode() for r in rows],
-                                  pa.binary()) for i in range(len(self.names))], names=self.names)
+        return pa.table([pa.array([_as_read(r[i]) for r in rows], pa.binary()) for i in range(len(self.names))],
+                        names=self.names)
+
+
+def _as_read(cell: bytes | None) -> bytes | None:
+    return None if cell is None else cell.decode("latin-1").encode()
 
 
 def _first_line(raw: bytes) -> tuple[bytes, bytes | None]:
