@@ -7,15 +7,25 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+import rules
+from tests.anvil import AnvilNode
+from tests.fixtures import deploy
+from watchdog.actions.chain import MonitorClient, Signer, connect
+from watchdog.actions.outbox import Outbox
+from watchdog.service.console import console_router
 from watchdog.service.console.auth import SESSION_COOKIE, Sessions
+from watchdog.store.store import Store
 
-from .conftest import HELD_RULE, TOKEN, Console
+from ..api.conftest import serve
+from .conftest import HELD_RULE, TOKEN, Console, policy_file
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "console"
@@ -315,3 +325,40 @@ def test_a_steward_logs_in_vetoes_the_held_pause_and_acknowledges_in_a_browser(
     part = ARTIFACTS / f"incident.png.{os.getpid()}"
     shutil.copyfile(shot, part)
     os.replace(part, ARTIFACTS / "incident.png")  # suites may run side by side: whole files only
+
+
+# against a chain ------------------------------------------------------------------------------------------
+
+def test_on_anvil_the_console_shows_the_mined_pause_its_confirmations_and_the_modules_live_state(
+        template: Path, tmp_path: Path, node: AnvilNode) -> None:
+    """A real outbox pauses the module on anvil; the console reads the monitor for the modules page."""
+    shutil.copyfile(template, tmp_path / "w.db")
+    address = deploy(node)
+    w3 = connect(node.url)
+    client = MonitorClient(w3, address, Signer.from_key(node.accounts[3].private_key))
+    policy = rules.load_policy(policy_file(tmp_path))
+    with Store(tmp_path / "w.db") as store:
+        inc = next(i for i in store.incidents() if i.rule == "VolatilityRegimeShift")
+        store.execute("DELETE FROM actions WHERE incident_id = ?", (inc.id,))  # the dry run's row
+        outbox = Outbox(store, client, confirmations=1)
+        item = outbox.enqueue(incident_id=inc.id, kind="pause", module="lending-risk",
+                              module_id=rules.module_id_bytes32("lending-risk"), evidence_hash=inc.evidence_hash)
+        item = outbox.step(item.action_id, wait=10)
+        assert item.status == "confirmed", item
+        app = FastAPI()
+        app.include_router(console_router(store=store, tokens=[TOKEN], clock=time.time, policy=lambda: policy,
+                                          module_info=client.module_info, explorer_url="https://explorer.example"))
+        for url in serve(app):
+            with httpx.Client(base_url=url, timeout=10) as h:
+                login(h)
+                page = h.get(f"/ui/incidents/{inc.id}").text
+                modules = h.get("/ui/modules").text
+    assert f'href="https://explorer.example/tx/{item.tx_hash}"' in page
+    assert f'href="https://explorer.example/block/{item.block_number}"' in page
+    row = page[page.index('<tr class="action-pause">'):]
+    row = row[:row.index("</tr>")]
+    assert '<td class="status confirmed">confirmed</td>' in row and "<td class=num>1</td>" in row
+    for event in ("action_intent", "action_sent", "action_mined", "action_confirmed"):
+        assert f'<tr class="event-{event}">' in page, event
+    assert "read from the monitor contract now" in modules and "<b class=breach>PAUSED</b>, version 1" in modules
+    assert "pause confirmed in block" in modules
