@@ -7,6 +7,8 @@ process (``watchdog.cli.main``) to keep the tests fast.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -350,3 +352,33 @@ def test_as_a_process_the_refusal_names_the_role_and_never_the_key(node, monitor
     assert r.returncode == 2
     assert "needs COUNCIL_ROLE" in r.stderr and node.accounts[3].address in r.stderr
     assert key[2:] not in r.stdout + r.stderr
+
+
+def test_a_write_mined_but_reverted_is_audited(cli, node, monitor, chain, tmp_path):
+    """The watchdog pause expires between the estimate and the block: extendPause passed one, reverts in the other."""
+    admin, wd = client(node, monitor, 0), client(node, monitor, 3)
+    admin.transact("setPauseConfig", MODULE, 1, 0, 3600, False)
+    wd.pause(MODULE, keccak(text="inc-r"), keccak(text="ev-r"))
+    until = admin.module_state(MODULE).paused_until
+
+    def mine_past_the_expiry() -> None:
+        # once our transaction waits in the pool, mine it in a block after the pause's end
+        for _ in range(600):
+            if int(node.rpc("txpool_status")["pending"], 16):
+                break
+            time.sleep(0.05)
+        node.rpc("evm_setNextBlockTimestamp", [until + 10])
+        node.mine()
+
+    node.rpc("evm_setAutomine", [False])
+    miner = threading.Thread(target=mine_past_the_expiry)
+    miner.start()
+    try:
+        r = cli("modules", "extend-pause", "lending-risk", "--until", str(until + 7200), *chain)
+    finally:
+        miner.join()
+        node.rpc("evm_setAutomine", [True])
+    assert r.code == 2 and "status 0 in the receipt" in r.err, r.err
+    entry = [a for a in audit(tmp_path) if a["event"] == "steward_chain_call"][-1]
+    assert entry["detail"]["function"] == "extendPause" and entry["detail"]["outcome"] == "reverted"
+    assert entry["detail"]["tx_hash"].startswith("0x") and entry["model"] == "lending-risk"

@@ -142,22 +142,34 @@ Role = str | Callable[["MonitorClient"], bytes] | None
 def send(args: argparse.Namespace, action: str, fn_name: str, fn_args: Sequence[Any], *, role: Role,
          client: MonitorClient | None = None, model: str | None = None, incident_id: str | None = None,
          detail: Mapping[str, Any] | None = None) -> TxResult:
-    """Check the role, send ``fn_name(*fn_args)``, audit it in ``--store`` and print one line."""
+    """Check the role, send ``fn_name(*fn_args)``, audit it in ``--store`` and print one line.
+
+    The store is opened first, so a store that cannot be written refuses the command before anything is
+    signed; a transaction that was mined but reverted is audited as ``reverted`` before its error is raised.
+    """
+    from watchdog.actions.chain import ActionReverted
     from watchdog.store.store import Store
 
     if client is None:
         _check_monitor(args)
         client = _client(args)
-    needed = client.role_id(role) if isinstance(role, str) else (None if role is None else role(client))
-    result = client.send_as(needed, action, fn_name, *fn_args, names=_module_names(args))
-    shown = ["0x" + a.hex() if isinstance(a, bytes) else a for a in fn_args]
-    assert client.signer is not None  # send_as refused a client without one
-    entry = {"function": fn_name, "args": shown, "by": client.signer.address,
-             "role": None if needed is None else client.role_label(needed), "tx_hash": result.tx_hash,
-             "block_number": result.block_number, "reason": args.reason, "monitor": client.address,
-             **(detail or {})}
     with Store(args.store) as store:
-        store.audit(time.time(), "steward_chain_call", entry, model=model, incident_id=incident_id)
+        needed = client.role_id(role) if isinstance(role, str) else (None if role is None else role(client))
+        shown = ["0x" + a.hex() if isinstance(a, bytes) else a for a in fn_args]
+        entry: dict[str, Any] = {
+            "function": fn_name, "args": shown, "by": client.signer.address if client.signer else None,
+            "role": None if needed is None else client.role_label(needed), "reason": args.reason,
+            "monitor": client.address, **(detail or {})}
+        try:
+            result = client.send_as(needed, action, fn_name, *fn_args, names=_module_names(args))
+        except ActionReverted as e:
+            if e.tx_hash is not None:  # it was mined: on the chain for good, so in the audit log too
+                store.audit(time.time(), "steward_chain_call", {**entry, "outcome": "reverted", "tx_hash": e.tx_hash},
+                            model=model, incident_id=incident_id)
+            raise
+        store.audit(time.time(), "steward_chain_call",
+                    {**entry, "outcome": "mined", "tx_hash": result.tx_hash, "block_number": result.block_number},
+                    model=model, incident_id=incident_id)
     print(f"{action}: mined, tx {result.tx_hash} block {result.block_number}")
     return result
 
