@@ -58,14 +58,18 @@ class AlertOptions:
     stale_feed: str = "10m"
     """Page when the watchdog read no record for this long."""
     outbox_stuck: str = "5m"
-    """Page when an action stayed unfinished (intent, signed, sent) for this long."""
+    """Page when an action stayed unsent or unmined (intent, signed, sent) for this long."""
+    unconfirmed: str = "30m"
+    """Page when a mined action is still short of its confirmations this long after it was mined (before
+    that it only waits for blocks, which is no reason to page)."""
     failure_window: str = "15m"
     """How far back a failed action or alert delivery keeps its alert firing."""
     min_signer_actions: int = 3
     """Page when the signing key's balance pays for fewer pauses than this (``watchdog_signer_actions_affordable``)."""
 
     def __post_init__(self) -> None:
-        for name in ("rule_for", "down_for", "no_evaluation", "stale_feed", "outbox_stuck", "failure_window"):
+        for name in ("rule_for", "down_for", "no_evaluation", "stale_feed", "outbox_stuck", "unconfirmed",
+                     "failure_window"):
             _minutes(getattr(self, name), name)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_:.-]*", self.job):
             raise ValueError(
@@ -215,13 +219,15 @@ def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
         ),
         rule(
             "WatchdogOutboxStuck",
-            f"(watchdog_outbox_depth{j} > 0) and on (job, instance) "
+            f"((watchdog_outbox_depth{j} > 0) and on (job, instance) "
             f"(time() - watchdog_outbox_oldest_progress_timestamp_seconds{j}"
-            f" > {_seconds(opts.outbox_stuck)})",
+            f" > {_seconds(opts.outbox_stuck)})) or on (job, instance) "
+            f"(time() - watchdog_outbox_oldest_unconfirmed_timestamp_seconds{j} > {_seconds(opts.unconfirmed)})",
             "0m",
             "critical",
             "An on-chain action is stuck in the outbox",
-            f"An action at {{{{ $labels.instance }}}} stayed unfinished for more than {opts.outbox_stuck}.",
+            f"An action at {{{{ $labels.instance }}}} stayed unsent or unmined for more than {opts.outbox_stuck}, "
+            f"or mined but short of its confirmations for more than {opts.unconfirmed}.",
         ),
         rule(
             "WatchdogActionFailed",
@@ -374,7 +380,8 @@ def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dic
     stale = _minutes(opts.stale_feed, "stale_feed")
     no_eval = _minutes(opts.no_evaluation, "no_evaluation")
     stuck = _minutes(opts.outbox_stuck, "outbox_stuck")
-    horizon = int(max(down, stale, no_eval, stuck)) + 10
+    unconfirmed = _minutes(opts.unconfirmed, "unconfirmed")
+    horizon = int(max(down, stale, no_eval, stuck, unconfirmed)) + 10
     cases: list[dict[str, Any]] = [
         {
             "name": "WatchdogDown fires when the scrape fails",
@@ -474,6 +481,29 @@ def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dic
                 },
                 {
                     "eval_time": f"{int(stuck) + 2}m",
+                    "alertname": "WatchdogOutboxStuck",
+                    "exp_alerts": [expect("WatchdogOutboxStuck", base)],
+                },
+            ],
+        },
+        {
+            "name": "WatchdogOutboxStuck stays quiet while a mined action waits for its confirmations",
+            "interval": "1m",
+            "input_series": [
+                {"series": _series_name("watchdog_outbox_depth", base), "values": f"1x{horizon}"},
+                {
+                    "series": _series_name("watchdog_outbox_oldest_unconfirmed_timestamp_seconds", base),
+                    "values": f"0x{horizon}",
+                },
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{int(max(stuck, 1)) + 2}m",
+                    "alertname": "WatchdogOutboxStuck",
+                    "exp_alerts": [] if unconfirmed > stuck + 2 else [expect("WatchdogOutboxStuck", base)],
+                },
+                {
+                    "eval_time": f"{int(unconfirmed) + 2}m",
                     "alertname": "WatchdogOutboxStuck",
                     "exp_alerts": [expect("WatchdogOutboxStuck", base)],
                 },

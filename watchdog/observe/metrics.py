@@ -67,6 +67,8 @@ OPEN_ACTION_STATUSES = ("intent", "held", "signed", "sent", "mined")
 """Action statuses still in the outbox (watchdog.actions.outbox.OPEN_STATES): they count in its depth."""
 WAITING_ON_PURPOSE = ("held",)
 """Open statuses that wait by design (the veto window): never "stuck"."""
+WAITING_ON_CHAIN = ("mined",)
+"""Open statuses that only wait for confirmations: their own gauge, held to a longer deadline."""
 
 
 class Metrics:
@@ -241,18 +243,25 @@ class StoreCollector(Collector):
         depth = GaugeMetricFamily("watchdog_outbox_depth",
                                   "Actions still open (intent, held, signed, sent, mined): what the outbox owes.")
         oldest = GaugeMetricFamily("watchdog_outbox_oldest_progress_timestamp_seconds",
-                                   "When the least recently advanced open action (held ones aside) last changed "
-                                   "state; absent when none is open.")
-        pending, first = 0, None
+                                   "When the least recently advanced open action not yet mined (intent, signed, "
+                                   "sent) last changed state; absent when there is none.")
+        unconfirmed = GaugeMetricFamily("watchdog_outbox_oldest_unconfirmed_timestamp_seconds",
+                                        "When the longest-waiting mined action still short of its confirmations "
+                                        "was mined; absent when there is none.")
+        pending, first, mined = 0, None, None
         for row in by_status:
             statuses.add_metric([row["status"]], float(row["n"]))
             if row["status"] in OPEN_ACTION_STATUSES:
                 pending += int(row["n"])
-                if row["status"] not in WAITING_ON_PURPOSE:
+                if row["status"] in WAITING_ON_CHAIN:
+                    mined = row["oldest"] if mined is None else min(mined, row["oldest"])
+                elif row["status"] not in WAITING_ON_PURPOSE:
                     first = row["oldest"] if first is None else min(first, row["oldest"])
         depth.add_metric([], float(pending))
         if first is not None:
             oldest.add_metric([], float(first))
+        if mined is not None:
+            unconfirmed.add_metric([], float(mined))
         incidents = GaugeMetricFamily("watchdog_incidents_open", "Incidents still open, by model.",
                                       labels=["model"])
         counts = {m: 0 for m in self.models}
@@ -265,7 +274,7 @@ class StoreCollector(Collector):
         hit = {r["model"] for r in paused_rows}
         for m in sorted(set(counts) | hit):
             paused.add_metric([m], 1.0 if m in hit else 0.0)
-        yield from (statuses, depth, oldest, incidents, paused)
+        yield from (statuses, depth, oldest, unconfirmed, incidents, paused)
 
 
 class SignerCollector(Collector):

@@ -1,0 +1,58 @@
+"""Item 14's alert parts: ``WatchdogOutboxStuck`` does not page while an action only waits for confirmations,
+and the example Prometheus configuration scrapes the port ``watchdog serve`` serves ``/metrics`` on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from eth_utils import keccak
+
+from dashboards.alerts import AlertOptions, self_rules
+from watchdog.cli import build_parser
+from watchdog.observe.metrics import Metrics
+from watchdog.store.store import Incident, Store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def gauges(m: Metrics) -> dict[str, float | None]:
+    names = ("watchdog_outbox_depth", "watchdog_outbox_oldest_progress_timestamp_seconds",
+             "watchdog_outbox_oldest_unconfirmed_timestamp_seconds")
+    return {n: m.registry.get_sample_value(n) for n in names}
+
+
+def test_a_mined_action_waiting_for_confirmations_is_not_stuck_progress(tmp_path: Path) -> None:
+    with Store(tmp_path / "w.db") as store:
+        inc = Incident(id="0x" + keccak(text="i").hex(), model="m", rule="R", tier="critical", opened_at=0.0,
+                       record_index=1, policy_hash="0x", dry_run=False, evidence="{}", evidence_hash="0x1",
+                       state="open")
+        store.add_incident(inc)
+        m = Metrics()
+        m.attach_store(store)
+        a = store.add_action(inc.id, "pause", "mod", 100.0)
+        assert gauges(m) == {"watchdog_outbox_depth": 1, "watchdog_outbox_oldest_progress_timestamp_seconds": 100,
+                             "watchdog_outbox_oldest_unconfirmed_timestamp_seconds": None}
+        store.update_action(a.id, 160.0, status="mined", tx_hash="0x" + "ab" * 32, block_number=7)
+        # still open (waiting for blocks), but nothing is late: only the unconfirmed gauge, with its own deadline
+        assert gauges(m) == {"watchdog_outbox_depth": 1, "watchdog_outbox_oldest_progress_timestamp_seconds": None,
+                             "watchdog_outbox_oldest_unconfirmed_timestamp_seconds": 160}
+        store.update_action(a.id, 200.0, status="confirmed")
+        assert gauges(m) == {"watchdog_outbox_depth": 0, "watchdog_outbox_oldest_progress_timestamp_seconds": None,
+                             "watchdog_outbox_oldest_unconfirmed_timestamp_seconds": None}
+
+
+def test_the_stuck_rule_holds_unconfirmed_actions_to_their_own_deadline() -> None:
+    (rule,) = [r for r in self_rules(AlertOptions(outbox_stuck="5m", unconfirmed="45m"))
+               if r["alert"] == "WatchdogOutboxStuck"]
+    assert "watchdog_outbox_oldest_progress_timestamp_seconds" in rule["expr"] and "> 300" in rule["expr"]
+    assert 'watchdog_outbox_oldest_unconfirmed_timestamp_seconds{job="watchdog"} > 2700' in rule["expr"]
+    assert "45m" in rule["annotations"]["description"]
+
+
+def test_the_example_prometheus_config_scrapes_where_serve_serves_metrics() -> None:
+    doc = yaml.safe_load((REPO / "dashboards" / "examples" / "prometheus.yml").read_text())
+    (job,) = doc["scrape_configs"]
+    host, port = build_parser().parse_args(["serve", "--policy", "p.yaml"]).http
+    assert job["job_name"] == AlertOptions().job
+    assert job["static_configs"][0]["targets"] == [f"{host}:{port}"]
