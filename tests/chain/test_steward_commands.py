@@ -382,3 +382,19 @@ def test_a_write_mined_but_reverted_is_audited(cli, node, monitor, chain, tmp_pa
     entry = [a for a in audit(tmp_path) if a["event"] == "steward_chain_call"][-1]
     assert entry["detail"]["function"] == "extendPause" and entry["detail"]["outcome"] == "reverted"
     assert entry["detail"]["tx_hash"].startswith("0x") and entry["model"] == "lending-risk"
+
+
+def test_every_revert_sentence_fits_its_errors_arguments():
+    """A sentence's placeholders are the ABI's argument names (a typo would fall back to the plain form)."""
+    from watchdog.actions.chain import _REVERT_SENTENCES, explain_revert
+    from watchdog.artifacts import load_artifact
+
+    errors = {i["name"]: i["inputs"] for i in load_artifact()["abi"] if i["type"] == "error"}
+    dummy = {"bytes32": b"\x01" * 32, "address": "0x" + "22" * 20, "uint8": 2, "uint64": 7, "uint32": 3}
+    for name, _template in _REVERT_SENTENCES.items():
+        assert name in errors, name
+        args = {i["name"]: dummy[i["type"]] for i in errors[name]}
+        sentence = explain_revert(name, args, {b"\x01" * 32: "lending-risk"})
+        assert not sentence.startswith(name + "(") and "{" not in sentence, (name, sentence)
+    assert explain_revert("RateLimited", {"module": b"\x01" * 32, "retryAt": 9}) == (
+        "RateLimited(module=0x" + "01" * 32 + ", retryAt=9)")

@@ -109,8 +109,8 @@ def revert_error(exc: BaseException, abi: list[dict[str, Any]]) -> tuple[str, di
 _REVERT_SENTENCES = {
     "InvalidModuleId": "the module id is zero",
     "ModuleAlreadyRegistered": "module {module} is registered already",
-    "ModuleNotRegistered": "module {module} is not registered on the monitor (register it first: "
-                           "watchdog modules register)",
+    "ModuleNotRegistered": "module {module} is not registered on the monitor; register it first with "
+                           "watchdog modules register",
     "InvalidVersionNumber": "version 0 is reserved for \"no active version\"; use a version of 1 or more",
     "ZeroArtifactHash": "a version needs a non-zero artifact hash",
     "VersionAlreadyExists": "version {version} of module {module} exists already; propose a new number",
@@ -122,15 +122,15 @@ _REVERT_SENTENCES = {
     "CannotDeprecateActiveVersion": "version {version} of module {module} is the active version; activate "
                                     "another version first, or revoke it",
     "AlreadyPaused": "module {module} is paused already",
-    "NotPaused": "module {module} is not paused (or its watchdog pause has expired)",
+    "NotPaused": "module {module} is not paused, or its watchdog pause has expired",
     "ActiveVersionNotApproved": "the active version {version} of module {module} is {status}; activate an "
                                 "approved version before unpausing",
-    "PauseNotBounded": "the pause of module {module} has no expiry to extend (a council pause, or one "
-                       "extended without expiry already)",
+    "PauseNotBounded": "the pause of module {module} has no expiry to extend: a council pause, or one "
+                       "extended without expiry already",
     "InvalidPauseExtension": "the new expiry {pausedUntil} of module {module} must be later than the current "
                              "one (or 0 for none)",
-    "PauseNotExpired": "the pause of module {module} has not expired (expiry {pausedUntil}, 0: none)",
-    "NotAWatchdogIncident": "incident {incidentId} is no watchdog's pause or rollback (unused, or the council's)",
+    "PauseNotExpired": "the pause of module {module} has not expired; its expiry is {pausedUntil} (0: none)",
+    "NotAWatchdogIncident": "incident {incidentId} is no watchdog's pause or rollback: unused, or the council's",
     "IncidentAlreadyResolved": "incident {incidentId} was judged already: {verdict}",
     "ZeroReasonHash": "a verdict needs a non-zero reason hash",
     "InvalidContestRole": "the watchdogs may not judge their own incidents",
