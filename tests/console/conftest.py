@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import rules
+from tests.pg import PostgresError, shared_server
 from watchdog.actions.outbox import Outbox
 from watchdog.service.api import create_app
 from watchdog.service.demo_data import write_log
@@ -56,10 +57,29 @@ def policy_file(where: Path) -> Path:
     return path
 
 
-def live(tmp_path: Path, template: Path, *, public: bool = False) -> Iterator[Console]:
-    shutil.copyfile(template, tmp_path / "w.db")  # each test its own copy: they ack and veto
+COPIED = {"incidents": None, "evaluation_stats": None,
+          "audit": ("at", "event", "model", "rule", "incident_id", "policy_hash", "detail")}
+
+
+def copy_rows(template: Path, store: Store) -> None:
+    """The template's incidents, evaluation statistics and audit lines into another (empty) store."""
+    with Store(template) as src, store.transaction():
+        for table, columns in COPIED.items():
+            for row in src.query(f"SELECT * FROM {table}"):
+                names = columns or tuple(row)
+                store.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                              [row[n] for n in names])
+
+
+def live(tmp_path: Path, template: Path, *, public: bool = False, url: str | None = None) -> Iterator[Console]:
+    """The console over a copy of the template store (each test its own: they ack and veto); ``url``: copy
+    the rows into that store (PostgreSQL) instead of the SQLite file."""
+    if url is None:
+        shutil.copyfile(template, tmp_path / "w.db")
     policy = rules.load_policy(template.parent / "policy.yaml")
-    with Store(tmp_path / "w.db") as store:
+    with Store(url or tmp_path / "w.db") as store:
+        if url is not None:
+            copy_rows(template, store)
         ids = {i.rule: i.id for i in store.incidents()}
         inc = store.incident(ids[HELD_RULE])
         assert inc is not None
@@ -86,3 +106,12 @@ def console(tmp_path: Path, template: Path) -> Iterator[Console]:
 @pytest.fixture
 def public_console(tmp_path: Path, template: Path) -> Iterator[Console]:
     yield from live(tmp_path, template, public=True)
+
+
+@pytest.fixture
+def pg_console(tmp_path: Path, template: Path) -> Iterator[Console]:
+    try:
+        server = shared_server()
+    except PostgresError as e:  # no server binaries on this machine: say so, loudly
+        pytest.fail(f"PostgreSQL could not be started for the console tests: {e}")
+    yield from live(tmp_path, template, url=server.create_schema(f"console_{tmp_path.name[-40:]}".replace("-", "_")))

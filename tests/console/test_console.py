@@ -163,6 +163,21 @@ def test_veto_and_ack_through_the_forms_write_what_the_cli_and_api_write(console
     assert console.store.incident(console.held).state == "acknowledged"  # type: ignore[union-attr]
 
 
+@pytest.mark.slow  # the first PostgreSQL server of the session starts here (initdb: ~8 s)
+def test_on_postgresql_the_pages_and_the_forms_work_as_on_sqlite(pg_console: Console) -> None:
+    assert pg_console.store.backend == "postgresql"
+    with client(pg_console) as h:
+        login(h, name="erin")
+        assert h.get("/ui/incidents").text.count('<tr class="state-open">') == len(pg_console.incidents)
+        page = h.get(f"/ui/incidents/{pg_console.held}").text
+        assert 'class="series"' in page and f"- name: {HELD_RULE}" in page
+        token = csrf_of(h, "/ui/modules")
+        assert h.post(f"/ui/incidents/{pg_console.held}/veto", data={"csrf": token, "reason": "r"}).status_code == 303
+        assert h.post(f"/ui/incidents/{pg_console.held}/ack", data={"csrf": token, "note": "n"}).status_code == 303
+    assert pg_console.store.action(pg_console.held, "pause").status == "vetoed"  # type: ignore[union-attr]
+    assert [a["who"] for a in pg_console.store.acks(pg_console.held)] == ["erin"]
+
+
 # the pages -----------------------------------------------------------------------------------------
 
 def test_the_incident_list_puts_open_incidents_first(console: Console) -> None:
@@ -312,6 +327,8 @@ def test_a_steward_logs_in_vetoes_the_held_pause_and_acknowledges_in_a_browser(
 
     errors = [e for e in d.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == []  # no script error, no CSP violation, no missing resource
+    d.execute_script("console.error('console-probe')")  # and the log would have shown one
+    assert any("console-probe" in e["message"] for e in d.get_log("browser"))
 
     action = console.store.action(console.held, "pause")
     assert action is not None and action.status == "vetoed"

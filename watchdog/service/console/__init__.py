@@ -192,9 +192,10 @@ def console_router(*, store: Store, tokens: Iterable[bytes | str], clock: Callab
                       error: str | None = None) -> str:
         current = policy()
         view = incident_view(store, inc, current)
-        recorded = [e for e in view["timeline"] if e["clock"] == "recorded"]
+        # the data clock's events as the view orders them, then the watchdog's, the outbox's steps among them
+        recorded = [e for e in view["timeline"] if e["clock"] == "recorded"] + data.outbox_events(store, inc.id)
         timeline = ([e for e in view["timeline"] if e["clock"] != "recorded"]
-                    + sorted(recorded + data.outbox_events(store, inc.id), key=lambda e: e["at"]))
+                    + sorted(recorded, key=lambda e: data.timestamp(e["at"]) or 0.0))
         return pages.incident_page(
             inc, view, s=data.series(store, inc), held=data.holdable(store, inc.id),
             confirmed=data.confirmations(store, inc.id), timeline=timeline, policy=current,

@@ -26,7 +26,8 @@ from watchdog.fmt import iso_utc
 from watchdog.report.incidents import REACHED_CHAIN, is_manual
 from watchdog.store.store import Incident, Store
 
-__all__ = ["ModuleInfo", "acknowledge", "incident_rows", "module_states", "outbox_events", "series", "veto"]
+__all__ = ["ModuleInfo", "acknowledge", "confirmations", "holdable", "incident_rows", "module_states", "outbox_events",
+           "series", "timestamp", "veto"]
 
 ModuleInfo = Callable[[bytes], tuple[bool, bool, int]]
 STATE_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
@@ -52,7 +53,8 @@ def incident_rows(store: Store, limit: int = 200) -> list[dict[str, Any]]:
     return out
 
 
-def _ts(text: Any) -> float | None:
+def timestamp(text: Any) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time, None when it is not one."""
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -71,10 +73,10 @@ def series(store: Store, inc: Incident) -> dict[str, Any] | None:
         return None
     ev = inc.evidence_data
     c = ev.get("condition") or {}
-    decided = _ts(ev.get("decided_at")) or inc.opened_at
+    decided = timestamp(ev.get("decided_at")) or inc.opened_at
     window = ev.get("window") or {}
-    w0, w1 = _ts(window.get("first_ts")), _ts(window.get("last_ts"))
-    changed = _ts((ev.get("change") or {}).get("ts"))
+    w0, w1 = timestamp(window.get("first_ts")), timestamp(window.get("last_ts"))
+    changed = timestamp((ev.get("change") or {}).get("ts"))
     start = min(t for t in (decided, w0, changed) if t is not None)
     span = max(decided - start, 60.0)
     lo, hi = start - span * 0.25, decided + span * 0.5
