@@ -301,6 +301,7 @@ def test_a_steward_logs_in_vetoes_the_held_pause_and_acknowledges_in_a_browser(
     click_and_wait("login", f"{console.url}/ui/incidents")
     rows = d.find_elements(By.CSS_SELECTOR, "table.incidents tr.state-open")
     assert len(rows) == len(console.incidents)
+    shots = [("incidents.png", d.get_screenshot_as_png())]
     d.find_element(By.XPATH, f"//a[@href='/ui/incidents/{console.held}']").click()
     WebDriverWait(d, 10).until(ec.url_to_be(page))
 
@@ -312,6 +313,7 @@ def test_a_steward_logs_in_vetoes_the_held_pause_and_acknowledges_in_a_browser(
     assert re.fullmatch(r"\S+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", readout), readout
     assert d.find_element(By.CSS_SELECTOR, "time[datetime]").get_attribute("title").startswith("your local time")
 
+    shots.append(("incident-held.png", d.get_screenshot_as_png()))
     d.find_element(By.ID, "veto-reason").send_keys("maintenance window: the drift is the planned migration")
     click_and_wait("veto", page + "?done=veto")
     assert "Vetoed" in d.find_element(By.CSS_SELECTOR, "p.notice").text
@@ -320,7 +322,7 @@ def test_a_steward_logs_in_vetoes_the_held_pause_and_acknowledges_in_a_browser(
     d.find_element(By.ID, "ack-note").send_keys("vetoed; watching the pool")
     click_and_wait("ack", page + "?done=ack")
     assert d.find_element(By.ID, "state").text == "acknowledged"
-    d.save_screenshot(str(tmp_path / "incident.png"))
+    shots.append(("incident-vetoed-acknowledged.png", d.get_screenshot_as_png()))
     d.find_element(By.LINK_TEXT, "Modules").click()
     WebDriverWait(d, 10).until(ec.url_to_be(f"{console.url}/ui/modules"))
     assert d.find_element(By.CSS_SELECTOR, "table.modules tr.module").text.startswith("lending-risk")
@@ -336,12 +338,14 @@ def test_a_steward_logs_in_vetoes_the_held_pause_and_acknowledges_in_a_browser(
     assert [(a["who"], a["note"]) for a in console.store.acks(console.held)] == [("dana", "vetoed; watching the pool")]
     assert console.store.incident(console.held).state == "acknowledged"  # type: ignore[union-attr]
 
-    shot = tmp_path / "incident.png"
-    assert shot.stat().st_size > 20_000
+    # kept in the test's folder and in test-artifacts/console/ (ignored by git)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    part = ARTIFACTS / f"incident.png.{os.getpid()}"
-    shutil.copyfile(shot, part)
-    os.replace(part, ARTIFACTS / "incident.png")  # suites may run side by side: whole files only
+    for name, png in shots:
+        assert png.startswith(b"\x89PNG") and len(png) > 20_000, name
+        (tmp_path / name).write_bytes(png)
+        part = ARTIFACTS / f"{name}.{os.getpid()}"
+        part.write_bytes(png)
+        os.replace(part, ARTIFACTS / name)  # suites may run side by side: whole files only
 
 
 # against a chain ------------------------------------------------------------------------------------------
