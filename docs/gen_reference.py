@@ -60,7 +60,22 @@ def rst_inline(text: str) -> str:
     """reST inline markup of the docstrings as Markdown: ``x`` and :role:`x` become `x`; other text is escaped."""
     text = _ROLE.sub(lambda m: f"``{m.group(1)}``", text)
     text = _LITERAL.sub(lambda m: "`" + m.group(1).replace("`", "'") + "`", text)
-    return "".join(part if part.startswith("`") else escape(part) for part in _CODE_SPAN.split(text))
+    return "".join(part if part.startswith("`") else _emphasised(part) for part in _CODE_SPAN.split(text))
+
+
+_EMPHASIS = re.compile(r"(\*\*[^*\s](?:[^*]*[^*\s])?\*\*|(?<![\w*])\*[^*\s](?:[^*]*[^*\s])?\*(?![\w*]))")
+
+
+def _emphasised(text: str) -> str:
+    """``**strong**`` and ``*emphasis*`` (the same in reST and Markdown) kept; any other ``*`` escaped."""
+    out = []
+    for part in _EMPHASIS.split(text):
+        if _EMPHASIS.fullmatch(part):
+            stars = "**" if part.startswith("**") else "*"
+            out.append(stars + escape(part[len(stars):-len(stars)]) + stars)
+        else:
+            out.append(escape(part))
+    return "".join(out)
 
 
 def escape(text: str) -> str:
@@ -334,6 +349,9 @@ def _type(node: Mapping[str, Any]) -> str:
     for key in ("anyOf", "oneOf"):
         if key in node:
             alts = [a for a in node[key] if a.get("type") != "null"]
+            refs = [a.get("$ref", "") for a in alts]
+            if len(alts) > 4 and all(_DETECTOR_DEF.match(r) for r in refs):  # the union of every kind's entry
+                return f"[detector entry](#{anchor('detector-entries')}) (one definition per `kind`)"
             text = " or ".join(_type(a) for a in alts)
             return text + (" or null" if len(alts) < len(node[key]) else "")
     if "const" in node:
@@ -360,6 +378,9 @@ _CONSTRAINTS = (("minimum", "at least {}"), ("exclusiveMinimum", "above {}"), ("
 
 def _constraints(node: Mapping[str, Any]) -> str:
     found: list[str] = []
+    if node.get("minLength") == 1 or node.get("minItems") == 1:
+        found.append("not empty")
+        node = {k: v for k, v in node.items() if k not in ("minLength", "minItems")}
     alts = [node] + [a for k in ("anyOf", "oneOf") for a in node.get(k, []) if isinstance(a, dict)]
     for alt in alts:
         for key, template in _CONSTRAINTS:

@@ -21,7 +21,7 @@ from types import ModuleType
 import pytest
 
 import detectors
-from rules.kinds import KINDS
+from rules.kinds import KINDS, DetectorKind, Param, registered
 from watchdog.cli import build_parser
 from watchdog.commands.policy import policy_json_schema
 
@@ -90,6 +90,17 @@ def test_every_registered_kind_is_in_the_detector_reference_with_its_statistics_
     ks = _section(page, "ks")
     assert "- **`window`** (default `500`): Number of most recent values" in ks
     assert "```pycon\n>>> import numpy as np" in ks and "Change detected at index" in ks
+
+
+def test_a_kind_registered_from_outside_is_in_the_detector_reference() -> None:
+    spike = DetectorKind("spike_rate", "numeric", {"statistic": ">"}, {"window": Param("window", "int", 100, 2)},
+                         doc="share of values above the reference's 99th percentile")
+    with registered(spike):
+        page = gen.detectors_page()
+    section = _section(page, "spike-rate")
+    assert "Share of values above the reference's 99th percentile." in section
+    assert "- **`window`** (int, default `100`, at least 2)" in section
+    assert "| [`spike_rate`](#spike-rate) | numeric | `statistic` | none registered |" in page
 
 
 def test_a_policy_parameter_left_to_the_detector_says_what_the_detector_does(pages: dict[str, str]) -> None:
@@ -201,7 +212,7 @@ contract Tiny {
 
 
 def test_numpydoc_sections_become_markdown() -> None:
-    doc = """Summary with ``code`` and :math:`x^2` and a * star.
+    doc = """Summary with ``code`` and :math:`x^2` and a * star, **strong** and *emphasis*.
 
 Parameters
 ----------
@@ -223,7 +234,7 @@ Prose between doctests.
 3
 """
     md = "\n".join(gen.docstring_markdown(doc, {"window": "500"}))
-    assert "Summary with `code` and `x^2` and a \\* star." in md
+    assert "Summary with `code` and `x^2` and a \\* star, **strong** and *emphasis*." in md
     assert "- **`window`** (default `500`): Number of values, over two lines." in md
     assert "```pycon\n>>> 1 + 1\n2\n\n>>> print(\"a\")\na\n```" in md
     assert "Prose between doctests.\n\n```pycon\n>>> 3\n3\n```" in md
