@@ -64,12 +64,15 @@ class AlertOptions:
     that it only waits for blocks, which is no reason to page)."""
     failure_window: str = "15m"
     """How far back a failed action or alert delivery keeps its alert firing."""
+    labels_stopped: str = "2h"
+    """Page when a model with a performance detector (it joins labels) accepted predictions but no label for
+    this long (``WatchdogLabelsStopped``)."""
     min_signer_actions: int = 3
     """Page when the signing key's balance pays for fewer pauses than this (``watchdog_signer_actions_affordable``)."""
 
     def __post_init__(self) -> None:
         for name in ("rule_for", "down_for", "no_evaluation", "stale_feed", "outbox_stuck", "unconfirmed",
-                     "failure_window"):
+                     "failure_window", "labels_stopped"):
             _minutes(getattr(self, name), name)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_:.-]*", self.job):
             raise ValueError(
@@ -203,7 +206,13 @@ def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
         ),
         rule(
             "WatchdogStaleFeed",
-            f"sum by (job, instance) (increase(watchdog_records_read_total{{{jm}}}[{opts.stale_feed}])) == 0",
+            # records_accepted exists at 0 for every model from the start, so a restart followed by records is
+            # an increase (records_read's series first appear at their first value: after a restart increase()
+            # reads 0 there and a stale page would open with every restart); lines read that were all refused
+            # still count as a feed that is alive
+            f"sum by (job, instance) (increase(watchdog_records_accepted_total{{{jm}}}[{opts.stale_feed}])) == 0"
+            f" unless on (job, instance) "
+            f"sum by (job, instance) (increase(watchdog_records_read_total{{{jm}}}[{opts.stale_feed}])) > 0",
             "0m",
             "medium",
             "The watchdog's feed is stale",
@@ -260,6 +269,36 @@ def self_rules(opts: AlertOptions) -> list[dict[str, Any]]:
     ]
 
 
+def label_models(policy: rules.Policy) -> list[str]:
+    """The models that expect labels: those with a performance detector (it reads prediction, label pairs)."""
+    return [m.id for m in policy.models
+            if any(d.kind in rules.KINDS and rules.KINDS[d.kind].is_performance for d in m.detectors)]
+
+
+def label_rules(policy: rules.Policy, opts: AlertOptions) -> list[dict[str, Any]]:
+    """``WatchdogLabelsStopped`` for each model that expects labels: predictions kept coming, labels did not."""
+    out = []
+    for model in label_models(policy):
+        def accepted(kind: str, model: str = model) -> str:
+            sel = _sel(job=opts.job, model=model, kind=kind)
+            return (f"sum by (job, instance, model) "
+                    f"(increase(watchdog_records_accepted_total{sel}[{opts.labels_stopped}]))")
+
+        out.append({
+            "alert": "WatchdogLabelsStopped",
+            "expr": f"{accepted('label')} == 0 and on (job, instance, model) {accepted('prediction')} > 0",
+            "for": "0m",
+            "labels": {"severity": "medium", "source": "prometheus"},
+            "annotations": {
+                "summary": f"Labels stopped arriving for model {model}",
+                "description": f"The watchdog at {{{{ $labels.instance }}}} accepted predictions of model {model} "
+                               f"but no label in {opts.labels_stopped}: its performance detectors see nothing "
+                               "new. Check the label feed (the outcome oracle or the labels' source).",
+            },
+        })
+    return out
+
+
 def alert_rules(policy: rules.Policy, opts: AlertOptions | None = None) -> dict[str, Any]:
     """The rule file: one group per policy group, and ``watchdog-self`` for the watchdog's own health."""
     opts = opts or AlertOptions()
@@ -268,6 +307,9 @@ def alert_rules(policy: rules.Policy, opts: AlertOptions | None = None) -> dict[
         groups.setdefault(gname, []).append(policy_rule(r, opts, policy))
     out = [{"name": f"watchdog-policy-{gname}", "rules": rs} for gname, rs in groups.items()]
     out.append({"name": "watchdog-self", "rules": self_rules(opts)})
+    labels = label_rules(policy, opts)
+    if labels:
+        out.append({"name": "watchdog-labels", "rules": labels})
     return {"groups": out}
 
 
@@ -361,7 +403,46 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
                 }
             )
     tests.extend(_self_tests(opts, base, inst))
+    tests.extend(_label_tests(policy, opts, base, inst))
     return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
+
+
+def _label_tests(policy: rules.Policy, opts: AlertOptions, base: dict[str, str], inst: str) -> list[dict[str, Any]]:
+    window = int(_minutes(opts.labels_stopped, "labels_stopped"))
+    horizon = 2 * window + 10
+    by_model = {r["annotations"]["summary"]: r for r in label_rules(policy, opts)}
+    tests = []
+    for model in label_models(policy):
+        rule = by_model[f"Labels stopped arriving for model {model}"]
+        labels = {**base, "model": model}
+        expected = {"exp_labels": {**labels, **rule["labels"]},
+                    "exp_annotations": {k: v.replace("{{ $labels.instance }}", inst)
+                                        for k, v in rule["annotations"].items()}}
+
+        def series(kind: str, values: str, model: str = model) -> dict[str, str]:
+            return {"series": _series_name("watchdog_records_accepted_total", {**base, "model": model, "kind": kind}),
+                    "values": values}
+
+        tests.append({
+            "name": f"WatchdogLabelsStopped for {model}: fires when predictions come and labels do not",
+            "interval": "1m",
+            "input_series": [series("prediction", f"0+10x{horizon}"),
+                             series("label", f"0+10x{window} {10 * window}x{horizon}")],
+            "alert_rule_test": [
+                {"eval_time": f"{window}m", "alertname": "WatchdogLabelsStopped", "exp_alerts": []},
+                {"eval_time": f"{2 * window + 5}m", "alertname": "WatchdogLabelsStopped",
+                 "exp_alerts": [expected]},
+            ],
+        })
+        tests.append({
+            "name": f"WatchdogLabelsStopped for {model}: quiet when predictions stopped too (the feed is stale)",
+            "interval": "1m",
+            "input_series": [series("prediction", f"0x{horizon}"), series("label", f"0x{horizon}")],
+            "alert_rule_test": [
+                {"eval_time": f"{2 * window + 5}m", "alertname": "WatchdogLabelsStopped", "exp_alerts": []},
+            ],
+        })
+    return tests
 
 
 def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dict[str, Any]]:
@@ -423,7 +504,12 @@ def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dic
                 {
                     "series": _series_name("watchdog_records_read_total", {**base, "source": "s"}),
                     "values": f"0+100x3 300x{horizon}",
-                }
+                },
+                {
+                    "series": _series_name("watchdog_records_accepted_total",
+                                           {**base, "model": "m", "kind": "prediction"}),
+                    "values": f"0+100x3 300x{horizon}",
+                },
             ],
             "alert_rule_test": [
                 {"eval_time": "2m", "alertname": "WatchdogStaleFeed", "exp_alerts": []},
@@ -432,6 +518,28 @@ def _self_tests(opts: AlertOptions, base: dict[str, str], inst: str) -> list[dic
                     "alertname": "WatchdogStaleFeed",
                     "exp_alerts": [expect("WatchdogStaleFeed", base)],
                 },
+            ],
+        },
+        {
+            # after a restart the accepted counters start at 0 and records_read's series at its first value: a
+            # record read soon after the restart is an increase, not a stale feed
+            "name": "WatchdogStaleFeed stays quiet when records come after a restart",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": _series_name("watchdog_records_read_total", {**base, "source": "s"}),
+                    "values": f"0+100x3 _x{int(stale) + 5} 1x{horizon}",  # down, then one record read
+                },
+                {
+                    "series": _series_name("watchdog_records_accepted_total",
+                                           {**base, "model": "m", "kind": "prediction"}),
+                    "values": f"0+100x3 _x{int(stale) + 4} 0 1x{horizon}",  # exported at 0 from the start
+                },
+            ],
+            "alert_rule_test": [
+                {"eval_time": f"{int(stale) + 11}m", "alertname": "WatchdogStaleFeed", "exp_alerts": []},
+                {"eval_time": f"{2 * int(stale) + 12}m", "alertname": "WatchdogStaleFeed",
+                 "exp_alerts": [expect("WatchdogStaleFeed", base)]},  # and stale again once records stop
             ],
         },
         {

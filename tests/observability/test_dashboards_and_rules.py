@@ -115,7 +115,7 @@ def test_alerts_export_passes_promtool_check_and_its_shipped_tests(demo_policy_p
         check=False, args=[PROMTOOL, "check", "rules", str(out)], capture_output=True, text=True, timeout=60
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 12 rules found" in check.stdout
+    assert "SUCCESS: 13 rules found" in check.stdout
     test = subprocess.run(
         check=False, args=[PROMTOOL, "test", "rules", str(tests)], capture_output=True, text=True, timeout=60
     )

@@ -56,3 +56,22 @@ def test_the_example_prometheus_config_scrapes_where_serve_serves_metrics() -> N
     host, port = build_parser().parse_args(["serve", "--policy", "p.yaml"]).http
     assert job["job_name"] == AlertOptions().job
     assert job["static_configs"][0]["targets"] == [f"{host}:{port}"]
+
+
+def test_accepted_counters_start_at_zero_and_labels_stopped_is_generated_for_label_models(demo_policy_path) -> None:
+    import rules
+    from dashboards.alerts import alert_rules, label_models
+    from watchdog.engine.engine import Engine
+
+    policy = rules.load_policy(demo_policy_path)
+    m = Metrics()
+    m.attach(Engine(policy, base_dir=demo_policy_path.parent, metrics=m))
+    for model in policy.models:
+        for kind in ("prediction", "label"):
+            assert m.registry.get_sample_value("watchdog_records_accepted_total",
+                                               {"model": model.id, "kind": kind}) == 0
+    expects = label_models(policy)
+    assert expects == [md.id for md in policy.models if any(d.kind == "mae" for d in md.detectors)] != []
+    (group,) = [g for g in alert_rules(policy)["groups"] if g["name"] == "watchdog-labels"]
+    assert [r["alert"] for r in group["rules"]] == ["WatchdogLabelsStopped"] * len(expects)
+    assert f'model="{expects[0]}",kind="label"' in group["rules"][0]["expr"]

@@ -138,6 +138,11 @@ class Metrics:
         self.build.info({"version": __version__})
 
     def attach(self, engine: EngineView) -> None:
+        # every model's accepted counters exist at 0 from the start: the stale-feed and labels-stopped rules
+        # see the first record after a restart as an increase, and labels that never come as a 0
+        for model in engine.policy.models:
+            for kind in ("prediction", "label"):
+                self.records_accepted.labels(model.id, kind)
         self.registry.register(EngineCollector(engine))
 
     def attach_signer(self, status: SignerView) -> None:
@@ -233,9 +238,11 @@ class StoreCollector(Collector):
                                          " FROM actions GROUP BY status")
             open_rows = self.store.query("SELECT model, COUNT(*) AS n FROM incidents WHERE state = ?"
                                          " GROUP BY model", ("open",))
+            # k-of-n: our vote that did not pause itself counts once the quorum job saw the pause it helped make
             paused_rows = self.store.query(
                 "SELECT DISTINCT i.model AS model FROM actions a JOIN incidents i ON i.id = a.incident_id"
-                " WHERE a.kind = ? AND a.status IN (?, ?)", ("pause", "mined", "confirmed"))
+                " LEFT JOIN outbox o ON o.action_id = a.id WHERE a.kind = ? AND (a.status IN (?, ?)"
+                " OR (a.status = ? AND o.quorum_note LIKE ?))", ("pause", "mined", "confirmed", "voted", "paused%"))
         except Exception:
             return
         statuses = GaugeMetricFamily("watchdog_outbox_actions", "Actions in the store, by status.",
@@ -269,7 +276,8 @@ class StoreCollector(Collector):
         for m, n in sorted(counts.items()):
             incidents.add_metric([m], float(n))
         paused = GaugeMetricFamily("watchdog_model_paused",
-                                   "1 when the watchdog's pause of the model was mined (the chain is the authority).",
+                                   "1 when the watchdog's pause of the model was mined, or its k-of-n vote's incident paused "
+                                   "(the chain is the authority).",
                                    labels=["model"])
         hit = {r["model"] for r in paused_rows}
         for m in sorted(set(counts) | hit):
