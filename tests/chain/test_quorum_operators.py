@@ -131,6 +131,8 @@ def test_one_alone_cannot_pause_two_agreeing_pause_exactly_once(node, demo_polic
     assert q.returncode == 0, q.stderr
     assert "quorum 2, vote window 3600 s, pauses do not expire, operators stay armed" in q.stdout
     assert f"our vote for incident {inc.id}: 1 of 2 votes" in q.stdout
+    listed = run_watchdog("outbox", "--store", str(a.store))
+    assert f"voted      pause lending-risk incident {inc.id}" in listed.stdout and "[1 of 2 votes]" in listed.stdout
 
     second = run_op(b, node, address, demo_policy)
     assert second.returncode == 0, second.stderr[-2000:]

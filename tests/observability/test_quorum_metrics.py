@@ -81,3 +81,32 @@ def test_the_disagreement_sentence_says_which_side_this_watchdog_is_on() -> None
     assert "has no evidence of its own" in _data(our_evidence_hash=None)["description"]
     assert "different from both" in _data(our_evidence_hash="0x" + "cc" * 32)["description"]
     assert _data(own=True)["description"].startswith("This watchdog voted")
+
+
+def test_model_paused_counts_a_vote_whose_incident_paused(tmp_path) -> None:
+    import json
+
+    from eth_utils import keccak
+
+    from watchdog.actions.outbox import Outbox
+    from watchdog.store.store import Incident, Store
+
+    with Store(tmp_path / "w.db") as store:
+        evidence = json.dumps({"k": "of n"})
+        inc = Incident(id="0x" + keccak(text="voted").hex(), model="lending-risk", rule="r", tier="critical",
+                       opened_at=0.0, record_index=1, policy_hash="", dry_run=False, evidence=evidence,
+                       evidence_hash="0x" + keccak(text=evidence).hex(), state="open")
+        store.add_incident(inc)
+        item = Outbox(store, None).enqueue(incident_id=inc.id, kind="pause", module="lending-risk",
+                                           module_id=keccak(text="lending-risk"), evidence_hash=inc.evidence_hash)
+        m = Metrics(CollectorRegistry())
+        m.attach_store(store)
+
+        def paused(note: str) -> float | None:
+            store.execute("UPDATE actions SET status = 'voted' WHERE id = ?", (item.action_id,))
+            store.execute("UPDATE outbox SET quorum_note = ? WHERE action_id = ?", (note, item.action_id))
+            return m.registry.get_sample_value("watchdog_model_paused", {"model": "lending-risk"})
+
+        assert paused("1 of 2 votes") == 0
+        assert paused("expired: our vote left the vote window without a quorum") == 0
+        assert paused("paused by 2 of 2 votes in block 9 (tx 0x01); ours counted") == 1

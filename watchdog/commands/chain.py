@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # no --store: watchdog.db if there is one; a --store given must exist
     s.set_defaults(func=cmd_status, store=None)
 
-    o = sub.add_parser("outbox", help="pending and failed on-chain actions; --process advances them")
+    o = sub.add_parser("outbox", help="pending, failed and voted (k-of-n) on-chain actions; --process advances them")
     o.add_argument("--store", default="watchdog.db")
     o.add_argument("--all", action="store_true", help="list every action, not only pending and failed ones")
     o.add_argument("--process", action="store_true", help="advance pending actions now (needs the chain flags)")
@@ -301,7 +301,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         if client is not None:
             outbox.reconcile_nonce()
             outbox.process(wait=5.0)
-        items = outbox.items() if args.all else outbox.items((*OPEN_STATES, "failed"))
+        items = outbox.items() if args.all else outbox.items((*OPEN_STATES, "failed", "voted"))
         if not items:
             print("outbox: nothing pending or failed")
         for i in items:
@@ -311,7 +311,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             target = f" to version {i.target_version}" if i.kind == "rollback" and i.target_version else ""
             tx = f" tx {i.tx_hash}" if i.tx_hash else ""
             print(f"{i.status:<10} {i.kind}{target} {i.module} incident {i.incident_id}{nb}{tx} "
-                  f"attempts {i.attempts}" + (f" ({i.error})" if i.error else ""))
+                  f"attempts {i.attempts}" + (f" ({i.error})" if i.error else "")
+                  + (f" [{i.quorum_note}]" if i.quorum_note else ""))
     return 0
 
 
