@@ -14,8 +14,10 @@ with capped exponential backoff. Every attempt and every outcome is counted in
 
 Which events page: ``alert`` (a rule whose actions include ``alert`` fired), ``action_failed`` (an
 on-chain action failed: a ``WatchdogActionFailed`` alert), ``action_stuck`` (a transaction still not
-mined after its fee bumps: ``WatchdogActionStuck``), and ``rule_resolved`` (the alerts of that
-rule are sent again with ``endsAt`` = now, which resolves them in Alertmanager).
+mined after its fee bumps: ``WatchdogActionStuck``), ``vote_disagreement`` (k-of-n: an operator voted other
+evidence for an incident than its first vote, seen by serve's ``quorum`` job: ``WatchdogVoteDisagreement``, sent
+once, no decision behind it), and ``rule_resolved`` (the alerts of that rule are sent again with ``endsAt`` = now,
+which resolves them in Alertmanager).
 
 A firing alert carries ``endsAt`` a lifetime ahead and is re-posted well inside it while its rule fires,
 so Alertmanager never lets it lapse into a false "resolved"; the firing set is kept in ``firing.json`` so
