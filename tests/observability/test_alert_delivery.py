@@ -330,3 +330,30 @@ def store_actions(tmp_path: Path) -> list[dict[str, Any]]:
 
     with Store(tmp_path / "w.db") as store:
         return [asdict(a) for a in store.actions()]
+
+
+def test_serve_warns_when_the_evidence_link_would_answer_401(tmp_path: Path, caplog) -> None:
+    """The link in the alert, followed by a browser (no token): 401 without --public-evidence, the page with it;
+    serve warns at start in the first case."""
+    from fastapi.testclient import TestClient
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.observe.notify import warn_if_evidence_needs_a_token
+    from watchdog.service.api import create_app
+    from watchdog.store.store import Store
+
+    template = "https://w.example/evidence/{incident}"
+    with Store(tmp_path / "w.db") as store:
+        inc = stored_incident(store, 1)
+        for public, status in ((False, 401), (True, 200)):
+            app = create_app(store=store, registry=CollectorRegistry(), tokens=["t" * 32], public_evidence=public)
+            with TestClient(app) as http:
+                link = template.format(incident=inc.id).removeprefix("https://w.example")
+                assert http.get(link).status_code == status
+    with caplog.at_level("WARNING", logger="watchdog.notify"):
+        why = warn_if_evidence_needs_a_token(template, ("127.0.0.1", 8080), public_evidence=False)
+    assert why is not None and "401" in why and "--public-evidence" in why
+    assert [r.message for r in caplog.records] == ["evidence_link_needs_token"]
+    assert warn_if_evidence_needs_a_token(template, ("127.0.0.1", 8080), public_evidence=True) is None
+    assert warn_if_evidence_needs_a_token(template, None, public_evidence=False) is None  # --http off: not ours
+    assert warn_if_evidence_needs_a_token("https://w.example/ui/incidents/{incident}", ("h", 1), False) is None

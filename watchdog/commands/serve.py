@@ -303,6 +303,7 @@ class Service:
                           store=a.store, dry_run=a.dry_run, max_fee_gwei=a.max_fee_gwei, **notify.options(a),
                           **signer_options(a))
         self.policy = load_policy_or_refuse(policy_path)  # refused before the sources are looked at
+        notify.warn_if_evidence_needs_a_token(a.evidence_url, a.http, a.public_evidence)  # a 401 for the paged
         self.sources = self._sources()
         if a.http is not None:  # bound before the checkpoint and the spool are read: a busy port fails at once
             self.http_socket = bind_http(*a.http)

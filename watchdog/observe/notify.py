@@ -31,6 +31,21 @@ def state_dir_for(store: str | Path) -> Path:
     return p.with_name(p.name + ".alerts")
 
 
+def warn_if_evidence_needs_a_token(evidence_url: str | None, http: Any, public_evidence: bool) -> str | None:
+    """Log (and return) a warning when the alerts' evidence link is this ``serve``'s own ``/evidence/{incident}``
+    page and that page needs a bearer token: a browser following the link from a page gets a 401.
+
+    A warning, not a refusal: a proxy in front of ``serve`` may add the token itself.
+    """
+    if not evidence_url or public_evidence or http is None or "/evidence/{incident}" not in evidence_url:
+        return None
+    why = (f"--evidence-url {evidence_url} points at serve's /evidence page, which needs a bearer token without "
+           "--public-evidence: the person paged who follows the link gets a 401. Give --public-evidence (the page "
+           "is read-only) unless a proxy in front adds the token.")
+    log.warning("evidence_link_needs_token", extra={"why": why})
+    return why
+
+
 def _incident_state(store: Any) -> Callable[[str], str | None]:
     def state(incident_id: str) -> str | None:
         inc = store.incident(incident_id)
