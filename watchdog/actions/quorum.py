@@ -21,6 +21,7 @@ their copies of the log or of the code differs). Incident ids and evidence hashe
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -200,9 +201,10 @@ def vote_outcome(monitor: MonitorClient, receipt: dict[str, Any], incident_id: b
         return VoteOutcome(False, int(voted[-1]["args"]["votes"]), int(voted[-1]["args"]["quorum"]), True)
     # A resend of a vote that still counts: nothing was written; the chain's count says where it stands.
     block = int(receipt["blockNumber"])
-    (ev, _module) = monitor.contract.functions.voteOf(incident_id, _sender(monitor)).call(block_identifier=block)
-    count, _ops = monitor.contract.functions.pauseVotes(incident_id, ev).call(block_identifier=block)
-    quorum = int(monitor.contract.functions.pauseConfig(_module).call(block_identifier=block)[0])
+    f = monitor.contract.functions
+    ev, module = f.voteOf(incident_id, _sender(monitor)).call(block_identifier=block)
+    count, _ops = f.pauseVotes(incident_id, ev).call(block_identifier=block)
+    quorum = int(f.pauseConfig(module).call(block_identifier=block)[0])
     return VoteOutcome(False, int(count), quorum, False)
 
 
@@ -407,8 +409,6 @@ class QuorumWatch:
 
     def _reported_keys(self) -> set[str]:
         if self._reported is None:
-            import json
-
             rows = self.store.query("SELECT detail FROM audit WHERE event = ?", ("vote_disagreement",))
             self._reported = {json.loads(r["detail"]).get("key", "") for r in rows}
         return self._reported
