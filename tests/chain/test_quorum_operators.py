@@ -248,9 +248,27 @@ def test_a_pause_signed_before_the_quorum_rose_is_signed_again_as_a_vote(node, t
     assert pause_config(admin, MODULE).quorum == 2 and not admin.is_paused(MODULE)
 
 
-def add_incident(store: Store) -> Incident:
-    evidence = json.dumps({"test": "quorum rose after signing"})
-    inc = Incident(id="0x" + keccak(text="quorum-rose").hex(), model="lending-risk", rule="manual-pause",
+def test_a_vote_the_chain_has_already_is_voted_with_the_chains_count(node, tmp_path):
+    """The same operator's vote is on-chain already (a lost store, a second host with the same key): the
+    outbox's vote is a no-op on-chain, and the action still ends voted with the count the chain holds."""
+    address = deploy(node)
+    admin = MonitorClient(connect(node.url), address, Signer.from_key(node.accounts[0].private_key))
+    me = MonitorClient(connect(node.url), address, Signer.from_key(node.accounts[3].private_key))
+    admin.transact("setPauseConfig", MODULE, 2, 600, 0, False)
+    with Store(tmp_path / "w.db") as store:
+        inc = add_incident(store, "vote-known")
+        me.transact("votePause", MODULE, bytes.fromhex(inc.id[2:]), bytes.fromhex(inc.evidence_hash[2:]))
+        outbox = Outbox(store, me, confirmations=1)
+        item = outbox.enqueue(incident_id=inc.id, kind="pause", module="lending-risk", module_id=MODULE,
+                              evidence_hash=inc.evidence_hash)
+        item = outbox.step(item.action_id, wait=5.0)
+        assert (item.status, item.quorum_note) == ("voted", "1 of 2 votes")
+    assert len(vote_events(admin)) == 1 and not admin.is_paused(MODULE)
+
+
+def add_incident(store: Store, name: str = "quorum-rose") -> Incident:
+    evidence = json.dumps({"test": name})
+    inc = Incident(id="0x" + keccak(text=name).hex(), model="lending-risk", rule="manual-pause",
                    tier="manual", opened_at=0.0, record_index=0, policy_hash="", dry_run=False, evidence=evidence,
                    evidence_hash="0x" + keccak(text=evidence).hex(), state="open")
     store.add_incident(inc)
