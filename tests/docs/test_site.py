@@ -240,6 +240,72 @@ Prose between doctests.
     assert "Prose between doctests.\n\n```pycon\n>>> 3\n3\n```" in md
 
 
+# -- the hand-written pages name real commands and flags --------------------------------------------------------
+
+HAND_WRITTEN = ("index.md", "runbook.md", "operations.md")
+
+
+def _code_texts(markdown: str) -> list[str]:
+    """The fenced blocks (continuation lines joined) and inline code spans of a page."""
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", markdown, re.S | re.M)
+    rest = re.sub(r"^```[^\n]*\n.*?^```", "", markdown, flags=re.S | re.M)
+    joined = [re.sub(r"\\\n\s*", " ", block) for block in blocks]
+    lines = [re.split(r"\s#\s", line)[0] for block in joined for line in block.splitlines()]  # no comments
+    return lines + re.findall(r"`([^`\n]+)`", rest)
+
+
+def _invocations(markdown: str) -> list[list[str]]:
+    found = []
+    for text in _code_texts(markdown):
+        for match in re.finditer(r"(?:^|[\s/])watchdog((?:\s+\S+)*)", text):
+            found.append(match.group(1).split())
+    return found
+
+
+def _check_invocation(parser: argparse.ArgumentParser, tokens: list[str], where: str) -> None:
+    words = ["watchdog"]
+    options = {flag for a in parser._actions for flag in a.option_strings}
+    while tokens and tokens[0].startswith("--") and tokens[0] in options:  # --log-format json before the command
+        takes = next(a for a in parser._actions if tokens[0] in a.option_strings).nargs != 0
+        tokens = tokens[2:] if takes else tokens[1:]
+    while tokens:
+        subs = {name: sub for name, sub, _help in gen.subcommands(parser)}
+        if not subs:
+            break
+        names = tokens[0].split("|")
+        if not all(n in subs for n in names):
+            assert tokens[0].startswith(("-", "$", "<")) or tokens[0].isupper(), \
+                f"{where}: `{' '.join(words)} {tokens[0]}` is not a subcommand; there are {', '.join(subs)}"
+            break
+        words.append(tokens.pop(0))
+        parser = subs[names[0]]
+    options = {flag for a in parser._actions for flag in a.option_strings}
+    for token in tokens:
+        for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", token):
+            assert flag in options, f"{where}: `{' '.join(words)}` has no option {flag}"
+
+
+def test_the_hand_written_pages_name_real_commands_and_flags() -> None:
+    parser = build_parser()
+    seen = 0
+    for name in HAND_WRITTEN:
+        page = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        for tokens in _invocations(page):
+            _check_invocation(parser, tokens, name)
+            seen += 1
+    assert seen > 40
+
+
+def test_a_stale_command_or_flag_in_a_page_is_found() -> None:
+    parser = build_parser()
+    with pytest.raises(AssertionError, match="has no option --by-whom"):
+        _check_invocation(parser, _invocations("`watchdog veto $ID --by-whom x`")[0], "page")
+    with pytest.raises(AssertionError, match="`watchdog modules unregister` is not a subcommand"):
+        _check_invocation(parser, _invocations("```bash\nwatchdog modules unregister M \\\n  --x\n```\n")[0],
+                          "page")
+    _check_invocation(parser, _invocations("`watchdog --log-format json serve --policy P`")[0], "page")
+
+
 # -- the site build -------------------------------------------------------------------------------------------
 
 def _mkdocs() -> Path:
