@@ -1,10 +1,14 @@
 """A live `watchdog serve` survives slow, idle and too many HTTP clients (issue #13, item 10): headers and
 bodies have deadlines, idle connections past the cap are closed to let a real request in, and a flood of
 accept() failures (EMFILE) makes a few log lines, not one per failure. Real processes, real sockets on
-127.0.0.1; the descriptor limit is set with `resource.setrlimit` in the child."""
+127.0.0.1; the descriptor limit is set with `resource.setrlimit` in the child. The tests with a live
+serve are marked slow: its start alone takes seconds."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import logging
 import os
 import resource
 import signal
@@ -21,6 +25,7 @@ import pytest
 
 from watchdog.errors import ConfigError
 from watchdog.service.http_limits import HttpLimits, connections_arg, fit_to_descriptors
+from watchdog.service.httpd import ACCEPT_MESSAGE, AcceptErrorLog
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 POLICY = DATA / "demo_policy.yaml"
@@ -187,6 +192,31 @@ def test_the_cap_is_lowered_to_what_the_descriptor_limit_leaves():
     assert 1 <= int(out[0]) <= 200 - 64 - 16 and int(out[1]) == 5
 
 
+def test_accept_failures_make_one_line_per_interval_with_the_count_between(caplog):
+    now = [100.0]
+    seen: list[int] = []
+    handler = AcceptErrorLog(interval=10.0, on_error=lambda: seen.append(1), clock=lambda: now[0])
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.ERROR, logger="watchdog.httpd"):
+            for i in range(2000):  # what asyncio does in a second at backlog 2048, without the socket guard
+                now[0] = 100.0 + i * 0.004
+                handler(loop, {"message": ACCEPT_MESSAGE, "exception": OSError(errno.EMFILE, "Too many open files")})
+            lines = [r for r in caplog.records if r.getMessage() == "http_accept_failed"]
+            assert len(lines) == 1 and lines[0].since_last_line == 0 and lines[0].error == "EMFILE"
+            now[0] = 111.0
+            handler(loop, {"message": ACCEPT_MESSAGE, "exception": OSError(errno.EMFILE, "Too many open files")})
+            lines = [r for r in caplog.records if r.getMessage() == "http_accept_failed"]
+            assert len(lines) == 2 and lines[1].since_last_line == 1999 and lines[1].total == 2001
+            handler.flush()  # nothing since the last line: nothing more
+            assert len([r for r in caplog.records if r.getMessage() == "http_accept_failed"]) == 2
+            handler(loop, {"message": "something else", "exception": ValueError("x")})  # asyncio's own handler
+            assert any("something else" in r.getMessage() for r in caplog.records)
+    finally:
+        loop.close()
+    assert len(seen) == 2001
+
+
 # a live `watchdog serve` with one-second deadlines ----------------------------------------------------
 
 
@@ -203,6 +233,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, 
         assert stop(proc) == 0
 
 
+@pytest.mark.slow
 def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(quick):
     _, port, _ = quick
     with connect(port) as s:
@@ -210,6 +241,7 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(quic
     assert got == b"" and 0.8 <= after < 4, after
 
 
+@pytest.mark.slow
 def test_headers_that_trickle_in_are_cut_off_with_a_408_at_their_deadline(quick):
     url, port, _ = quick
     with connect(port) as s:
@@ -228,6 +260,7 @@ def test_headers_that_trickle_in_are_cut_off_with_a_408_at_their_deadline(quick)
     assert metric(url, 'watchdog_http_connections_closed_total{reason="header_timeout"}') >= 1
 
 
+@pytest.mark.slow
 def test_a_kept_alive_connection_must_send_its_next_request_within_the_header_timeout(quick):
     _, port, _ = quick
     with connect(port) as s:
@@ -237,6 +270,7 @@ def test_a_kept_alive_connection_must_send_its_next_request_within_the_header_ti
     assert 0.8 <= after < 4, after  # uvicorn's own keep-alive timeout is 5 s
 
 
+@pytest.mark.slow
 def test_a_stalled_body_is_answered_408_and_the_service_goes_on(quick):
     url, port, log = quick
     with connect(port) as s:
@@ -259,6 +293,7 @@ def test_a_stalled_body_is_answered_408_and_the_service_goes_on(quick):
 # past the connection cap -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_past_the_cap_idle_connections_make_room_and_busy_ones_are_kept(tmp_path):
     port = free_port()
     proc = start(tmp_path, port, "--http-max-connections", "8", "--http-body-timeout", "30")
@@ -312,6 +347,7 @@ def test_past_the_cap_idle_connections_make_room_and_busy_ones_are_kept(tmp_path
         assert stop(proc) == 0
 
 
+@pytest.mark.slow
 def test_250_idle_and_slow_clients_under_a_descriptor_limit_of_200_leave_room_for_a_real_post(tmp_path):
     """The issue's case: 250 idle unauthenticated connections and a descriptor limit of 200."""
     port = free_port()
@@ -330,8 +366,9 @@ def test_250_idle_and_slow_clients_under_a_descriptor_limit_of_200_leave_room_fo
         r = post(url, timeout=10)
         took = time.monotonic() - t0
         assert r.status_code == 200 and r.json()["accepted"] == 20, r.text
-        assert took < 3, took
-        assert proc.poll() is None
+        assert took < 5, took
+        assert metric(url, "watchdog_http_accept_errors_total") == 0  # the cap, not EMFILE, met the flood
+        assert metric(url, 'watchdog_http_connections_closed_total{reason="evicted"}') > 0
     finally:
         for s in clients:
             s.close()
@@ -344,6 +381,7 @@ def test_250_idle_and_slow_clients_under_a_descriptor_limit_of_200_leave_room_fo
 # a flood of accept() failures ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_accept_error_flood_logs_a_few_lines_and_the_service_recovers(tmp_path):
     port = free_port()
     marks = tmp_path / "fds"

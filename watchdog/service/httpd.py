@@ -7,7 +7,8 @@ to ``backlog`` times a second. This module adds what is missing, around the same
 
     listening socket ── accept ──▶ gate ── under the cap ─────────────▶ connection
                                     │  at the cap: the oldest idle connection is closed (evicted) to make room;
-                                    │  none idle (every one mid-request): refused at once, 503 and closed
+                                    │  none idle (all mid-request, or still being
+                                    │  accepted in this burst): refused at once, 503 and closed
                                     └─ accept fails (EMFILE, ENFILE, ENOBUFS, ENOMEM): asyncio retries in 1 s;
                                        one log line per interval counts the failures
 
@@ -22,8 +23,8 @@ connections are closed to let it in.
 The one rule that bounds descriptors: the gate counts the connections accepted but not yet closed
 (closing ones included) and, past the cap by :data:`CLOSING_SLACK`, refuses in the accept call
 itself, so a flood cannot hold more than ``max_connections + CLOSING_SLACK`` descriptors.
-:func:`fit_to_descriptors` lowers the cap to what the open-file limit leaves, so the cap, not EMFILE,
-is what a flood meets.
+:func:`watchdog.service.http_limits.fit_to_descriptors` lowers the cap to what the open-file limit
+leaves, so the cap, not EMFILE, is what a flood meets.
 
     server = GuardedServer(app, limits=HttpLimits(header_timeout=10, body_timeout=30, max_connections=512))
     threading.Thread(target=server.run, kwargs={"sockets": [listening_socket]}).start()
