@@ -181,12 +181,14 @@ def test_outcomes_are_counted_as_they_happen_from_zero(tmp_path: Path) -> None:
             assert sample(m, outcome, receiver) == 0
         for outcome in ("sent", "failed"):
             assert sample(m, outcome, receiver, "watchdog_alert_delivery_attempts_total") == 0
+        assert m.registry.get_sample_value("watchdog_alerts_undelivered", {"receiver": receiver}) == 0
     n.fire(an_alert())
     poll(lambda: (sample(m, "failed", "alertmanager", "watchdog_alert_delivery_attempts_total") or 0) >= 3, 10,
          "three failed attempts")
     assert sample(m, "failed_retrying") == 1  # once per alert, however often it is tried
     assert sample(m, "sent") == 0 and sample(m, "failed") == 0  # not sent, and not given up either
     assert n.worker.pending("alertmanager") == 1
+    assert m.registry.get_sample_value("watchdog_alerts_undelivered", {"receiver": "alertmanager"}) == 1
     assert not n.close(0.2)  # still undelivered: kept in the journal for the next start
     assert len(undelivered(tmp_path)) == 2  # one for each receiver
 

@@ -515,6 +515,12 @@ class AlertQueue:
                                               "why": f"more than {self.capacity} alerts undelivered"})
             self._done(oldest)
 
+    def undelivered(self) -> dict[str, int]:
+        """Alerts held for each receiver (re-posts aside): ``watchdog_alerts_undelivered``."""
+        with self._cond:
+            return {name: sum(len(e.alerts) for e in lane.entries if not e.repost)
+                    for name, lane in self.lanes.items()}
+
     def pending(self, receiver: str | None = None) -> int:
         """Alerts held for delivery (re-posts aside), for one receiver or all."""
         with self._cond:
@@ -990,6 +996,8 @@ def build_notifier(
     on_outcome, on_attempt = alert_outcomes(metrics)
     worker = AlertQueue(receivers, state_dir, on_outcome=on_outcome, on_attempt=on_attempt, capacity=capacity,
                         backoff=backoff)
+    if metrics is not None:
+        metrics.attach_alert_queue(worker.undelivered)
     return AlertNotifier(
         receivers,
         worker,

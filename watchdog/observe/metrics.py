@@ -9,7 +9,7 @@ are read at scrape time by :class:`EngineCollector`, not pushed with ``.set()`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
@@ -157,6 +157,11 @@ class Metrics:
         """Export the outbox depth, open incidents and pauses, read from the store at scrape time."""
         self.registry.register(StoreCollector(store, engine))
 
+    def attach_alert_queue(self, undelivered: Callable[[], Mapping[str, int]]) -> None:
+        """Export ``watchdog_alerts_undelivered{receiver}``: ``undelivered()`` (receiver -> alerts held), read at
+        scrape time (:class:`watchdog.observe.alerting.AlertQueue` has it)."""
+        self.registry.register(AlertQueueCollector(undelivered))
+
 
 class EngineCollector(Collector):
     """Detector statistics, thresholds, rule states and the policy hash, read at scrape time."""
@@ -283,6 +288,24 @@ class StoreCollector(Collector):
         for m in sorted(set(counts) | hit):
             paused.add_metric([m], 1.0 if m in hit else 0.0)
         yield from (statuses, depth, oldest, unconfirmed, incidents, paused)
+
+
+class AlertQueueCollector(Collector):
+    """The alerts held for each receiver until it accepts them (0 when all were delivered)."""
+
+    def __init__(self, undelivered: Callable[[], Mapping[str, int]]):
+        self.undelivered = undelivered
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        g = GaugeMetricFamily("watchdog_alerts_undelivered",
+                              "Alerts kept until their receiver accepts them (journaled in the state directory).",
+                              labels=["receiver"])
+        for receiver, n in sorted(self.undelivered().items()):
+            g.add_metric([receiver], float(n))
+        yield g
 
 
 class SignerCollector(Collector):
