@@ -229,6 +229,7 @@ def _ruptures(algo: str) -> Callable[[np.ndarray], list[int]]:
 
 
 _WHITE_WARMUP = 100
+_WHITEN = 200  # values the generic AR(1) pre-whitening of the sequential detectors is fitted on
 
 
 def _whitened() -> BOCPD:
@@ -251,6 +252,8 @@ def methods() -> list[Method]:
         Method("CUSUM", _ours(CUSUM)),
         Method("KSWIN", _ours(KSWIN)),
         Method("EDetector", _ours(EDetector)),
+        *(Method(f"{cls.__name__} whiten={_WHITEN}", _ours(lambda cls=cls: cls(whiten=_WHITEN)))
+          for cls in (ADWIN, PageHinkley, CUSUM, KSWIN, EDetector)),
         Method("river ADWIN", _river(drift.ADWIN)),
         Method("river PageHinkley", _river(drift.PageHinkley)),
     ]

@@ -24,6 +24,7 @@ from detectors.sequential import (
     _check_choice,
     _LocatesChange,
     _Standardised,
+    check_whiten,
 )
 
 __all__ = ["EDetector"]
@@ -74,6 +75,11 @@ class EDetector(_LocatesChange, _Standardised):
     warmup
         Values the estimates are taken from when ``mean`` or ``sigma`` is None.
 
+    whiten
+        Values an AR(1) model is fitted on before the detector sees one-step residuals (see
+        :class:`~detectors.sequential.Whitening`): for autocorrelated streams. 0 (default): the values
+        as they are.
+
     Examples
     --------
     >>> import math
@@ -106,6 +112,7 @@ class EDetector(_LocatesChange, _Standardised):
         shifts: tuple[float, ...] | list[float] = (0.25, 0.5, 1.0, 2.0),
         mode: str = "both",
         warmup: int = 100,
+        whiten: int = 0,
     ) -> None:
         self.alpha = check_real("alpha", alpha, 0.0, 1.0, low_open=True)
         if self.alpha == 1.0:
@@ -129,6 +136,7 @@ class EDetector(_LocatesChange, _Standardised):
         self._deltas = np.asarray(signed, dtype=np.float64)
         self._log_weight = -math.log(len(signed))
         self.threshold = math.log(1.0 / self.alpha)
+        self.whiten = check_whiten(whiten)
         self._reset()
 
     def _restart(self) -> None:

@@ -223,6 +223,8 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("delta", "float", None, 0, "magnitude of change tolerated, in the stream's units"),
             THRESHOLD,
             Param("alpha", "float", None, 0, "fading factor of the cumulative sums, in (0, 1]"),
+            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
+                  "residuals, for autocorrelated streams (0, the default: off)"),
             doc="Page-Hinkley test for a change of the mean (river's semantics, vectorised)",
         ),
         _kind(
@@ -245,6 +247,8 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("k", "float", None, 0, "allowance in sigmas: half the shift to detect"),
             THRESHOLD,
             Param("warmup", "int", None, 2, "values the mean and sigma are estimated from"),
+            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
+                  "residuals, for autocorrelated streams (0, the default: off)"),
             doc="two-sided CUSUM chart of a shift of the mean",
         ),
         _kind(
@@ -255,6 +259,8 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("window_size", "int", None, 2, "values kept"),
             Param("stat_size", "int", None, 1, "size of the two samples compared"),
             Param("seed", "int", None, 0, "seed of the sampling generator"),
+            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
+                  "residuals, for autocorrelated streams (0, the default: off)"),
             doc="windowed Kolmogorov-Smirnov change detection (river's KSWIN, vectorised)",
         ),
         _kind(
@@ -264,6 +270,8 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("delta", "float", None, 0, "confidence of the cut test: smaller, fewer alarms"),
             Param("clock", "int", None, 1, "the cut is checked every clock values"),
             Param("grace_period", "int", None, 1, "values before the first check"),
+            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
+                  "residuals, for autocorrelated streams (0, the default: off)"),
             doc="ADWIN adaptive windowing (river's compiled implementation)",
         ),
         _kind(
@@ -274,6 +282,8 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("mean", "float", None, None, "in-control mean (estimated from the warm-up if unset)"),
             Param("sigma", "float", None, 0, "in-control standard deviation (estimated if unset)"),
             Param("warmup", "int", None, 2, "values the mean and sigma are estimated from"),
+            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
+                  "residuals, for autocorrelated streams (0, the default: off)"),
             doc="anytime-valid mixture e-CUSUM for a shift of the mean (guaranteed false-alarm rate)",
         ),
         _kind(
