@@ -15,17 +15,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from watchdog.errors import ConfigError
-from watchdog.service.http_limits import HttpLimits, connections_arg, fit_to_descriptors
-from watchdog.service.httpd import ACCEPT_MESSAGE, AcceptErrorLog
+from watchdog.service.http_limits import CLOSING_SLACK, HttpLimits, connections_arg, fit_to_descriptors
+from watchdog.service.httpd import ACCEPT_MESSAGE, AcceptErrorLog, GuardedServer
 
 DATA = Path(str(resources.files("watchdog").joinpath("data")))
 POLICY = DATA / "demo_policy.yaml"
@@ -215,6 +217,46 @@ def test_accept_failures_make_one_line_per_interval_with_the_count_between(caplo
     finally:
         loop.close()
     assert len(seen) == 2001
+
+
+async def hello(scope: dict, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+def test_a_flood_of_connections_holds_no_more_descriptors_than_the_cap_and_its_slack():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)
+    port = listener.getsockname()[1]
+    server = GuardedServer(hello, HttpLimits(max_connections=10, header_timeout=30), log_level="warning")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(500):  # bounded wait for the server to start
+            if server.started:
+                break
+            time.sleep(0.01)
+        baseline = len(os.listdir("/proc/self/fd"))
+        most = 0
+        for i in range(300):
+            clients.append(connect(port))
+            if i % 20 == 0:
+                time.sleep(0.02)
+                most = max(most, len(server.server_state.connections))
+        time.sleep(0.3)
+        held = len(os.listdir("/proc/self/fd")) - baseline - len(clients)  # the server's side alone
+        assert held <= 10 + CLOSING_SLACK and most <= 10 + CLOSING_SLACK, (held, most)
+        r = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)  # an idle connection is evicted for it
+        assert r.status_code == 200 and r.text == "hello"
+    finally:
+        for c in clients:
+            c.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+    assert not thread.is_alive()
 
 
 # a live `watchdog serve` with one-second deadlines ----------------------------------------------------

@@ -66,7 +66,6 @@ PENDING_EXPIRY = 5.0
 handshake between asyncio's accept and ``connection_made``)."""
 
 
-
 def _response(status: bytes, sentence: str) -> bytes:
     body = sentence.encode()
     return (b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
@@ -146,6 +145,9 @@ class ConnectionGate:
         if self.pending:
             self.pending = {fd: t for fd, t in self.pending.items() if now - t < PENDING_EXPIRY}
         held = len(self.connections) + len(self.pending)
+        if held < self.max_connections:  # the common case, without a look at each connection
+            self.pending[conn.fileno()] = now
+            return True
         if held >= self.max_connections + CLOSING_SLACK:
             return False
         live = [c for c in self.connections if not c.transport.is_closing()]
