@@ -552,14 +552,15 @@ def _arguments(parser: argparse.ArgumentParser) -> list[str]:
         notes = []
         if action.required or not action.option_strings:
             notes.append("required" if action.nargs not in ("?", "*") else "optional")
-        if action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS):
-            notes.append(f"default {code(str(action.default))}")
+        text = _expand_help(action)
+        if (action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS)
+                and "default" not in text):  # a help that says its default already
+            notes.append(f"default {code(str(action.default))}" if str(action.default) else "empty by default")
         if action.choices is not None and not isinstance(action.choices, Mapping):
             notes.append("one of " + ", ".join(code(str(c)) for c in action.choices))
         if isinstance(action, argparse._AppendAction):
             notes.append("repeatable")
         line = f"- {flags}" + (f" ({'; '.join(notes)})" if notes else "")
-        text = _expand_help(action)
         if text:
             line += ": " + rst_inline(one_line(text))
         out.append(line)
