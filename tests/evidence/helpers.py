@@ -19,13 +19,15 @@ def operator(policy_path: Path, store_path: Path) -> tuple[Engine, Store]:
     return Engine(policy, base_dir=policy_path.parent, on_decision=responder), store
 
 
-def by_file(engine: Engine, log: list[bytes], step: int = 700) -> None:
-    """The file path: blocks of lines into the columnar seam, line numbers from 1."""
+def by_file(engine: Engine, log: list[bytes], step: int = 700, *, finish: bool = True) -> None:
+    """The file path: blocks of lines into the columnar seam, line numbers from 1 (``finish``: the stream
+    ends here, what is left in the batches is evaluated)."""
     for at in range(0, len(log), step):
         part = log[at:at + step]
         feed(engine, RawBatch("file", Position(at + len(part), at + len(part)), lines=part,
                               line_numbers=list(range(at + 1, at + len(part) + 1))), columnar=True)
-    engine.finish()
+    if finish:
+        engine.finish()
 
 
 def by_lines(engine: Engine, log: list[bytes], first_line: int = 50_001, junk_every: int = 0) -> None:

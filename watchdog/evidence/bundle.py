@@ -97,8 +97,8 @@ def _value(v: Any) -> Any:
     if isinstance(v, (float, np.floating)):
         f = float(v)
         return None if math.isnan(f) else f
-    if isinstance(v, np.integer):
-        return float(v)
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return float(v)  # a JSON integer reads as the same double the engine's columns hold
     return v
 
 

@@ -1,0 +1,88 @@
+"""Two operators, the same records and policy, different ingest paths, line numbers and junk in between:
+the same incident ids and evidence hashes; and nothing of one operator's in the hashed document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.evidence.helpers import by_file, by_lines, incidents, operator
+from tests.golden import make_golden
+from watchdog.engine.checkpoint import dumps
+from watchdog.evidence.bundle import canonical_json, evidence_hash
+
+
+@pytest.mark.parametrize("case", ["demo", "lending"])
+def test_file_and_line_paths_agree_on_ids_and_evidence(case: str, tmp_path: Path) -> None:
+    log = make_golden.log_of(case)
+    a, store_a = operator(make_golden.CASES[case], tmp_path / "a.db")
+    b, store_b = operator(make_golden.CASES[case], tmp_path / "b.db")
+    by_file(a, log)
+    by_lines(b, log, first_line=90_001, junk_every=37)  # other lines, and quarantines only b sees
+    assert b.n_quarantined > a.n_quarantined
+    ia, ib = incidents(store_a), incidents(store_b)
+    assert ia, "the case must fire to mean anything"
+    assert [i.id for i in ia] == [i.id for i in ib]
+    assert [i.evidence_hash for i in ia] == [i.evidence_hash for i in ib]
+    assert [i.evidence for i in ia] == [i.evidence for i in ib]
+    # the operators' own line numbers stay in their rows and audit lines
+    assert [i.record_index for i in ia] != [i.record_index for i in ib]
+    for inc in ia:
+        assert inc.evidence_hash == evidence_hash(canonical_json(inc.evidence_data))
+    store_a.close()
+    store_b.close()
+
+
+def _keys(obj: Any) -> set[str]:
+    if isinstance(obj, dict):
+        return set(obj) | {k for v in obj.values() for k in _keys(v)}
+    if isinstance(obj, list):
+        return {k for v in obj for k in _keys(v)}
+    return set()
+
+
+def test_the_evidence_holds_nothing_operator_specific_and_the_audit_line_does(tmp_path: Path) -> None:
+    log = make_golden.log_of("demo")
+    eng, store = operator(make_golden.CASES["demo"], tmp_path / "a.db")
+    by_lines(eng, log)
+    (inc, *_) = incidents(store)
+    keys = _keys(inc.evidence_data)
+    assert not keys & {"line", "decisive_line", "first_line", "last_line", "counts", "quarantined_all_models"}
+    ev = inc.evidence_data
+    assert {"format", "watchdog_version", "policy_hash", "condition", "detector", "window", "reference"} <= set(ev)
+    assert {"kind", "params", "state_hash"} <= set(ev["detector"])
+    assert ev["condition"]["threshold"] is not None and ev["condition"]["op"] in ("<", ">", "<=", ">=")
+    (row,) = store.query("SELECT detail FROM audit WHERE incident_id = ? AND event = 'incident_opened'", (inc.id,))
+    detail = json.loads(row["detail"])
+    assert detail["local"]["decisive_line"] == inc.record_index
+    assert detail["local"]["counts"]["predictions"] > 0
+    assert len(detail["leaves"]) == ev["window"]["leaves"] == ev["window"]["records"] + 1
+    assert detail["leaves"][-1]["reference"] == ev["reference"]["sha256"]
+    store.close()
+
+
+def test_a_restart_from_a_checkpoint_keeps_ids_and_evidence(tmp_path: Path) -> None:
+    """The window's records are checkpointed: stopping half-way and restoring gives what one run gives."""
+    log = make_golden.log_of("lending")
+    whole, store_w = operator(make_golden.CASES["lending"], tmp_path / "w.db")
+    by_file(whole, log)
+    first, store_r = operator(make_golden.CASES["lending"], tmp_path / "r.db")
+    half = 4900
+    by_file(first, log[:half], finish=False)
+    snap = orjson.loads(dumps(first.snapshot()))
+    store_r.close()
+    second, store_r = operator(make_golden.CASES["lending"], tmp_path / "r.db")
+    assert second.restore(snap) == []
+    line = half + 1
+    for raw in log[half:]:
+        second.process_line(raw, line)
+        line += 1
+    second.finish()
+    got = {(i.id, i.evidence_hash) for i in incidents(store_r)}
+    assert got == {(i.id, i.evidence_hash) for i in incidents(store_w)}
+    store_w.close()
+    store_r.close()
