@@ -316,8 +316,8 @@ def _mkdocs() -> Path:
     return MKDOCS
 
 
-def _build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WATCHDOG_DOCS_PYTHON": sys.executable, "NO_MKDOCS_2_WARNING": "1"}
+def _build(config: Path, site: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WATCHDOG_DOCS_PYTHON": python, "NO_MKDOCS_2_WARNING": "1"}
     return subprocess.run([str(_mkdocs()), "build", "--strict", "--config-file", str(config), "--site-dir",
                            str(site)], cwd=config.parent, env=env, capture_output=True, text=True, timeout=300,
                           check=False)
@@ -378,3 +378,10 @@ def test_a_broken_link_or_anchor_fails_the_build(tmp_path: Path) -> None:
     done = _build(copy / "mkdocs.yml", tmp_path / "site")
     assert done.returncode != 0
     assert "pager.md" in done.stderr and "watchdog-no-such-command" in done.stderr
+
+
+def test_without_the_project_interpreter_the_build_stops_with_a_sentence(tmp_path: Path) -> None:
+    missing = tmp_path / "no-venv" / "bin" / "python"
+    done = _build(ROOT / "mkdocs.yml", tmp_path / "site", python=str(missing))
+    assert done.returncode != 0
+    assert f"{missing} does not exist" in done.stderr and "WATCHDOG_DOCS_PYTHON" in done.stderr
