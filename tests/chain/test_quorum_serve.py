@@ -76,6 +76,11 @@ def test_serve_votes_reports_pending_quorums_and_alerts_a_disagreement(node, dem
             item = _poll(lambda: _voted(store), proc, "the vote")
             assert (item.method, item.quorum_note) == ("votePause", "1 of 2 votes")
             assert not admin.is_paused(MODULE)
+            (voted,) = _poll(lambda: [r.json for r in rec.requests if b"WatchdogActionVoted" in r.body], proc,
+                             "the vote's alert")
+            (alert,) = [a for a in voted["alerts"] if a["labels"]["alertname"] == "WatchdogActionVoted"]
+            assert alert["labels"]["outcome"] == "voted" and alert["annotations"]["tx_hash"] == item.tx_hash
+            assert alert["annotations"]["summary"].endswith("was voted on-chain: 1 of 2 votes")
 
             def pending():
                 st = httpx.get(f"{api}/v1/status", headers=AUTH, timeout=10).json()

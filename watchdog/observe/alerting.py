@@ -643,6 +643,7 @@ class AlertNotifier:
         "action_stuck": ("WatchdogActionStuck", "stuck"),
         "action_vetoed": ("WatchdogActionVetoed", "vetoed"),
         "action_settled": ("WatchdogActionSettled", "settled"),
+        "action_voted": ("WatchdogActionVoted", "voted"),  # k-of-n: our vote is mined, short of the quorum
     })
     """An on-chain action's events and the alert each sends (label ``outcome``); the newest alert of an
     incident's action replaces (resolves) the one before it, and all end when the rule resolves."""
@@ -865,7 +866,7 @@ class AlertNotifier:
         """What was done: the action, its module, its transaction and block, in the labels and the text."""
         d, action = data["decision"], str(data["action"])
         alertname, outcome = self.ACTION_EVENTS[event]
-        severity = {"mined": d.tier, "settled": d.tier, "vetoed": "medium"}.get(outcome, "critical")
+        severity = {"mined": d.tier, "settled": d.tier, "voted": d.tier, "vetoed": "medium"}.get(outcome, "critical")
         labels = {**labels, "alertname": alertname, "action": action, "outcome": outcome, "severity": severity}
         tx = data.get("tx")
         tx_hash = getattr(tx, "tx_hash", None) or data.get("tx_hash")
@@ -895,6 +896,12 @@ class AlertNotifier:
         elif outcome == "stuck":
             ann["summary"] = f"{what} is stuck (not mined after a fee bump)"
             ann["description"] = detail or ann["description"]
+        elif outcome == "voted":
+            note = str(data.get("note") or "voted")
+            ann["summary"] = f"{what} was voted on-chain: {note}"
+            ann["description"] = (f"{what} is a k-of-n vote, mined in block {block}, transaction {tx_hash}: {note}. "
+                                  "The module pauses when enough operators vote for the same evidence. "
+                                  + ann["description"])
         else:
             ann["summary"] = f"{what} was settled without a transaction of ours"
             ann["description"] = detail or ann["description"]
