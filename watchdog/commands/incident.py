@@ -95,14 +95,7 @@ def _get(store: Store, incident_id: str) -> Incident:
 
 def acknowledge(store: Store, incident_id: str, who: str, note: str, at: float) -> dict[str, Any]:
     """Record a steward's acknowledgement the way the API's ack does, in one transaction."""
-    inc = _get(store, incident_id)
-    with store.transaction():
-        store.execute("INSERT INTO incident_acks (incident_id, at, who, note) VALUES (?,?,?,?) "
-                      "ON CONFLICT DO NOTHING", (incident_id, at, who, note))
-        if inc.state == "open":
-            store.set_incident_state(incident_id, "acknowledged")
-        store.audit(at, "incident_acknowledged", {"who": who, "note": note}, model=inc.model, rule=inc.rule,
-                    incident_id=incident_id, policy_hash=inc.policy_hash)
+    store.acknowledge(_get(store, incident_id), who, note, at)
     return {"incident_id": incident_id, "who": who, "note": note, "at": iso_utc(at)}
 
 

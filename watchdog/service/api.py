@@ -402,13 +402,7 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
     def ack(incident_id: str, body: AckIn) -> dict[str, Any]:
         inc = _get(incident_id)
         at = float(clock())
-        with store.transaction():
-            store.execute("INSERT INTO incident_acks (incident_id, at, who, note) VALUES (?,?,?,?) "
-                          "ON CONFLICT DO NOTHING", (incident_id, at, body.who, body.note))
-            if inc.state == "open":
-                store.set_incident_state(incident_id, "acknowledged")
-            store.audit(at, "incident_acknowledged", {"who": body.who, "note": body.note}, model=inc.model,
-                        rule=inc.rule, incident_id=incident_id, policy_hash=inc.policy_hash)
+        store.acknowledge(inc, body.who, body.note, at)
         return {"incident_id": incident_id, "who": body.who, "note": body.note, "at": iso_utc(at)}
 
     @app.get("/v1/status", tags=["status"], dependencies=auth, responses=problems)

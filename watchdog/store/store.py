@@ -173,6 +173,17 @@ class Store:
     def set_incident_state(self, incident_id: str, state: str) -> None:
         self.execute("UPDATE incidents SET state = ? WHERE id = ?", (state, incident_id))
 
+    def acknowledge(self, inc: Incident, who: str, note: str, at: float) -> None:
+        """A steward acknowledges ``inc`` (the API, the CLI and the console alike): the ack row, the incident
+        ``acknowledged`` if it was open, and the audit line, in one transaction; the same ack twice is one row."""
+        with self.transaction():
+            self.execute("INSERT INTO incident_acks (incident_id, at, who, note) VALUES (?,?,?,?) "
+                         "ON CONFLICT DO NOTHING", (inc.id, at, who, note))
+            if inc.state == "open":
+                self.set_incident_state(inc.id, "acknowledged")
+            self.audit(at, "incident_acknowledged", {"who": who, "note": note}, model=inc.model, rule=inc.rule,
+                       incident_id=inc.id, policy_hash=inc.policy_hash)
+
     def acks(self, incident_id: str) -> list[dict[str, Any]]:
         """Stewards' acknowledgements of an incident (``incident_id, who, note, at``), oldest first."""
         return self.query("SELECT incident_id, who, note, at FROM incident_acks WHERE incident_id = ? "

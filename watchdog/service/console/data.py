@@ -178,13 +178,7 @@ def module_states(store: Store, policy: rules.Policy | None,
 
 def acknowledge(store: Store, inc: Incident, who: str, note: str, at: float) -> None:
     """A steward acknowledges: the same rows as the API's ``POST /v1/incidents/{id}/ack``."""
-    with store.transaction():
-        store.execute("INSERT INTO incident_acks (incident_id, at, who, note) VALUES (?,?,?,?) "
-                      "ON CONFLICT DO NOTHING", (inc.id, at, who, note))
-        if inc.state == "open":
-            store.set_incident_state(inc.id, "acknowledged")
-        store.audit(at, "incident_acknowledged", {"who": who, "note": note}, model=inc.model,
-                    rule=inc.rule, incident_id=inc.id, policy_hash=inc.policy_hash)
+    store.acknowledge(inc, who, note, at)
 
 
 def veto(store: Store, incident_id: str, by: str, reason: str, clock: Callable[[], float]) -> list[OutboxItem]:
