@@ -49,6 +49,7 @@ MAX_BATCH_BYTES = 256 << 20
 """The most bytes of decoded values in one batch handed on; a bigger one is cut into smaller batches."""
 _CSV_BLOCK = 16 << 20
 _RAW = 2048
+_NESTED = 8
 
 
 class TableSource:
@@ -273,15 +274,26 @@ def _csv_header(path: Path) -> list[tuple[str, str]] | None:
 
 class _CsvRows:
     """A CSV file's records in order: ``(table of bytes columns, row numbers)`` for rows that parsed and a
-    :class:`Quarantined` for each that did not. A row pyarrow finds with the wrong field count is
-    quarantined; if it spans lines (an unterminated quote swallows the lines after it up to the end of the
-    block) its first line is the bad row and each further line is read on its own."""
+    :class:`Quarantined` for each that did not.
 
-    def __init__(self, path: Path, names: list[tuple[str, str]]):
-        self.path = path
+    A row pyarrow finds with the wrong field count is quarantined. If it spans lines (an unterminated quote
+    swallows the lines after it, up to the next quote or the end of the block), its first line is the bad row
+    and the lines after it are read again as CSV of their own (``source`` the bytes, numbered after ``base``);
+    below ``_NESTED`` such levels, one line at a time, so a file of lone quotes costs linear time."""
+
+    def __init__(self, source: Path | bytes, names: list[tuple[str, str]], base: int = 0, depth: int = 0):
+        self.source = source
         self.latin = [a for a, _ in names]
         self.names = [b for _, b in names]
+        self.pairs = names
+        self.first = 2 if isinstance(source, Path) else 1  # pyarrow's number of the first record (header: 1)
+        self.base = base
+        self.depth = depth
         self.shift = 0  # rows recovered from swallowed lines so far: later rows' numbers move on by this
+        self.last = base  # the last number handed out
+
+    def number(self, record: int) -> int:
+        return record - self.first + 1 + self.base + self.shift
 
     def items(self) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
         pending: list[Any] = []
@@ -290,17 +302,24 @@ class _CsvRows:
             pending.append(row)
             return "skip"
 
+        nested = not isinstance(self.source, Path)
         try:
             reader = pacsv.open_csv(
-                self.path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False,
-                                                          encoding="latin-1"),
+                io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source,
+                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False, encoding="latin-1",
+                                               column_names=self.latin if nested else None),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
                 convert_options=pacsv.ConvertOptions(column_types={h: pa.binary() for h in self.latin},
                                                      strings_can_be_null=True, null_values=[""]))
         except Exception as e:
-            yield Quarantined(1, "not_object", f"the file cannot be read as CSV ({_said(e)}); it is skipped", "")
+            if nested and "Empty CSV file" in str(e):
+                return
+            n = self.base + 1
+            self.last = n
+            yield Quarantined(n, "not_object", f"CSV rows from {n} on cannot be read ({_said(e)}); they are "
+                              "skipped", "")
             return
-        nxt = 2  # pyarrow's number of the next record: the header is record 1
+        nxt = self.first  # pyarrow's number of the next record
         while True:
             try:
                 rb = reader.read_next_batch()
@@ -308,7 +327,8 @@ class _CsvRows:
                 break
             except Exception as e:  # e.g. a quoted newline across a block: the rest is refused
                 yield from self._invalid_rows(pending)
-                n = nxt - 1 + self.shift
+                n = max(self.number(nxt), self.last + 1)
+                self.last = n
                 yield Quarantined(n, "not_object", f"CSV rows from {n} on cannot be read ({_said(e)}); they "
                                   "are skipped", "")
                 return
@@ -333,20 +353,30 @@ class _CsvRows:
         yield from self._invalid_rows(pending)
 
     def _numbers(self, record: int, n: int) -> np.ndarray:
-        return np.arange(record - 1 + self.shift, record - 1 + self.shift + n, dtype=np.int64)
+        first = self.number(record)
+        self.last = first + n - 1
+        return np.arange(first, first + n, dtype=np.int64)
 
     def _invalid_rows(self, rows: list[Any]) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
         for row in rows:
-            n = (int(row.number) - 1 if row.number is not None else 0) + self.shift
+            n = self.number(int(row.number)) if row.number is not None else self.last + 1
+            self.last = n
             raw = (row.text or "").encode("latin-1", "replace")
             head, rest = _first_line(raw)
             if head.count(b'"') % 2:
-                sentence = _unterminated(n) + ("; the lines after it are read one by one" if rest else "")
+                sentence = _unterminated(n) + ("; the lines after it are read again" if rest else "")
             else:
                 sentence = _count_sentence(n, row.actual_columns if rest is None else len(_cells(head) or ()),
                                            row.expected_columns)
             yield Quarantined(n, "missing_field", sentence, _shown(head))
-            if rest is not None:
+            if not rest:
+                continue
+            if self.depth < _NESTED:
+                again = _CsvRows(rest, self.pairs, n, self.depth + 1)
+                yield from again.items()
+                self.shift += again.last - n
+                self.last = again.last
+            else:
                 yield from self._lines(rest, n)
 
     def _lines(self, data: bytes, after: int) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
@@ -366,12 +396,12 @@ class _CsvRows:
             if good:
                 yield self._table(good), np.asarray(nums, dtype=np.int64)
                 good, nums = [], []
-            yield Quarantined(n, "missing_field", (
-                _unterminated(n) if cells is None else
-                _count_sentence(n, len(cells), len(self.names))), _shown(line))
+            yield Quarantined(n, "missing_field", _unterminated(n) if cells is None else
+                              _count_sentence(n, len(cells), len(self.names)), _shown(line))
         if good:
             yield self._table(good), np.asarray(nums, dtype=np.int64)
         self.shift += n - after
+        self.last = n
 
     def _table(self, rows: list[list[bytes | None]]) -> pa.Table:
         """Rows of cells as the main reader gives them: the UTF-8 of their Latin-1 characters."""
