@@ -359,3 +359,20 @@ def test_serve_warns_when_the_evidence_link_would_answer_401(tmp_path: Path, cap
     assert warn_if_evidence_needs_a_token(template, ("127.0.0.1", 8080), public_evidence=True) is None
     assert warn_if_evidence_needs_a_token(template, None, public_evidence=False) is None  # --http off: not ours
     assert warn_if_evidence_needs_a_token("https://w.example/ui/incidents/{incident}", ("h", 1), False) is None
+
+
+def test_a_resolved_alert_says_the_rule_cleared(demo_events) -> None:
+    fired = event(demo_events, "alert", "UtilizationDrift")
+    resolved = {"decision": fired["decision"]}  # the demo log never clears: the same decision stands in
+    with recording_server() as srv:
+        n = AlertNotifier([WebhookReceiver(srv.url)], AlertQueue([], None))
+        n("alert", fired)
+        n("rule_resolved", resolved)
+        assert n.close(5)
+    first, second = (r.json["alerts"][0] for r in srv.requests)
+    assert first["status"] == "firing" and "resolved" not in first["annotations"]
+    d = resolved["decision"]
+    assert second["status"] == "resolved" and second["labels"] == first["labels"]
+    assert second["annotations"]["resolved"] == (
+        f"Clear: rule UtilizationDrift of model {d.model} resolved at line {d.record_index} "
+        f"(data time {d.at.strftime('%Y-%m-%dT%H:%M:%SZ')}).")

@@ -763,11 +763,15 @@ class AlertNotifier:
         if older:
             self.post([a.resolve(alert.starts_at) for a in older])
 
-    def _forget(self, key: tuple[str, str], now: float) -> list[Alert]:
+    def _forget(self, key: tuple[str, str], now: float, clear: str | None = None) -> list[Alert]:
+        """The firing alerts of ``key``, resolved at ``now``; ``clear`` (why) goes in their ``resolved``
+        annotation, so a receiver's "resolved" says the condition cleared rather than that it was left."""
         with self._lock:
             alerts = self.firing.pop(key, [])
             if alerts:
                 self._save()
+        if clear is not None:
+            alerts = [replace(a, annotations={**a.annotations, "resolved": clear}) for a in alerts]
         return [a.resolve(now) for a in alerts]
 
     def _save(self) -> None:
@@ -824,7 +828,9 @@ class AlertNotifier:
         d = data["decision"]
         now = self.clock()
         if event == "rule_resolved":
-            return self._forget((d.model, d.rule), now) or None
+            clear = (f"Clear: rule {d.rule} of model {d.model} resolved at line {d.record_index} "
+                     f"(data time {iso_utc(d.at)}).")
+            return self._forget((d.model, d.rule), now, clear) or None
         inc = data["incident"]
         labels = {
             "alertname": d.rule,
