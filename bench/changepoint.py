@@ -236,9 +236,13 @@ def _whitened() -> BOCPD:
     return BOCPD(prewhiten=True, warmup=_WHITE_WARMUP)
 
 
+_SEQUENTIAL = (ADWIN, PageHinkley, CUSUM, KSWIN, EDetector)
+
+
 def methods() -> list[Method]:
     plain: dict[bytes, Any] = {}
     white: dict[bytes, Any] = {}
+    runs: dict[str, dict[bytes, Any]] = {n: {} for c in _SEQUENTIAL for n in (c.__name__, f"w{c.__name__}")}
     out = [
         Method("BOCPD (change points)", _ours(BOCPD, True, plain), alarms=_ours(BOCPD, False, plain)),
         Method("BOCPD (alarms)", _ours(BOCPD, False, plain)),
@@ -247,13 +251,14 @@ def methods() -> list[Method]:
             _ours(_whitened, True, white),
             alarms=_ours(_whitened, False, white),
         ),
-        Method("ADWIN", _ours(ADWIN)),
-        Method("PageHinkley", _ours(PageHinkley)),
-        Method("CUSUM", _ours(CUSUM)),
-        Method("KSWIN", _ours(KSWIN)),
-        Method("EDetector", _ours(EDetector)),
-        *(Method(f"{cls.__name__} whiten={_WHITEN}", _ours(lambda cls=cls: cls(whiten=_WHITEN)))
-          for cls in (ADWIN, PageHinkley, CUSUM, KSWIN, EDetector)),
+        *(Method(cls.__name__, _ours(cls, False, runs[cls.__name__])) for cls in _SEQUENTIAL),
+        # the same runs scored on where each alarm's change began (``change_points``), not on the alarm
+        *(Method(f"{cls.__name__} (change points)", _ours(cls, True, runs[cls.__name__]),
+                 alarms=_ours(cls, False, runs[cls.__name__])) for cls in _SEQUENTIAL),
+        *(Method(f"{cls.__name__} whiten={_WHITEN} (change points)",
+                 _ours(lambda cls=cls: cls(whiten=_WHITEN), True, runs[f"w{cls.__name__}"]),
+                 alarms=_ours(lambda cls=cls: cls(whiten=_WHITEN), False, runs[f"w{cls.__name__}"]))
+          for cls in _SEQUENTIAL),
         Method("river ADWIN", _river(drift.ADWIN)),
         Method("river PageHinkley", _river(drift.PageHinkley)),
     ]

@@ -181,6 +181,8 @@ class SequentialDetector(_WholeBatch, Detector):
         self._change_point: int | None = None
         self._n_alarms = 0
         self._alarms: collections.deque[int] = collections.deque(maxlen=MAX_ALARMS)
+        if self._locates:
+            self._change_points: collections.deque[int] = collections.deque(maxlen=MAX_ALARMS)
         self._drift = False
         self._cache: dict[str, float] = {}
         # Speed hints only (the size of the first block after an alarm); never in a snapshot.
@@ -255,6 +257,7 @@ class SequentialDetector(_WholeBatch, Detector):
             self._alarms.append(self._n_seen - 1)
             if self._locates:
                 self._change_point = self._locate()
+                self._change_points.append(self._n_seen - 1 if self._change_point is None else self._change_point)
             self._n_alarms += 1
             self._drift = True
             gap = self._n_seen - self._run_start
@@ -294,7 +297,8 @@ class SequentialDetector(_WholeBatch, Detector):
             "alarms": list(self._alarms),
             "drift": self._drift,
             "run": self._state(),
-        } | ({"change_point": self._change_point} if self._locates else {}) | (
+        } | ({"change_point": self._change_point, "change_points": list(self._change_points)}
+             if self._locates else {}) | (
             {"whitening": self._whitening.state()} if self._whitening is not None else {})
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
@@ -306,6 +310,8 @@ class SequentialDetector(_WholeBatch, Detector):
             self._drift = bool(state["drift"])
             cp = state.get("change_point")  # absent from snapshots taken before it existed
             self._change_point = None if cp is None else int(cp)
+            if self._locates:  # absent from snapshots taken before it existed
+                self._change_points.extend(int(c) for c in state.get("change_points", ()))
             self._set_state(state["run"])
             if self._whitening is not None:
                 self._whitening.load(state["whitening"])
@@ -320,12 +326,19 @@ class _LocatesChange:
 
     _locates: ClassVar[bool] = True
     _change_point: int | None
+    _change_points: collections.deque[int]
 
     @property
     def change_point(self) -> int | None:
         """0-based stream position where the change of the last alarm began; None before any alarm or
         when unknown (see the class docstring for how it is estimated)."""
         return self._change_point
+
+    @property
+    def change_points(self) -> list[int]:
+        """Where the change of each of the last 1000 alarms began, in the order of ``alarms`` (the alarm's own
+        position where it is not known)."""
+        return list(self._change_points)
 
 
 def _last_extreme(values: np.ndarray, before: float, lowest: bool) -> int | None:

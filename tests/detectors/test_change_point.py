@@ -215,6 +215,11 @@ def test_every_alarm_on_noise_batch_equals_loop(make: Callable[[], Detector]) ->
             last_per_chunk.append(inside[-1])
         lo = hi
     assert points == last_per_chunk
+    # every alarm's change point, not only the last one's, in the order of the alarms, through a checkpoint
+    assert batched.change_points == [cp for _, cp in found]  # type: ignore[attr-defined]
+    assert len(batched.change_points) == len(batched.alarms) == len(found)  # type: ignore[attr-defined]
+    restored = Detector.restore(json.loads(json.dumps(batched.snapshot())))
+    assert restored.change_points == batched.change_points  # type: ignore[attr-defined]
 
 
 def test_snapshots_without_change_point_still_restore() -> None:
