@@ -361,8 +361,9 @@ class AlertQueue:
     refused, timeout, HTTP 408/425/429/5xx) it is tried again after ``backoff.delay(k)`` seconds, without
     end, while the entries behind it wait (a resolve is never delivered before its firing alert). An entry
     is written to ``<state_dir>/undelivered.jsonl`` (one JSON line ``{"add": ...}`` before it is queued, one
-    ``{"done": id}`` once delivered or given up) so a restart, even after SIGKILL, delivers what the last
-    process could not; a line torn by a crash is logged and skipped, and the journal is compacted at start.
+    ``{"done": id}`` once delivered or given up; written to the kernel by ``submit``, fsynced by the worker
+    off the caller's thread) so a restart, even after SIGKILL, delivers what the last process could not; a
+    line torn by a crash is logged and skipped, and the journal is compacted at start.
     At most ``capacity`` alerts are held: the oldest entry beyond it is dropped and counted ``dropped``. A
     refused alert (another HTTP 4xx) is counted ``failed`` and not tried again. Re-posts of firing alerts are
     not journaled (the next round re-posts anyway) and a newer one replaces an older one not yet delivered::
@@ -395,6 +396,7 @@ class AlertQueue:
         self._stop = False
         self._next_id = 1
         self._journaled_done = 0
+        self._dirty = False
         self.path = None if state_dir is None else Path(state_dir) / JOURNAL
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -454,12 +456,24 @@ class AlertQueue:
         return json.dumps(rec, separators=(",", ":")).encode() + b"\n"
 
     def _journal(self, line: bytes) -> None:
+        """Append one line. Written to the kernel at once (a SIGKILL loses nothing), but not fsynced here: the
+        caller is the Responder, on the action path; the worker syncs before it posts (:meth:`_sync`)."""
         if self.path is None:
             return
         with open(self.path, "ab") as f:
             f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        self._dirty = True
+
+    def _sync(self) -> None:
+        """fsync the journal (for a power loss) if lines were written since the last sync; on the worker."""
+        if self.path is None or not self._dirty:
+            return
+        self._dirty = False
+        try:
+            with open(self.path, "ab") as f:
+                os.fsync(f.fileno())
+        except OSError as e:
+            log.error("alert_journal_failed", extra={"path": str(self.path), "error": str(e)})
 
     def _done(self, e: _Entry) -> None:
         if self.path is None or e.repost:
@@ -550,17 +564,19 @@ class AlertQueue:
 
     def _run(self) -> None:
         while True:
+            self._sync()  # outside the lock: submit() never waits for the disk
             with self._cond:
-                while True:
-                    if self._stop:
-                        return
-                    lane, wait = self._due(time.monotonic())
-                    if lane is not None:
-                        break
-                    self._cond.wait(wait)
+                if self._stop:
+                    return
+                lane, wait = self._due(time.monotonic())
+                if lane is None:
+                    if not self._dirty:
+                        self._cond.wait(wait)
+                    continue
                 lane.busy = True
                 entry = lane.entries[0]
                 alerts = list(entry.alerts)
+            self._sync()
             error: DeliveryError | None = None
             try:
                 lane.receiver.send(alerts)
