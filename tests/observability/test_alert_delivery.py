@@ -376,3 +376,11 @@ def test_a_resolved_alert_says_the_rule_cleared(demo_events) -> None:
     assert second["annotations"]["resolved"] == (
         f"Clear: rule UtilizationDrift of model {d.model} resolved at line {d.record_index} "
         f"(data time {d.at.strftime('%Y-%m-%dT%H:%M:%SZ')}).")
+
+
+def test_an_empty_firing_file_reads_as_nothing_firing(tmp_path: Path) -> None:
+    (tmp_path / "firing.json").write_text("")  # what a power loss right after the rename can leave
+    n = AlertNotifier([], None, state_dir=tmp_path)
+    assert n.firing_alerts() == []
+    n.fire(an_alert())  # written again on the next change
+    assert [a.labels["incident"] for a in AlertNotifier([], None, state_dir=tmp_path).firing_alerts()] == ["0xabc"]

@@ -797,10 +797,10 @@ class AlertNotifier:
                                         for (m, r), alerts in self.firing.items()]}
         tmp = self.firing_path.with_name(self.firing_path.name + ".tmp")
         try:
+            # no fsync: this runs on the Responder's thread, before the on-chain action; the rename is atomic
+            # for a crash, and a file a power loss left empty reads as "nothing firing"
             with open(tmp, "w") as f:
                 json.dump(doc, f)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, self.firing_path)
         except OSError as e:  # the alerts still go out; only their re-posting after a restart is at risk
             log.error("alert_state_write_failed", extra={"path": str(self.firing_path), "error": str(e)})
@@ -959,8 +959,12 @@ class AlertNotifier:
 def _load_firing(path: Path) -> dict[tuple[str, str], list[Alert]]:
     if not path.exists():
         return {}
+    text = path.read_text()
+    if not text.strip():
+        log.warning("alert_state_empty", extra={"path": str(path), "why": "written just before a power loss"})
+        return {}
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(text)
         if doc.get("version") != 1:
             raise ValueError(f"version {doc.get('version')!r}, expected 1")
         return {(str(g["model"]), str(g["rule"])): [alert_from_json(a) for a in g["alerts"]] for g in doc["firing"]}
