@@ -14,12 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 import rules
 from tests.anvil import AnvilNode
 from tests.fixtures import deploy
 from watchdog.actions.chain import MonitorClient, Signer, connect
 from watchdog.actions.outbox import Outbox
+from watchdog.service.api import create_app
 from watchdog.service.console import console_router
 from watchdog.service.console.auth import SESSION_COOKIE, Sessions
 from watchdog.store.store import Store
@@ -366,9 +368,16 @@ def test_on_anvil_the_console_shows_the_mined_pause_its_confirmations_and_the_mo
                               module_id=rules.module_id_bytes32("lending-risk"), evidence_hash=inc.evidence_hash)
         item = outbox.step(item.action_id, wait=10)
         assert item.status == "confirmed", item
+        plain = create_app(store=store, registry=CollectorRegistry(), tokens=[TOKEN], policy=policy,
+                           module_info=client.module_info)  # as watchdog serve builds it, with its chain client
         app = FastAPI()
         app.include_router(console_router(store=store, tokens=[TOKEN], clock=time.time, policy=lambda: policy,
                                           module_info=client.module_info, explorer_url="https://explorer.example"))
+        for url in serve(plain):
+            with httpx.Client(base_url=url, timeout=10) as h:
+                login(h)
+                served = h.get("/ui/modules").text
+        assert "read from the monitor contract now" in served and "<b class=breach>PAUSED</b>" in served
         for url in serve(app):
             with httpx.Client(base_url=url, timeout=10) as h:
                 login(h)

@@ -477,7 +477,8 @@ class Service:
                          engine_lock=self.engine_lock, policy=self.policy, public_evidence=self.args.public_evidence,
                          checks={"store": self._store_ok, "rpc": self._rpc_ok}, status=self.status,
                          quarantine=self.quarantine, clock=self.clock, spool=self.spool,
-                         on_batch=self._ingested, on_batch_failed=self._ingest_failed)
+                         on_batch=self._ingested, on_batch_failed=self._ingest_failed,
+                         module_info=self.monitor.module_info if self.monitor is not None else None)
         a, m = self.args, self.metrics
         cap = http_limits.fit_to_descriptors(a.http_max_connections)
         if cap < a.http_max_connections:

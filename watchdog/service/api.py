@@ -232,10 +232,13 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
                max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS, source_name: str = "http",
                spool: Spool | None = None, on_batch: Callable[[RawBatch, FeedResult], None] | None = None,
                on_batch_failed: Callable[[BaseException], None] | None = None,
-               public_evidence: bool = False) -> FastAPI:
+               public_evidence: bool = False,
+               module_info: Callable[[bytes], tuple[bool, bool, int]] | None = None) -> FastAPI:
     """The watchdog's HTTP API around the caller's engine, store and metrics (see the module docstring).
 
     ``public_evidence``: serve ``GET /evidence/{id}`` without a token (off: it needs one, as ``/v1/`` does).
+    ``module_info``: a module's on-chain state (:meth:`MonitorClient.module_info`) for the console's modules
+    page; without it the page shows what the outbox recorded.
     """
     token_bytes = [t.encode() for t in tokens]
     if not token_bytes:
@@ -424,5 +427,6 @@ def create_app(*, store: Any, registry: CollectorRegistry, tokens: Iterable[str]
         return out
 
     app.include_router(console_router(store=store, tokens=token_bytes, clock=clock, public=public_evidence,
-                                      policy=lambda: engine.policy if engine is not None else policy))  # /ui
+                                      policy=lambda: engine.policy if engine is not None else policy,
+                                      module_info=module_info))  # /ui
     return app
