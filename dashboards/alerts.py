@@ -135,6 +135,24 @@ def _compound_expr(
     return f"({' + '.join(parts)}) >= bool {need}"
 
 
+def _staleness_max_age(policy: rules.Policy, rule: rules.Rule) -> float | None:
+    """The ``max_age`` (seconds) of a single-comparison rule on a staleness detector, else None."""
+    leaves = rule.condition.leaves
+    if len(leaves) != 1:
+        return None
+    spec = policy.model(rule.model).detector(leaves[0].detector)
+    if spec.kind != "staleness":
+        return None
+    return float(spec.params.get("max_age", rules.KINDS["staleness"].params["max_age"].default or 900.0))
+
+
+def _accepting(opts: AlertOptions, model: str, seconds: float) -> str:
+    """PromQL: > 0 for a watchdog that accepted records of ``model`` in the last ``seconds``."""
+    sel = _sel(job=opts.job, model=model)
+    return (f"(sum by (job, instance, model) (increase(watchdog_records_accepted_total{sel}[{max(int(seconds), 60)}s]))"
+            " > 0)")
+
+
 def policy_rule(rule: rules.Rule, opts: AlertOptions, policy: rules.Policy) -> dict[str, Any]:
     c = rule.condition
     if not isinstance(c, rules.Condition) and len(c.leaves) > 1:
@@ -149,6 +167,11 @@ def policy_rule(rule: rules.Rule, opts: AlertOptions, policy: rules.Policy) -> d
                 job=opts.job, model=rule.model, detector=c.detector
             )
             expr = f"({expr}) and on (job, instance, model, detector) ({win} >= {int(min_samples)})"
+        max_age = _staleness_max_age(policy, rule)
+        if max_age is not None:
+            # "stale" is the wall clock against the newest record's time: while a backlog of history is replayed
+            # that is large at once though records are pouring in. Not stale while records are accepted.
+            expr = f"({expr}) unless on (job, instance, model) {_accepting(opts, rule.model, max_age)}"
     annotations = {
         "summary": rule.annotations.summary,
         "description": (
@@ -382,6 +405,29 @@ def rule_tests(policy: rules.Policy, rule_file: str, opts: AlertOptions | None =
                         },
                     ],
                     "alert_rule_test": [{"eval_time": f"{at}m", "alertname": r.name, "exp_alerts": alerts}],
+                }
+            )
+        if _staleness_max_age(policy, r) is not None:
+            accepted = {**base, "model": r.model, "kind": "prediction"}
+            tests.append(
+                {
+                    "name": f"{r.name} stays quiet while records are accepted (a backlog of history replayed)",
+                    "interval": "1m",
+                    "input_series": [
+                        {
+                            "series": _series_name("watchdog_detector_statistic", stat_labels),
+                            "values": f"{_firing_value(c.op, level)!r}x{at + 5}",
+                        },
+                        {
+                            "series": _series_name("watchdog_detector_window_samples", det_labels),
+                            "values": f"{n}x{at + 5}",
+                        },
+                        {
+                            "series": _series_name("watchdog_records_accepted_total", accepted),
+                            "values": f"0+500x{at + 5}",
+                        },
+                    ],
+                    "alert_rule_test": [{"eval_time": f"{at}m", "alertname": r.name, "exp_alerts": []}],
                 }
             )
         if n > 1:

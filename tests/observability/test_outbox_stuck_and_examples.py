@@ -75,3 +75,40 @@ def test_accepted_counters_start_at_zero_and_labels_stopped_is_generated_for_lab
     (group,) = [g for g in alert_rules(policy)["groups"] if g["name"] == "watchdog-labels"]
     assert [r["alert"] for r in group["rules"]] == ["WatchdogLabelsStopped"] * len(expects)
     assert f'model="{expects[0]}",kind="label"' in group["rules"][0]["expr"]
+
+
+def test_the_prometheus_copy_of_a_staleness_rule_is_quiet_while_history_is_replayed(tmp_path: Path) -> None:
+    """Records with old timestamps pour in (a backlog replayed): the staleness statistic is large at once, but
+    records are being accepted, so the feed is not stale. The promtool cases prove both sides; the old rule
+    (without the guard) fails the quiet one."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    import rules
+    from dashboards.alerts import alert_rules, dump, rule_tests
+    from tests.watchdog.test_time_conditions import POLICY
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+    policy = rules.load_policy_text(POLICY, "time.yaml")
+    doc = alert_rules(policy)
+    (stale,) = [r for g in doc["groups"] for r in g["rules"] if r["alert"] == "FeedStale"]
+    assert 'unless on (job, instance, model) (sum by (job, instance, model) (increase(' in stale["expr"]
+    assert "[600s]" in stale["expr"]  # the detector's max_age
+    tests = rule_tests(policy, "r.yml")
+    assert any(t["name"].startswith("FeedStale stays quiet while records are accepted") for t in tests["tests"])
+
+    def run(rule_doc: dict) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "r.yml").write_text(dump(rule_doc))
+        (tmp_path / "t.yml").write_text(dump(tests))
+        return subprocess.run([promtool, "test", "rules", str(tmp_path / "t.yml")], capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    ok = run(doc)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    stale["expr"] = stale["expr"].split(" unless on ")[0].removeprefix("(").removesuffix(")")  # the old rule
+    old = run(doc)
+    assert old.returncode != 0 and "FeedStale stays quiet while records are accepted" in old.stdout + old.stderr
