@@ -114,3 +114,28 @@ def test_signing_key_is_absent_from_all_output_of_a_full_run(how, node, demo_pol
     assert key[2:].lower() not in everything
     assert password.lower() not in everything
     assert ("signing_key_from_env" in everything) == (how == "env")
+
+
+def test_outbox_process_after_the_veto_window_reports_the_outcome(node, tmp_path, monkeypatch, capsys):
+    """A held pause whose window has passed, on a module a steward already paused: ``outbox --process`` says
+    it ended already_paused instead of "nothing pending" (issue #16, item 5)."""
+    from tests.fixtures import deploy
+    from watchdog.cli import main
+
+    address = deploy(node)
+    store = str(tmp_path / "w.db")
+    monkeypatch.setenv("WATCHDOG_PRIVATE_KEY", node.accounts[3].private_key)
+    common = ("--rpc-url", node.url, "--monitor", address, "--store", store)
+    assert main(["pause", "lending-risk", "--reason", "drill", *common]) == 0
+    with Store(store) as st:
+        inc = Incident(id="0x" + keccak(text="held-past").hex(), model="lending-risk", rule="R", tier="medium",
+                       opened_at=0.0, record_index=1, policy_hash="0x", dry_run=False, evidence="{}",
+                       evidence_hash="0x" + keccak(text="ev2").hex(), state="open")
+        st.add_incident(inc)
+        Outbox(st, None).enqueue(incident_id=inc.id, kind="pause", module="lending-risk", module_id=MODULE,
+                                 evidence_hash=inc.evidence_hash, not_before=1.0)  # the window ended long ago
+    capsys.readouterr()
+    assert main(["outbox", "--process", *common]) == 0
+    out = capsys.readouterr().out
+    assert f"processed: pause lending-risk incident {inc.id}: already_paused" in out, out
+    assert "nothing pending" not in out

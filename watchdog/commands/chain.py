@@ -298,11 +298,20 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 raise ConfigError("--process needs --rpc-url and --monitor (and a key) to send.")
             client = _client(args)
         outbox = Outbox(store, client, confirmations=args.confirmations)
+        processed: list[Any] = []
         if client is not None:
             outbox.reconcile_nonce()
-            outbox.process(wait=5.0)
+            processed = outbox.process(wait=5.0)
         items = outbox.items() if args.all else outbox.items((*OPEN_STATES, "failed", "voted"))
-        if not items:
+        # what --process just did is reported even when it left nothing open (a held pause whose window has
+        # passed may end already_paused, confirmed or a duplicate: say which, not "nothing pending")
+        shown = {i.action_id for i in items}
+        done = [i for i in processed if i.action_id not in shown]
+        for i in done:
+            print(f"processed: {i.kind} {i.module} incident {i.incident_id}: {i.status}"
+                  + (f" tx {i.tx_hash}" if i.tx_hash else "") + (f" ({i.error})" if i.error else "")
+                  + (f" [{i.quorum_note}]" if i.quorum_note else ""))
+        if not items and not done:
             print("outbox: nothing pending or failed")
         for i in items:
             nb = ""
