@@ -50,7 +50,7 @@ def test_drifted_log_pauses_once_with_the_stored_evidence(node, monitor, demo_po
                 and action.block_number == ev["block_number"])
         evidence = inc.evidence_data
         # the decision came after the drift, from a window that reaches into the drifted records
-        assert evidence["decisive_line"] > 4000
+        assert inc.record_index > 4000  # (the line is the operator's: in the row, not in the hashed evidence)
         assert evidence["condition"]["observed"] < evidence["condition"]["threshold"]
         assert evidence["window"]["records"] == 500
         assert evidence["counts"]["predictions"] > 4000

@@ -240,6 +240,9 @@ def build(rt: ModelRuntime, d: Any) -> Built:
         "reference": None if rt.reference is None else {"sha256": rt.reference.digest},
         "change": change,  # where the change began, not where it was detected
         "versions_in_window": sorted(set(rt.versions)),
+        # the model's records since its stream began (the same for any operator that read that stream)
+        "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
+                   "labels_unmatched": rt.n_labels_unmatched},
         "dry_run": d.dry_run,  # the policy's shadow mode (an operator's --dry-run is in the incident row)
         "suppressed": d.suppressed,  # a cooldown or the module's budget held the on-chain actions back
     }
@@ -249,20 +252,34 @@ def build(rt: ModelRuntime, d: Any) -> Built:
 
 
 def local_context(rt: ModelRuntime, d: Any, n_quarantined: int, operator_dry_run: bool) -> dict[str, Any]:
-    """What one operator saw of the incident and another may not (line numbers, counts since it started):
-    kept beside the evidence, never hashed."""
+    """What one operator saw of the incident and another may not (line numbers in its files, records of
+    every model it quarantined, its --dry-run): kept beside the evidence in the ``incident_opened`` audit
+    line, never hashed."""
     det: Any = rt.detectors[d.detector]
     out: dict[str, Any] = {"decisive_line": d.record_index, "window_lines": {}, "change_line": None,
-                           "counts": {"predictions": rt.n_predictions, "labels_joined": rt.n_labels_joined,
-                                      "labels_unmatched": rt.n_labels_unmatched,
-                                      "quarantined_all_models": n_quarantined},
-                           "operator_dry_run": operator_dry_run}
+                           "quarantined_all_models": n_quarantined, "operator_dry_run": operator_dry_run}
     bounds = rt.window_bounds(int(det.n))
     if bounds:
         out["window_lines"] = {"first_line": bounds["first_line"], "last_line": bounds["last_line"]}
     change = rt.change_location(det)
     if change is not None:
         out["change_line"] = change.get("line")
+    return out
+
+
+def with_local(evidence: Mapping[str, Any], audit: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """For a reader such as the report: a copy of ``evidence`` with this operator's line numbers from its
+    ``incident_opened`` audit row (``decisive_line``, ``window.first_line`` / ``last_line``, ``change.line``).
+    The evidence as hashed is the stored one; this copy is never hashed."""
+    out = dict(evidence)
+    local = next((json.loads(r["detail"]).get("local") for r in audit if r.get("event") == "incident_opened"), None)
+    if not isinstance(local, dict):
+        return out
+    out["decisive_line"] = local.get("decisive_line")
+    if isinstance(out.get("window"), dict):
+        out["window"] = {**out["window"], **(local.get("window_lines") or {})}
+    if isinstance(out.get("change"), dict) and local.get("change_line") is not None:
+        out["change"] = {**out["change"], "line": local["change_line"]}
     return out
 
 

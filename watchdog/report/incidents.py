@@ -26,6 +26,7 @@ from typing import Any
 
 import rules
 from watchdog.actions.outbox import IN_FLIGHT_STATES
+from watchdog.evidence.bundle import with_local
 from watchdog.fmt import iso_utc
 from watchdog.report.revert import readable_error
 from watchdog.store.store import Action, Incident, Store
@@ -96,6 +97,7 @@ def _manual(inc: Incident, ev: dict[str, Any], actions: list[dict[str, Any]]) ->
 
 def _rule(store: Store, inc: Incident, ev: dict[str, Any], policy: rules.Policy | None,
           audit: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> dict[str, Any]:
+    ev = with_local(ev, audit)  # this operator's line numbers, kept in the audit line beside the hashed evidence
     predictions = (ev.get("counts") or {}).get("predictions")
     index = predictions - 1 if isinstance(predictions, int) and predictions > 0 else None
     where = f"line {inc.record_index}" + (f" (record index {index})" if index is not None else "")
