@@ -987,9 +987,11 @@ def _began(inc: Any) -> str:
         change = inc.evidence_data.get("change") or {}
     except (ValueError, AttributeError):
         return ""
-    if "line" not in change:
-        return ""
-    return f" The change began at line {change['line']} (data time {change['ts']})."
+    if "line" in change:
+        return f" The change began at line {change['line']} (data time {change['ts']})."
+    if "id" in change:  # the evidence names records by id (line numbers are one operator's)
+        return f" The change began at record {change['id']} (data time {change['ts']})."
+    return ""
 
 
 def build_notifier(
