@@ -241,3 +241,56 @@ def test_parquet_resumes_past_refused_rows(tmp_path):
         rest = list(TableSource(p, batch_rows=8).batches(b.position))
         lines = [q.line for x in first[:k + 1] + rest for q in x.pre_quarantined]
         assert sorted(lines) == list(range(1, 21)), k
+
+
+def test_serve_reads_past_every_bad_file_and_a_restart_does_not_meet_them_again(tmp_path):
+    """`serve` stops (exit 1) on a source that raises, and the restart meets the same input: a crash loop.
+    Every refusal is now a quarantine entry, and the saved positions move past it."""
+    import time
+
+    from watchdog.cli import build_parser
+    from watchdog.commands.serve import Service
+    from watchdog.engine import checkpoint
+    from watchdog.store.store import Store
+
+    from .helpers import DEMO_POLICY
+
+    good = pa.table({"model": ["lending-risk"] * 5, "version": ["1.4.0"] * 5,
+                     "ts": [f"2026-11-16T00:00:0{i}Z" for i in range(5)], "id": [f"j{i}" for i in range(5)],
+                     "prediction": [0.3] * 5})
+    sources = [
+        write(tmp_path, "dup.csv", b"model,version,ts,id,prediction,prediction\n" + row(0)),
+        write(tmp_path, "quote.csv", HEADER + row(0) + b'lending-risk,"1.4.0,x,y\n' + row(2)
+              + b"lending-risk,1.4.0,2026-11-16T00:00:03Z,q\xff,0.3\n" + row(4)),
+        bomb(tmp_path / "bomb.parquet", cell=2 << 20),
+        write(tmp_path, "junk.parquet", b"PAR1 and then nothing"),
+    ]
+    pq.write_table(good, tmp_path / "good.parquet")
+    sources.append(tmp_path / "good.parquet")
+    store, quarantine = str(tmp_path / "w.db"), tmp_path / "q.jsonl"
+    argv = ["serve", "--policy", str(DEMO_POLICY), "--no-follow", "--dry-run", "--http", "off", "--store", store,
+            "--quarantine", str(quarantine)]
+    for s in sources:
+        argv += ["--source", str(s)]
+
+    def serve_to_end() -> Service:
+        svc = Service(build_parser().parse_args(argv))
+        svc.start()
+        deadline = time.monotonic() + 120
+        while any(t.is_alive() for t in svc.threads):
+            assert time.monotonic() < deadline, "the sources did not finish"
+            time.sleep(0.02)
+        return svc
+
+    svc = serve_to_end()
+    assert not svc.failed and svc.shutdown() == 0
+    entries = quarantine.read_bytes().splitlines()
+    assert len(entries) == 1 + 2 + 20 + 1  # the header, two CSV rows, twenty rows too large, not Parquet
+    with Store(store) as s:
+        records = checkpoint.load(s).records
+    assert records == 1 + 5 + 50 + 1 + 5
+    svc = serve_to_end()
+    assert not svc.failed and svc.shutdown() == 0
+    assert quarantine.read_bytes().splitlines() == entries
+    with Store(store) as s:
+        assert checkpoint.load(s).records == records
