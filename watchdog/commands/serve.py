@@ -38,11 +38,11 @@ from typing import Any
 import orjson
 
 from watchdog.commands.options import add_signer_arguments, address, signer_options
-from watchdog.engine import checkpoint
 from watchdog.errors import ConfigError, StartupError
 from watchdog.ingest.sources.spool import DEFAULT_SEGMENT_BYTES
 from watchdog.observe import notify
 from watchdog.service import http_limits
+from watchdog.store.store import DEFAULT_INSTANCE
 
 log = logging.getLogger("watchdog.serve")
 
@@ -153,7 +153,7 @@ def register(sub: Any) -> None:
     p.add_argument("--max-fee-gwei", type=float, default=500.0)
     p.add_argument("--store", default="watchdog.db",
                    help="SQLite file or postgresql://user@host:port/db URL (default: %(default)s)")
-    p.add_argument("--instance", default=checkpoint.DEFAULT_INSTANCE,
+    p.add_argument("--instance", default=DEFAULT_INSTANCE,
                    help="name of this watchdog's checkpoint in a shared store (default: %(default)s)")
     p.add_argument("--quarantine", default="quarantine.jsonl", help="where invalid records go (default: %(default)s)")
     p.add_argument("--http", type=_addr, default=_addr("127.0.0.1:8080"),
@@ -316,6 +316,8 @@ class Service:
         self.signer_status = parts.signer_status  # refreshed by the heartbeat job
         # SIGHUP reloads the policy between batches; a bad one is refused and the old one keeps running
         self.reloader.install()
+        from watchdog.engine import checkpoint
+
         try:
             cp = checkpoint.resume(self.store, self.engine, a.instance)
         except checkpoint.CheckpointError as e:
@@ -547,6 +549,8 @@ class Service:
                 return "skipped: a batch failed midway; the last good checkpoint stands"
             if not self.dirty:
                 return "unchanged"
+            from watchdog.engine import checkpoint
+
             size = checkpoint.save(self.store, self.engine, self.positions, now, instance=self.args.instance,
                                    records=self.records)
             self.dirty = False

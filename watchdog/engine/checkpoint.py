@@ -28,14 +28,13 @@ import orjson
 
 from watchdog.engine.engine import Engine
 from watchdog.engine.model import CheckpointError, array_json, columns_digest
-from watchdog.store.store import Store
+from watchdog.store.store import DEFAULT_INSTANCE, Store
 
 __all__ = ["DEFAULT_INSTANCE", "Checkpoint", "CheckpointError", "columns_digest", "dumps", "load", "resume", "save",
            "save_offset"]
 
 log = logging.getLogger("watchdog.checkpoint")
 
-DEFAULT_INSTANCE = "default"
 
 
 def _columns_json(columns: Mapping[str, Any]) -> bytes:

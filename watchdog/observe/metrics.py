@@ -281,8 +281,8 @@ class StoreCollector(Collector):
         for m, n in sorted(counts.items()):
             incidents.add_metric([m], float(n))
         paused = GaugeMetricFamily("watchdog_model_paused",
-                                   "1 when the watchdog's pause of the model was mined, or its k-of-n vote's incident paused "
-                                   "(the chain is the authority).",
+                                   "1 when the watchdog's pause of the model was mined, or its k-of-n vote's incident "
+                                   "paused (the chain is the authority).",
                                    labels=["model"])
         hit = {r["model"] for r in paused_rows}
         for m in sorted(set(counts) | hit):

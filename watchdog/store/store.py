@@ -24,6 +24,10 @@ from typing import Any
 
 from watchdog.store.db import StoreError, open_backend, statements  # noqa: F401  (StoreError: re-exported)
 
+DEFAULT_INSTANCE = "default"
+"""The watchdog instance a checkpoint, its source offsets and its spool belong to, unless ``--instance`` names
+another (several instances may share one store)."""
+
 
 def _load_migrations() -> tuple[tuple[str, str], ...]:
     """The SQL files in ``watchdog/migrations``, ``NNNN_name.sql``, in order of their number."""

@@ -12,18 +12,20 @@ from typing import TYPE_CHECKING
 from watchdog.ingest.sources.base import Position, RawBatch, Source
 from watchdog.ingest.sources.jsonl import JsonlSource
 
-__all__ = ["JsonlSource", "Position", "RawBatch", "Source"]
-
-from watchdog.ingest.sources.table import TableSource
-
-__all__ += ["TableSource"]
+__all__ = ["JsonlSource", "Position", "RawBatch", "Source", "TableSource"]
 
 if TYPE_CHECKING:
     from watchdog.ingest.sources.chain import ChainSource
+    from watchdog.ingest.sources.table import TableSource
 
 
-def __getattr__(name: str) -> type[ChainSource]:  # ChainSource pulls in web3: import it only when asked for
+def __getattr__(name: str) -> type[ChainSource] | type[TableSource]:
+    # imported when first asked for: ChainSource pulls in web3 and TableSource pyarrow's CSV and Parquet
+    # readers, which `watchdog --help` and the commands that read no table need not pay for
     if name == "ChainSource":
         from watchdog.ingest.sources.chain import ChainSource
         return ChainSource
+    if name == "TableSource":
+        from watchdog.ingest.sources.table import TableSource
+        return TableSource
     raise AttributeError(name)
