@@ -5,6 +5,7 @@ leaf encoding is the documented bytes."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -20,9 +21,22 @@ from watchdog.evidence.bundle import canonical_json, record_doc, record_leaf, re
 KEYS = {"x": True, "c": False, PREDICTION_KEY: True}
 
 
+@dataclass(frozen=True)
+class Rec:
+    id: str
+    ts: float
+    features: dict[str, object]
+    prediction: float
+
+
 def _rows(n: int, start: int = 0) -> list[tuple[str, float, dict[str, object], float]]:
     return [(f"r{i}", 1000.0 + i, {"x": None if i % 5 == 0 else i * 0.5, "c": "ab"[i % 2]}, i / 10)
             for i in range(start, start + n)]
+
+
+def _add(ring: RecordRing, rows: list[tuple[str, float, dict[str, object], float]]) -> None:
+    for row in rows:
+        ring.append(Rec(*row))
 
 
 def _same(a: RecordRing, b: RecordRing) -> None:
@@ -38,8 +52,7 @@ def _same(a: RecordRing, b: RecordRing) -> None:
 def test_appends_and_table_slices_keep_the_same_last_records() -> None:
     lines, table = RecordRing(7, KEYS), RecordRing(7, KEYS)
     rows = _rows(40)
-    for rid, ts, feats, pred in rows:
-        lines.append(rid, ts, feats, pred)
+    _add(lines, rows)
     for at in (0, 3, 4, 21, 40):  # uneven table slices
         part = rows[at:{0: 3, 3: 4, 4: 21, 21: 40, 40: 40}[at]]
         if part:
@@ -56,16 +69,15 @@ def test_appends_and_table_slices_keep_the_same_last_records() -> None:
 
 def test_the_line_path_stays_bounded() -> None:
     ring = RecordRing(5, KEYS)
-    for rid, ts, feats, pred in _rows(1000):
-        ring.append(rid, ts, feats, pred)
+    for row in _rows(1000):
+        ring.append(Rec(*row))
         assert len(ring._open) < 10 and len(ring) <= 5
     assert ring.last().ids == [f"r{i}" for i in range(995, 1000)]
 
 
 def test_a_reload_resizes_and_a_new_column_is_missing() -> None:
     ring = RecordRing(4, {"x": True})
-    for rid, ts, feats, pred in _rows(6):
-        ring.append(rid, ts, feats, pred)
+    _add(ring, _rows(6))
     bigger = ring.resized(8, {"x": True, "c": False})
     w = bigger.last()
     assert w.ids == ["r2", "r3", "r4", "r5"] and w.values["c"].tolist() == [None] * 4

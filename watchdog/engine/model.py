@@ -530,7 +530,7 @@ class ModelRuntime:
         st.batch.predictions.append(p)
         st.recent.append((p.ts, p.line))
         st.versions.append(p.version)
-        st.window.append(p.id, p.ts, p.features, p.prediction)
+        st.window.append(p)
         if p.label is not None:
             st.batch.pairs_pred.append(p.prediction)
             st.batch.pairs_label.append(p.label)

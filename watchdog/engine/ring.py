@@ -10,7 +10,7 @@ Nothing here is hashed or turned into Python objects as records arrive: the tabl
 slices (its ids stay an Arrow array), the line path appends to short lists, and both become one window
 only when it is read (an incident fires, a checkpoint is written)::
 
-    append(id, ts, features, pred)  one record (the line path)
+    append(record)                  one record (the line path)
     extend(ids, ts, columns)        a table's rows (Arrow or list ids, numpy columns)
     last(n) -> Window               the last n records, materialised
     snapshot() / RecordRing.restore(json, capacity, keys)
@@ -22,7 +22,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +42,19 @@ class Window:
 
 PREDICTION_KEY = "\0prediction"  # the column of the prediction (no feature can be named so)
 
+class Row(Protocol):
+    """A record as the line path has it (:class:`watchdog.ingest.records.Prediction`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def features(self) -> Mapping[str, Any]: ...
+    @property
+    def prediction(self) -> Any: ...
+
+
 _Segment = tuple[Any, np.ndarray, dict[str, np.ndarray]]  # (ids: pa.Array | list[str], ts, columns)
 
 
@@ -56,17 +69,17 @@ class RecordRing:
         self.keys = dict(keys)  # key -> numeric
         self._segs: deque[_Segment] = deque()
         self._n = 0  # records in _segs
-        # the line path's records as they came, (id, ts, features, prediction): turned into columns only
-        # when read, and only the last ``capacity`` of them
-        self._open: list[tuple[str, float, Mapping[str, Any], Any]] = []
+        # the line path's records as they came: turned into columns only when read, and only the last
+        # ``capacity`` of them
+        self._open: list[Row] = []
 
     def __len__(self) -> int:
         return min(self._n + len(self._open), self.capacity)
 
-    def append(self, rid: str, ts: float, features: Mapping[str, Any], prediction: Any) -> None:
-        """One record: its features (a key of the ring that is not among them is missing) and prediction
-        (the column :data:`PREDICTION_KEY`)."""
-        self._open.append((rid, ts, features, prediction))
+    def append(self, rec: Row) -> None:
+        """One record (its features: a key of the ring that is not among them is missing; its prediction:
+        the column :data:`PREDICTION_KEY`), kept as it is until read."""
+        self._open.append(rec)
         if len(self._open) >= 2 * self.capacity:  # the older half can never be read: drop it unconverted
             del self._open[:-self.capacity]
             self._segs.clear()
@@ -89,9 +102,9 @@ class RecordRing:
             self._segs.clear()
             self._n = 0
         self._open = []
-        cols = {k: _column([pred if k == PREDICTION_KEY else feats.get(k) for _, _, feats, pred in rows],
+        cols = {k: _column([r.prediction for r in rows] if k == PREDICTION_KEY else [r.features.get(k) for r in rows],
                            numeric) for k, numeric in self.keys.items()}
-        self._segs.append(([r[0] for r in rows], np.asarray([r[1] for r in rows], dtype=float), cols))
+        self._segs.append(([r.id for r in rows], np.asarray([r.ts for r in rows], dtype=float), cols))
         self._n += len(rows)
         self._trim()
 
