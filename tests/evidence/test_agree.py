@@ -86,3 +86,21 @@ def test_a_restart_from_a_checkpoint_keeps_ids_and_evidence(tmp_path: Path) -> N
     assert got == {(i.id, i.evidence_hash) for i in incidents(store_w)}
     store_w.close()
     store_r.close()
+
+
+def test_the_report_shows_the_lines_and_not_the_leaves(tmp_path: Path) -> None:
+    from watchdog.report.incidents import incident_view
+
+    log = make_golden.log_of("lending")
+    eng, store = operator(make_golden.CASES["lending"], tmp_path / "a.db")
+    by_lines(eng, log, first_line=70_001)
+    inc = next(i for i in incidents(store) if i.evidence_data.get("change"))
+    view = incident_view(store, inc)
+    assert view["decisive_line"] == inc.record_index > 70_000
+    assert view["changed_at_line"] is not None and view["changed_at_line"] > 70_000
+    assert view["evidence"] == inc.evidence_data  # the page shows the evidence as hashed
+    opened = next(e for e in view["timeline"] if e["event"] == "incident_opened")
+    assert opened["detail"] == f"evidence_hash: {inc.evidence_hash}"
+    start = next(e for e in view["timeline"] if e["event"] == "evidence_window_start")
+    assert "line 7" in start["detail"] and "None" not in start["detail"]
+    store.close()

@@ -179,6 +179,8 @@ def action_text(a: dict[str, Any]) -> str:
 
 def _audit_text(event: str, d: dict[str, Any], modules: list[str]) -> str:
     """An audit entry as a phrase; values carrying revert data made readable."""
+    if event == "incident_opened":  # (its Merkle leaves and this operator's lines are not a phrase)
+        return f"evidence_hash: {d.get('evidence_hash')}"
     if event == "manual_action":
         return f"{d.get('action')} requested by {d.get('by')}: {d.get('reason')}"
     if event == "action_mined":
