@@ -104,3 +104,28 @@ def test_the_report_shows_the_lines_and_not_the_leaves(tmp_path: Path) -> None:
     start = next(e for e in view["timeline"] if e["event"] == "evidence_window_start")
     assert "line 7" in start["detail"] and "None" not in start["detail"]
     store.close()
+
+
+def test_records_posted_over_http_agree_with_the_file(tmp_path: Path) -> None:
+    """The HTTP ingest path (a real uvicorn on loopback, JSON Lines in batches of 333) against the file path."""
+    import httpx
+
+    from tests.api.conftest import serve
+    from watchdog.service.api import create_app
+
+    log = make_golden.log_of("demo")
+    a, store_a = operator(make_golden.CASES["demo"], tmp_path / "a.db")
+    by_file(a, log)
+    b, store_b = operator(make_golden.CASES["demo"], tmp_path / "b.db")
+    app = create_app(engine=b, store=store_b, registry=b.metrics.registry, tokens=["t" * 24])
+    for url in serve(app):
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer " + "t" * 24}, timeout=30) as http:
+            for at in range(0, len(log), 333):
+                r = http.post("/v1/records", content=b"\n".join(log[at:at + 333]),
+                              headers={"Content-Type": "application/x-ndjson"})
+                assert r.status_code == 200, r.text
+    b.finish()  # the end of the stream, as the file's end is for a
+    ia, ib = incidents(store_a), incidents(store_b)
+    assert ia and [(i.id, i.evidence_hash) for i in ia] == [(i.id, i.evidence_hash) for i in ib]
+    store_a.close()
+    store_b.close()
