@@ -89,6 +89,14 @@ def test_a_quoted_value_on_two_lines_is_still_one_value(tmp_path):
     assert run(p)[:2] == ([], 3)
 
 
+def test_a_row_with_a_quoted_line_break_and_the_wrong_field_count_is_one_bad_row(tmp_path):
+    p = write(tmp_path, "w.csv", HEADER + row(0) + b'"l1\nl2",1.4.0,2026-11-16T00:00:01Z,b,0.3,0.5,btc,extra\n'
+              + row(2))
+    bad, predictions, sentences = run(p)
+    assert bad == [(2, "missing_field")] and predictions == 2
+    assert sentences == ["CSV row 2 has 8 field(s), the header has 7"]
+
+
 @pytest.mark.parametrize(("header", "words"), [
     (b"model,version,ts,id,prediction,prediction\n", "names column 'prediction' 2 times (columns 5, 6)"),
     (b"model,version,ts,id,prediction,features.\xffx\n", "the CSV header is not valid UTF-8 (column 6, byte 9)"),

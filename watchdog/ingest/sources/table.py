@@ -363,6 +363,11 @@ class _CsvRows:
             self.last = n
             raw = (row.text or "").encode("latin-1", "replace")
             head, rest = _first_line(raw)
+            whole = _cells(raw) if rest is not None else None
+            if whole is not None:  # one record over several lines (a quoted line break), just the wrong count
+                yield Quarantined(n, "missing_field", _count_sentence(n, len(whole), row.expected_columns),
+                                  _shown(raw))
+                continue
             if head.count(b'"') % 2:
                 sentence = _unterminated(n) + ("; the lines after it are read again" if rest else "")
             else:
@@ -424,13 +429,15 @@ def _first_line(raw: bytes) -> tuple[bytes, bytes | None]:
     return raw[:cut], rest
 
 
-def _cells(line: bytes) -> list[bytes] | None:
-    """One CSV line's cells (bytes), or None when its quoting is broken."""
+def _cells(text: bytes) -> list[bytes] | None:
+    """The cells (bytes) of ``text`` when it is one CSV record, else None (broken quoting, or more records)."""
     try:
-        return [c.encode("latin-1") for c in next(csv.reader(io.StringIO(line.decode("latin-1")), strict=True),
-                                                      [])]
+        records = list(csv.reader(io.StringIO(text.decode("latin-1"), newline=""), strict=True))
     except csv.Error:
         return None
+    if len(records) != 1:
+        return [] if not records else None
+    return [c.encode("latin-1") for c in records[0]]
 
 
 def _unterminated(n: int) -> str:
