@@ -14,7 +14,7 @@ No file can stop the stream; what is refused is quarantined with a sentence and 
     an unterminated quote (it would swallow          is not read
       the lines after it) -> missing_field for     a row holding more than max_row_bytes of values
       its line; the lines after it are read          (a dictionary "bomb") -> too_large, before decoding
-      one by one                                   a batch over max_batch_bytes decoded -> cut smaller
+      again as rows                                a batch over max_batch_bytes decoded -> cut smaller
     a cell that is not UTF-8 -> bad_utf8           a part that cannot be read -> not_object for its
     a header naming a column twice, or not           rows, the next row group reads on
       UTF-8 -> not_object, the file is skipped     not a Parquet file -> not_object, skipped
@@ -22,6 +22,8 @@ No file can stop the stream; what is refused is quarantined with a sentence and 
 CSV is read as Latin-1 (every byte one character, so no row fails to decode inside pyarrow) with every
 column as bytes; each cell is then turned back into its bytes and decoded as UTF-8, so a stray word in a
 numeric column, or a cell that is not UTF-8, rejects that row, not the whole file; empty cells are missing.
+A quoted value may hold a line break (RFC 4180, as ``csv.writer`` writes it); so a lone quote that another
+lone quote on a later line closes makes the lines between one value, and that record gets its fields' verdict.
 """
 
 from __future__ import annotations
@@ -90,9 +92,11 @@ class TableSource:
         else:
             yield from self._csv(start)
 
-    def _refused(self, line: int, code: str, sentence: str, offset: int) -> RawBatch:
-        return RawBatch(source=self.name, position=Position(offset, line, str(self.path)), first_line=line,
-                        pre_quarantined=[Quarantined(line, code, sentence, "")])
+    def _refused(self, line: int, code: str, sentence: str, offset: int, through: int | None = None) -> RawBatch:
+        """One entry for rows (or a file) not read; the position moves to ``offset``, having accounted for the
+        records through ``through`` (default ``line``)."""
+        return RawBatch(source=self.name, position=Position(offset, through or line, str(self.path)),
+                        first_line=line, pre_quarantined=[Quarantined(line, code, sentence, "")])
 
     # Parquet -------------------------------------------------------------------------------------
 
@@ -125,12 +129,12 @@ class TableSource:
                 yield self._refused(max(done, skip) + 1, "too_large", (
                     f"rows {done + 1} to {end} (row group {g}): column {col!r} decompresses to {size} bytes by the "
                     f"file's metadata, more than the limit of {self.max_chunk_bytes}; the row group is not read"),
-                    end)
+                    end, end)
                 done = end
                 continue
             at = done
             try:
-                for rb in f.iter_batches(batch_size=self.batch_rows, row_groups=[g], use_threads=False):
+                for rb in f.iter_batches(batch_size=self.batch_rows, row_groups=[g]):
                     first, count = at, rb.num_rows
                     if first + count > skip:
                         yield from self._checked(rb.slice(skip - first) if first < skip else rb, max(first, skip),
@@ -139,7 +143,7 @@ class TableSource:
             except Exception as e:  # a corrupt page: its rows are refused, the file reads on
                 yield self._refused(max(at, skip) + 1, "not_object", (
                     f"rows {max(at, skip) + 1} to {end} (row group {g}) cannot be read ({_said(e)}); they are "
-                    "skipped"), end)
+                    "skipped"), end, end)
             done = end
 
     def _checked(self, rb: pa.RecordBatch, first: int, schema: pa.Schema) -> Iterator[RawBatch]:
