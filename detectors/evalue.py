@@ -77,8 +77,10 @@ class EDetector(_LocatesChange, _Standardised):
 
     whiten
         Values an AR(1) model is fitted on before the detector sees one-step residuals (see
-        :class:`~detectors.sequential.Whitening`): for autocorrelated streams. 0 (default): the values
-        as they are.
+        :class:`~detectors.sequential.Whitening`); 0 feeds the values as they are. The default, 200, is
+        what ``bench/changepoint.py`` shows is safe: on i.i.d. data it costs nothing (1 false alarm per
+        10^6 values either way, +1 sigma delay 37.9 against 41.5), and on AR(1) streams it cuts the false
+        alarms from 877 to 0 per 10^6 at phi = 0.5 and from 5,662 to 14 at phi = 0.9.
 
     Examples
     --------
@@ -94,7 +96,7 @@ class EDetector(_LocatesChange, _Standardised):
     ...     if det.drift_detected:
     ...         print(f"Change detected at index {i}, e-value {math.exp(det.statistic):.3g}")
     ...         break
-    Change detected at index 5110, e-value 1.14e+06
+    Change detected at index 5127, e-value 1.09e+06
     >>> det.change_point
     4996
 
@@ -112,7 +114,7 @@ class EDetector(_LocatesChange, _Standardised):
         shifts: tuple[float, ...] | list[float] = (0.25, 0.5, 1.0, 2.0),
         mode: str = "both",
         warmup: int = 100,
-        whiten: int = 0,
+        whiten: int = 200,
     ) -> None:
         self.alpha = check_real("alpha", alpha, 0.0, 1.0, low_open=True)
         if self.alpha == 1.0:

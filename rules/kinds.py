@@ -283,7 +283,7 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("sigma", "float", None, 0, "in-control standard deviation (estimated if unset)"),
             Param("warmup", "int", None, 2, "values the mean and sigma are estimated from"),
             Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
-                  "residuals, for autocorrelated streams (0, the default: off)"),
+                  "residuals (default 200; 0 feeds the values as they are)"),
             doc="anytime-valid mixture e-CUSUM for a shift of the mean (guaranteed false-alarm rate)",
         ),
         _kind(

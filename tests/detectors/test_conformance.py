@@ -159,7 +159,7 @@ CASES.update(
              ({"grace_period": 0}, "grace_period")],
         ),
         "e_detector": Case(
-            lambda **kw: detectors.EDetector(**{"alpha": 1e-3, "warmup": 30, **kw}),
+            lambda **kw: detectors.EDetector(**{"alpha": 1e-3, "warmup": 30, "whiten": 50, **kw}),
             _numbers,
             [({"alpha": 0}, "alpha"), ({"shifts": []}, "shifts"), ({"shifts": [-1.0]}, "shifts"),
              ({"mode": "x"}, "mode"), ({"sigma": -1.0}, "sigma")],
