@@ -68,7 +68,7 @@ def test_an_unterminated_quote_quarantines_its_line_and_the_lines_after_it_are_r
 
 
 def test_line_numbers_after_swallowed_lines_go_on_in_file_order(tmp_path):
-    """The rows pyarrow reads after the block of swallowed lines are numbered after them."""
+    """The rows after the lines an unterminated quote would swallow are numbered in file order."""
     lines = [row(i) for i in range(10)]
     lines[3] = b'lending-risk,"1.4.0,2026-11-16T00:00:03Z,r3,0.3,0.5,btc\n'
     lines[7] = b"lending-risk,1.4.0,2026-11-16T00:00:07Z,r7,0.3,0.5,btc,extra\n"
@@ -83,18 +83,23 @@ def test_an_unterminated_quote_on_the_last_line(tmp_path):
     assert "unterminated quote" in sentences[0]
 
 
-def test_a_quoted_value_on_two_lines_is_still_one_value(tmp_path):
+def test_a_value_may_not_hold_a_line_break_so_each_line_is_a_row(tmp_path):
+    """One record a line, as in JSON Lines: a quoted line break (or a lone quote that another closes on a later
+    line) would make the lines between one value, and the records on them would vanish into it."""
     p = write(tmp_path, "m.csv", HEADER + row(0) + b'lending-risk,1.4.0,2026-11-16T00:00:01Z,"b\nc",0.3,0.5,btc\n'
-              + row(2))
-    assert run(p)[:2] == ([], 3)
-
-
-def test_a_row_with_a_quoted_line_break_and_the_wrong_field_count_is_one_bad_row(tmp_path):
-    p = write(tmp_path, "w.csv", HEADER + row(0) + b'"l1\nl2",1.4.0,2026-11-16T00:00:01Z,b,0.3,0.5,btc,extra\n'
-              + row(2))
+              + row(2) + b'"l1\nl2",1.4.0,2026-11-16T00:00:03Z,b,0.3,0.5,btc,extra\n' + row(5))
     bad, predictions, sentences = run(p)
-    assert bad == [(2, "missing_field")] and predictions == 2
-    assert sentences == ["CSV row 2 has 8 field(s), the header has 7"]
+    assert bad == [(2, "missing_field"), (3, "missing_field"), (5, "missing_field"), (6, "missing_field")]
+    assert predictions == 3
+    assert sentences[0] == "CSV row 2 has an unterminated quote (a quoted value must end on its line)"
+
+
+def test_lone_quotes_on_many_lines_do_not_pair_up(tmp_path):
+    lines = [row(i) for i in range(2000)]
+    for i in range(0, 2000, 2):
+        lines[i] = lines[i].replace(b",", b',"', 1)
+    bad, predictions, _ = run(write(tmp_path, "p.csv", HEADER + b"".join(lines)))
+    assert bad == [(i + 1, "missing_field") for i in range(0, 2000, 2)] and predictions == 1000
 
 
 @pytest.mark.parametrize(("header", "words"), [

@@ -1,7 +1,8 @@
 """The fuzz job over every source (Hypothesis, bounded): no crash, the line path's verdicts, every good record.
 
 Generated records, good and bad among each other, are written as JSON Lines, as CSV (with rows no JSON line can
-be: the wrong field count, an unterminated quote, blank lines, quoted commas, quotes and newlines) and as
+be: the wrong field count, an unterminated quote, a line break in a value, blank lines; and quoted commas and
+quotes) and as
 Parquet (flat or ``features`` struct columns; plain, dictionary, view and large strings; row groups and
 compression drawn), and read by :class:`JsonlSource` and :class:`TableSource` through ``feed``. Each record
 must get the verdict the line path gives its JSON line (or, for a CSV row no JSON line can be, a
@@ -58,9 +59,9 @@ def _numeric(s: str) -> bool:
 
 
 @st.composite
-def record(draw: st.DrawFn, i: int, typed: bool, plain: bool = False) -> dict[str, Any]:
-    """One record as cells (None: missing). ``typed``: numbers only where numbers go (Parquet's columns);
-    ``plain``: no text that CSV quotes."""
+def record(draw: st.DrawFn, i: int, typed: bool) -> dict[str, Any]:
+    """One record as cells (None: missing). ``typed``: numbers only where numbers go (Parquet's columns), and
+    text may hold line breaks (no CSV value may)."""
     kind = draw(st.sampled_from(["good", "good", "good", "label", "model", "version", "ts", "id", "prediction",
                                  "feature", "category", "duplicate"]))
     rec: dict[str, Any] = {"model": MODEL, "version": "1.4.0", "ts": draw(times) if kind == "ts" else
@@ -69,7 +70,7 @@ def record(draw: st.DrawFn, i: int, typed: bool, plain: bool = False) -> dict[st
                            **{f"features.{f}": round(0.1 + 0.01 * (i % 50), 4) for f in NUMERIC},
                            "features.asset_class": "btc"}
     num = numbers if typed else st.one_of(numbers, not_numbers)
-    text = words.filter(lambda w: not any(c in w for c in '",\r\n')) if plain else words  # csv.writer quotes those
+    text = words.filter(lambda w: "\n" not in w) if not typed else words
     if kind == "label":
         rec = dict.fromkeys(COLUMNS) | {"model": MODEL, "id": f"d-{draw(st.integers(0, i))}",
                                          "label": draw(st.one_of(num, st.none()))}
@@ -103,34 +104,38 @@ def cell(v: Any) -> str:
 def csv_files(draw: st.DrawFn) -> tuple[bytes, list[bytes], list[int], list[int]]:
     """A CSV file; the JSON lines of its records with their row numbers; the numbers of rows no line can be.
 
-    After an unterminated quote no cell holds a quote: it would close the open one (RFC 4180), and the lines
-    between would be one value, as the README says."""
+    A value may not hold a line break (one record a line): a record with one is written, and each of its
+    lines is a bad row."""
     order = draw(st.permutations(COLUMNS))
     end = draw(st.sampled_from(["\n", "\r\n"]))
     data = [_csv_line(list(order), end)]
     lines, numbers, broken = [], [], []
-    n, quoted = 0, False
+    n = 0
     for i in range(draw(st.integers(1, 30))):
-        shape = draw(st.sampled_from(["record"] * 8 + ["blank", "fields", "quote", "utf8"]))
+        shape = draw(st.sampled_from(["record"] * 8 + ["blank", "fields", "quote", "utf8", "break"]))
         if shape == "blank":
             data.append(end.encode())
             continue
         n += 1
-        rec = draw(record(i, typed=False, plain=quoted))
-        cells = [cell(rec[c]) for c in order]
+        rec = draw(record(i, typed=False))
         if shape == "utf8":  # a byte that is not UTF-8 in the id: bad_utf8 on both paths
             rec["id"] = f"u{i}\udcff"
-            cells = [cell(rec[c]) for c in order]
-        elif shape == "fields":
+        elif shape == "break":  # in the last column, so no line after the break holds a whole row
+            rec[order[-1]] = draw(st.sampled_from(["l1\nl2", "a\r\nb", "x\n\ny"]))
+        cells = [cell(rec[c]) for c in order]
+        if shape == "fields":
             cells = cells[:draw(st.integers(1, len(cells) - 1))] if draw(st.booleans()) else [*cells, "extra"]
         row = _csv_line(cells, end)
-        if shape == "quote" and not quoted and row.count(b'"') == 0:  # an opening quote that never closes
+        if shape == "quote" and row.count(b'"') == 0:  # an opening quote that never closes
             row = row.replace(b",", b',"', 1)
-            quoted = True
         elif shape == "quote":
             shape = "record"
         data.append(row)
-        if shape in ("fields", "quote"):
+        if shape == "break":  # each non-blank line of the record is a bad row
+            parts = [ln for ln in row.splitlines() if ln]
+            broken += list(range(n, n + len(parts)))
+            n += len(parts) - 1
+        elif shape in ("fields", "quote"):
             broken.append(n)
         else:
             lines.append(json_line(rec))

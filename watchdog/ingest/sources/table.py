@@ -11,19 +11,20 @@ No file can stop the stream; what is refused is quarantined with a sentence and 
     CSV                                            Parquet
     a row with the wrong number of fields          a column chunk whose metadata says it decompresses
       -> missing_field, the file reads on            past max_chunk_bytes -> too_large, its row group
-    an unterminated quote (it would swallow          is not read
-      the lines after it) -> missing_field for     a row holding more than max_row_bytes of values
-      its line; the lines after it are read          (a dictionary "bomb") -> too_large, before decoding
-      again as rows                                a batch over max_batch_bytes decoded -> cut smaller
-    a cell that is not UTF-8 -> bad_utf8           a part that cannot be read -> not_object for its
-    a header naming a column twice, or not           rows, the next row group reads on
-      UTF-8 -> not_object, the file is skipped     not a Parquet file -> not_object, skipped
+    an unterminated quote, or a quoted line          is not read
+      break -> missing_field for each line it      a row holding more than max_row_bytes of values
+      spans; every other line is read                (a dictionary "bomb") -> too_large, before decoding
+    a cell that is not UTF-8 -> bad_utf8           a batch over max_batch_bytes decoded -> cut smaller
+    a header naming a column twice, or not         a part that cannot be read -> not_object for its
+      UTF-8 -> not_object, the file is skipped       rows, the next row group reads on
+                                                   not a Parquet file -> not_object, skipped
 
-CSV is read as Latin-1 (every byte one character, so no row fails to decode inside pyarrow) with every
-column as bytes; each cell is then turned back into its bytes and decoded as UTF-8, so a stray word in a
-numeric column, or a cell that is not UTF-8, rejects that row, not the whole file; empty cells are missing.
-A quoted value may hold a line break (RFC 4180, as ``csv.writer`` writes it); so a lone quote that another
-lone quote on a later line closes makes the lines between one value, and that record gets its fields' verdict.
+CSV is one record a line, as JSON Lines: a value may not hold a line break (pyarrow would let an
+unterminated quote swallow every line after it, or a lone quote pair up with one on a later line and make
+the records between one value). It is read as Latin-1 (every byte one character, so no row fails to decode
+inside pyarrow) with every column as bytes; each cell is then turned back into its bytes and decoded as UTF-8,
+so a stray word in a numeric column, or a cell that is not UTF-8, rejects that row, not the whole file; empty
+cells are missing.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ MAX_BATCH_BYTES = 256 << 20
 """The most bytes of decoded values in one batch handed on; a bigger one is cut into smaller batches."""
 _CSV_BLOCK = 16 << 20
 _RAW = 2048
-_NESTED = 8
+_MAX_HEADER = 1 << 20
 
 
 class TableSource:
@@ -175,14 +176,19 @@ class TableSource:
         skip = start.offset if start is not None else 0
         reported = start.line if start is not None else 0  # entries up to this line were handed on
         try:
-            names = _csv_header(self.path)
+            header = _csv_header(self.path)
         except _Refusal as r:
             if reported < 1:
                 yield self._refused(1, "not_object", f"{self.name}: {r}; the file is skipped", 0)
             return
-        if names is None:
+        except OSError as e:
+            if reported < 1:
+                yield self._refused(1, "not_object", f"{self.name} cannot be read ({_said(e)}); the file is "
+                                    "skipped", 0)
             return
-        rows = _CsvRows(self.path, names)
+        if header is None:
+            return
+        rows = _CsvRows(self.path, *header)
         seen = 0  # rows that parsed, read so far
         tables: list[pa.Table] = []
         numbers: list[np.ndarray] = []
@@ -246,26 +252,31 @@ def _said(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"
 
 
-def _csv_header(path: Path) -> list[tuple[str, str]] | None:
-    """The header's columns as (name as read in Latin-1, name) pairs; None for an empty file."""
-    try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 20, use_threads=False,
-                                                                      encoding="latin-1"),
-                                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"))
-        latin = reader.schema.names
-    except pa.ArrowInvalid as e:
-        if "Empty CSV file" in str(e):
-            return None
-        raise _Refusal(f"the CSV header cannot be read ({_said(e)})") from None
-    except Exception as e:
-        raise _Refusal(f"the file cannot be read as CSV ({_said(e)})") from None
+def _csv_header(path: Path) -> tuple[list[tuple[str, str]], int] | None:
+    """The header's columns as (name as read in Latin-1, name) pairs, and the byte offset after it; None for a
+    file without one (empty, or blank lines only)."""
+    with open(path, "rb") as f:
+        head = f.read(_MAX_HEADER + 2)
+    at = 0
+    while at < len(head) and head[at:at + 1] in (b"\n", b"\r"):
+        at += 1  # blank lines before the header
+    if at >= len(head):
+        return None
+    line, rest = _first_line(head[at:])
+    if rest is None and len(head) > _MAX_HEADER:
+        raise _Refusal(f"the CSV header is longer than {_MAX_HEADER} bytes")
+    end = len(head) - len(rest) if rest is not None else len(head)
+    cells = _cells(line[3:] if line.startswith(b"\xef\xbb\xbf") else line)
+    if cells is None:
+        raise _Refusal("the CSV header has an unterminated quote")
+    if not cells:
+        raise _Refusal("the CSV header is empty")
     out = []
-    for i, name in enumerate(latin):
+    for i, cell in enumerate(cells):
         try:
-            real = name.encode("latin-1").decode("utf-8")
+            out.append((cell.decode("latin-1"), cell.decode("utf-8")))
         except UnicodeDecodeError as u:
             raise _Refusal(f"the CSV header is not valid UTF-8 (column {i + 1}, byte {u.start})") from None
-        out.append((name, real.lstrip("\ufeff") if i == 0 else real))
     where: dict[str, list[int]] = {}
     for i, (_, real) in enumerate(out):
         where.setdefault(real, []).append(i + 1)
@@ -273,124 +284,88 @@ def _csv_header(path: Path) -> list[tuple[str, str]] | None:
         if len(cols) > 1:
             raise _Refusal(f"the CSV header names column {real!r} {len(cols)} times (columns "
                            f"{', '.join(map(str, cols))}); a column name must be unique")
-    return out
+    return out, end
+
+
+def _chunks(path: Path, start: int, size: int = _CSV_BLOCK) -> Iterator[bytes]:
+    """The file from ``start`` in pieces of about ``size`` bytes, each ending with a line break (the last one
+    with the file); a line longer than a piece makes its piece longer."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        carry = b""
+        while True:
+            data = f.read(size)
+            if not data:
+                if carry:
+                    yield carry
+                return
+            data = carry + data
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1:]
+            yield data[:cut + 1]
 
 
 class _CsvRows:
     """A CSV file's records in order: ``(table of bytes columns, row numbers)`` for rows that parsed and a
-    :class:`Quarantined` for each that did not.
+    :class:`Quarantined` for each that did not; one record a line, numbered from 1 (blank lines skipped).
 
-    A row pyarrow finds with the wrong field count is quarantined. If it spans lines (an unterminated quote
-    swallows the lines after it, up to the next quote or the end of the block), its first line is the bad row
-    and the lines after it are read again as CSV of their own (``source`` the bytes, numbered after ``base``);
-    below ``_NESTED`` such levels, one line at a time, so a file of lone quotes costs linear time."""
+    pyarrow reads each piece of the file (:func:`_chunks`); a row with the wrong field count is quarantined.
+    A value may not hold a line break: in a piece where one would (an unterminated quote, which pyarrow lets
+    swallow the lines after it, or a quote that a lone quote on a later line closes), every line is read
+    on its own, so each is a record or a bad row of its own and nothing vanishes into a value."""
 
-    def __init__(self, source: Path | bytes, names: list[tuple[str, str]], base: int = 0, depth: int = 0):
-        self.source = source
+    def __init__(self, path: Path, names: list[tuple[str, str]], start: int):
+        self.path = path
+        self.start = start
         self.latin = [a for a, _ in names]
         self.names = [b for _, b in names]
-        self.pairs = names
-        self.first = 2 if isinstance(source, Path) else 1  # pyarrow's number of the first record (header: 1)
-        self.base = base
-        self.depth = depth
-        self.shift = 0  # rows recovered from swallowed lines so far: later rows' numbers move on by this
-        self.last = base  # the last number handed out
-
-    def number(self, record: int) -> int:
-        return record - self.first + 1 + self.base + self.shift
+        self.done = 0  # the number of the last record so far
 
     def items(self) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
-        pending: list[Any] = []
+        for chunk in _chunks(self.path, self.start):
+            pending: list[Any] = []
 
-        def invalid(row: Any) -> str:
-            pending.append(row)
-            return "skip"
+            def invalid(row: Any, pending: list[Any] = pending) -> str:
+                pending.append(row)
+                return "skip"
 
-        nested = not isinstance(self.source, Path)
-        try:
-            reader = pacsv.open_csv(
-                io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source,
-                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False, encoding="latin-1",
-                                               column_names=self.latin if nested else None),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-                convert_options=pacsv.ConvertOptions(column_types={h: pa.binary() for h in self.latin},
-                                                     strings_can_be_null=True, null_values=[""]))
-        except Exception as e:
-            if nested and "Empty CSV file" in str(e):
-                return
-            n = self.base + 1
-            self.last = n
-            yield Quarantined(n, "not_object", f"CSV rows from {n} on cannot be read ({_said(e)}); they are "
-                              "skipped", "")
-            return
-        nxt = self.first  # pyarrow's number of the next record
-        while True:
             try:
-                rb = reader.read_next_batch()
-            except StopIteration:
-                break
-            except Exception as e:  # e.g. a quoted newline across a block: the rest is refused
-                yield from self._invalid_rows(pending)
-                n = max(self.number(nxt), self.last + 1)
-                self.last = n
-                yield Quarantined(n, "not_object", f"CSV rows from {n} on cannot be read ({_said(e)}); they "
-                                  "are skipped", "")
-                return
-            m = rb.num_rows
-            end, j = nxt + m, 0
-            while j < len(pending) and pending[j].number is not None and pending[j].number < end:
-                end += 1
-                j += 1
-            tbl = pa.Table.from_batches([rb]).rename_columns(self.names)
-            at, row_no = 0, nxt
-            for p in pending[:j]:
-                good = p.number - row_no
-                if good:
-                    yield tbl.slice(at, good), self._numbers(row_no, good)
-                    at += good
-                row_no = p.number + 1
-                yield from self._invalid_rows([p])
-            if at < m:
-                yield tbl.slice(at), self._numbers(row_no, m - at)
-            del pending[:j]
-            nxt = end
-        yield from self._invalid_rows(pending)
-
-    def _numbers(self, record: int, n: int) -> np.ndarray:
-        first = self.number(record)
-        self.last = first + n - 1
-        return np.arange(first, first + n, dtype=np.int64)
-
-    def _invalid_rows(self, rows: list[Any]) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
-        for row in rows:
-            n = self.number(int(row.number)) if row.number is not None else self.last + 1
-            self.last = n
-            raw = (row.text or "").encode("latin-1", "replace")
-            head, rest = _first_line(raw)
-            whole = _cells(raw) if rest is not None else None
-            if whole is not None:  # one record over several lines (a quoted line break), just the wrong count
-                yield Quarantined(n, "missing_field", _count_sentence(n, len(whole), row.expected_columns),
-                                  _shown(raw))
+                tbl: pa.Table | None = pacsv.read_csv(
+                    io.BytesIO(chunk),
+                    read_options=pacsv.ReadOptions(block_size=len(chunk) + 1, use_threads=False, encoding="latin-1",
+                                                   column_names=self.latin),
+                    parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
+                    convert_options=pacsv.ConvertOptions(column_types={h: pa.binary() for h in self.latin},
+                                                         strings_can_be_null=True, null_values=[""]))
+            except Exception:  # whatever pyarrow cannot read, each line can be
+                tbl = None
+            if tbl is None or _spans_lines(chunk, tbl, pending):
+                yield from self._lines(chunk)
                 continue
-            if head.count(b'"') % 2:
-                sentence = _unterminated(n) + ("; the lines after it are read again" if rest else "")
-            else:
-                sentence = _count_sentence(n, row.actual_columns if rest is None else len(_cells(head) or ()),
-                                           row.expected_columns)
-            yield Quarantined(n, "missing_field", sentence, _shown(head))
-            if not rest:
-                continue
-            if self.depth < _NESTED:
-                again = _CsvRows(rest, self.pairs, n, self.depth + 1)
-                yield from again.items()
-                self.shift += again.last - n
-                self.last = again.last
-            else:
-                yield from self._lines(rest, n)
+            yield from self._fast(tbl.rename_columns(self.names), pending)
 
-    def _lines(self, data: bytes, after: int) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
-        """Lines swallowed by a bad row, each parsed alone, numbered from ``after + 1``; blank ones skipped."""
-        n = after
+    def _fast(self, tbl: pa.Table, pending: list[Any]) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
+        base, at, record = self.done, 0, 1  # pyarrow numbers a piece's records from 1
+        for p in sorted(pending, key=lambda r: r.number):
+            good = int(p.number) - record
+            if good:
+                yield tbl.slice(at, good), np.arange(base + record, base + record + good, dtype=np.int64)
+                at += good
+            n = base + int(p.number)
+            raw = (p.text or "").encode("latin-1", "replace")
+            yield Quarantined(n, "missing_field", _unterminated(n) if raw.count(b'"') % 2 else
+                              _count_sentence(n, p.actual_columns, p.expected_columns), _shown(raw))
+            record = int(p.number) + 1
+        if at < tbl.num_rows:
+            yield tbl.slice(at), np.arange(base + record, base + record + tbl.num_rows - at, dtype=np.int64)
+        self.done = base + tbl.num_rows + len(pending)
+
+    def _lines(self, data: bytes) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
+        """Each line of ``data`` read on its own; blank ones skipped."""
+        n = self.done
         good: list[list[bytes | None]] = []
         nums: list[int] = []
         for line in data.splitlines():
@@ -409,13 +384,21 @@ class _CsvRows:
                               _count_sentence(n, len(cells), len(self.names)), _shown(line))
         if good:
             yield self._table(good), np.asarray(nums, dtype=np.int64)
-        self.shift += n - after
-        self.last = n
+        self.done = n
 
     def _table(self, rows: list[list[bytes | None]]) -> pa.Table:
-        """Rows of cells as the main reader gives them: the UTF-8 of their Latin-1 characters."""
+        """Rows of cells as pyarrow gives them: the UTF-8 of their Latin-1 characters."""
         return pa.table([pa.array([_as_read(r[i]) for r in rows], pa.binary()) for i in range(len(self.names))],
                         names=self.names)
+
+
+def _spans_lines(chunk: bytes, tbl: pa.Table, pending: list[Any]) -> bool:
+    """Whether pyarrow read a value over a line break in ``chunk`` (only a quote can make it do so)."""
+    if b'"' not in chunk:
+        return False
+    if any("\n" in (p.text or "") or "\r" in (p.text or "") for p in pending):
+        return True
+    return any(pc.any(pc.match_substring(col, brk)).as_py() for col in tbl.columns for brk in ("\n", "\r"))
 
 
 def _as_read(cell: bytes | None) -> bytes | None:
