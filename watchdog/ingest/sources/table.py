@@ -396,6 +396,11 @@ def _spans_lines(chunk: bytes, tbl: pa.Table, pending: list[Any]) -> bool:
     """Whether pyarrow read a value over a line break in ``chunk`` (only a quote can make it do so)."""
     if b'"' not in chunk:
         return False
+    lines = chunk.count(b"\n") + (not chunk.endswith((b"\n", b"\r")))
+    if b"\r" in chunk:
+        lines += chunk.count(b"\r") - chunk.count(b"\r\n")
+    if tbl.num_rows + len(pending) == lines:  # as many records as lines: none spans two (nor is any blank)
+        return False
     if any("\n" in (p.text or "") or "\r" in (p.text or "") for p in pending):
         return True
     return any(pc.any(pc.match_substring(col, brk)).as_py() for col in tbl.columns for brk in ("\n", "\r"))
