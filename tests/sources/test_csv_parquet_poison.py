@@ -102,6 +102,14 @@ def test_lone_quotes_on_many_lines_do_not_pair_up(tmp_path):
     assert bad == [(i + 1, "missing_field") for i in range(0, 2000, 2)] and predictions == 1000
 
 
+def test_a_line_longer_than_a_piece_is_too_large_and_not_held(tmp_path):
+    long = b"lending-risk,1.4.0,2026-11-16T00:00:01Z," + b"x" * (17 << 20)
+    p = write(tmp_path, "long.csv", HEADER + row(0) + long + b"\n" + row(2) + long)
+    bad, predictions, sentences = run(p)
+    assert bad == [(2, "too_large"), (4, "too_large")] and predictions == 2
+    assert sentences[0] == f"the line has {len(long)} bytes, more than the limit of {16 << 20}"
+
+
 @pytest.mark.parametrize(("header", "words"), [
     (b"model,version,ts,id,prediction,prediction\n", "names column 'prediction' 2 times (columns 5, 6)"),
     (b"model,version,ts,id,prediction,features.\xffx\n", "the CSV header is not valid UTF-8 (column 6, byte 9)"),

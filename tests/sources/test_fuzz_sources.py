@@ -260,3 +260,25 @@ def test_no_bytes_make_a_table_source_raise_or_repeat_an_entry(tmp_path_factory,
         again = [q.line for b in TableSource(p, batch_rows=batch_rows).batches(pos) for q in b.pre_quarantined]
         before = [q.line for b in batches[:k + 1] for q in b.pre_quarantined]
         assert sorted(before + again) == sorted(q.line for b in batches for q in b.pre_quarantined)
+
+
+@SETTINGS
+@given(st.binary(max_size=300).map(lambda b: bytes(b"ab,\r\n"[x % 5] for x in b)), st.integers(1, 24))
+def test_pieces_cut_at_line_breaks_give_back_every_line(tmp_path_factory, data, size):
+    """The CSV reader's pieces hold every line of the file in order, and a line longer than a piece only as
+    its length (it is quarantined as too_large, not held)."""
+    import re
+
+    from watchdog.ingest.sources.table import _chunks
+
+    p = tmp_path_factory.mktemp("chunks") / "f.csv"
+    p.write_bytes(data)
+    expected = [len(ln) if len(ln) > size else ln for ln in re.split(rb"\r\n|\r|\n", data) if ln]
+    got: list[bytes | int] = []
+    for piece in _chunks(p, 0, size):
+        if isinstance(piece, int):
+            got.append(piece)
+        else:
+            assert piece.endswith((b"\n", b"\r")) or data.endswith(piece)  # only the last piece has no break
+            got += [ln for ln in re.split(rb"\r\n|\r|\n", piece) if ln]
+    assert got == expected

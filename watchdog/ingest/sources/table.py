@@ -287,25 +287,44 @@ def _csv_header(path: Path) -> tuple[list[tuple[str, str]], int] | None:
     return out, end
 
 
-def _chunks(path: Path, start: int, size: int = _CSV_BLOCK) -> Iterator[bytes]:
+def _chunks(path: Path, start: int, size: int = _CSV_BLOCK) -> Iterator[bytes | int]:
     """The file from ``start`` in pieces of about ``size`` bytes, each ending with a line break (the last one
-    with the file); a line longer than a piece makes its piece longer."""
+    with the file). A line longer than ``size`` is not held: its length comes instead."""
     with open(path, "rb") as f:
         f.seek(start)
-        carry = b""
+        carry, skipping = b"", 0
         while True:
             data = f.read(size)
             if not data:
-                if carry:
-                    yield carry
+                if skipping or carry:
+                    yield skipping + len(carry) if skipping or len(carry) > size else carry
                 return
+            if skipping:  # the rest of a line too long to hold, up to its break
+                cut = _first_break(data)
+                if cut < 0:
+                    skipping += len(data)
+                    continue
+                yield skipping + cut
+                data, skipping = data[cut + 1:], 0
             data = carry + data
+            first = _first_break(data)
+            if first < 0 or first > size:
+                if first < 0 and len(data) <= size:
+                    carry = data
+                    continue
+                if first < 0:
+                    carry, skipping = b"", len(data)
+                    continue
+                yield first
+                data = data[first + 1:]
             cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
-            if cut < 0:
-                carry = data
-                continue
             carry = data[cut + 1:]
-            yield data[:cut + 1]
+            if cut >= 0:
+                yield data[:cut + 1]
+
+
+def _first_break(data: bytes) -> int:
+    return min((i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0), default=-1)
 
 
 class _CsvRows:
@@ -326,6 +345,11 @@ class _CsvRows:
 
     def items(self) -> Iterator[tuple[pa.Table, np.ndarray] | Quarantined]:
         for chunk in _chunks(self.path, self.start):
+            if isinstance(chunk, int):  # a line too long to hold
+                self.done += 1
+                yield Quarantined(self.done, "too_large", f"the line has {chunk} bytes, more than the limit of "
+                                  f"{_CSV_BLOCK}", "")
+                continue
             pending: list[Any] = []
 
             def invalid(row: Any, pending: list[Any] = pending) -> str:
