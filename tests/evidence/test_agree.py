@@ -129,3 +129,56 @@ def test_records_posted_over_http_agree_with_the_file(tmp_path: Path) -> None:
     assert ia and [(i.id, i.evidence_hash) for i in ia] == [(i.id, i.evidence_hash) for i in ib]
     store_a.close()
     store_b.close()
+
+
+STALE_POLICY = """
+version: 1
+name: stale-feed
+models:
+  - id: lending-risk
+    module: lending-risk
+    prediction: {type: numeric}
+    features:
+      - {name: utilization, type: numeric}
+    reference: {first_n: 500}
+    detectors:
+      - {name: stale, kind: staleness, max_age: 600}
+groups:
+  - name: feed
+    interval_records: 50
+    rules:
+      - name: FeedStale
+        model: lending-risk
+        condition: {detector: stale, statistic: statistic, op: ">", threshold: 600}
+        labels: {severity: routine}
+        annotations: {summary: "No record for ten minutes"}
+        actions: [alert]
+"""
+
+
+def test_a_stale_feed_is_one_incident_whatever_the_clock_and_the_restarts(tmp_path: Path) -> None:
+    """A rule that fires on the clock (the feed stopped) names its incident after the last record, not after the
+    tick: two operators whose clocks tick at other moments, and an operator restarted from a checkpoint taken
+    before it fired, open the same one incident (issue #16, item 14: each restart opened a new stale-feed
+    incident; issue #18: operators must agree)."""
+    from datetime import UTC, datetime
+
+    from watchdog.service.demo_data import generate_lines
+
+    policy = tmp_path / "stale.yaml"
+    policy.write_text(STALE_POLICY)
+    log = list(generate_lines(n=1500, drift_at=None, malformed=False, label_delay=10))
+    ids = []
+    for name, silence in (("a", 700.0), ("b", 1300.0)):  # each operator's clock notices at another moment
+        eng, store = operator(policy, tmp_path / f"{name}.db")
+        by_lines(eng, log)
+        last = eng.runtimes["lending-risk"].state.recent[-1][0]
+        snap = dumps(eng.snapshot())  # the last checkpoint, taken before the rule fired
+        assert eng.tick(datetime.fromtimestamp(last + silence, tz=UTC))
+        again, store2 = operator(policy, tmp_path / f"{name}.db")  # a restart: a new engine from the checkpoint
+        again.restore(orjson.loads(snap))
+        assert again.tick(datetime.fromtimestamp(last + silence + 600.0, tz=UTC))  # it fires again
+        ids.append([i.id for i in incidents(store)])
+        store.close()
+        store2.close()
+    assert ids[0] == ids[1] and len(ids[0]) == 1, ids

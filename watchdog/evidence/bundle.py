@@ -41,9 +41,11 @@ window stored from another starting position hashes alike) and NaN / infinities 
 the monitor contract stores with a pause or rollback.
 
 *Incident id*: keccak-256 of the canonical JSON of ``{"policy_hash", "model", "rule", "record": {"id",
-"ts_us"} of the decisive record (the last one the detectors were fed; null when none), "at": decided_at}``
-(:func:`incident_id`). ``decided_at`` is the decisive record's data time, or for a rule that reads only
-time-fed detectors the tick's time.
+"ts_us"} of the decisive record (the last one the detectors were fed; null when none)}`` (:func:`incident_id`).
+No clock is in it: a rule that reads only time-fed detectors (a stopped feed) fires on a tick of the operator's
+clock, at a moment that differs between operators and between one run and its restart; named after the last
+record instead, the one episode is one incident for all of them. (A rule cannot fire twice on one decisive
+record: after it fires it resolves only on a later evaluation, and only new records move the last one.)
 
 *Bundle* (``watchdog evidence export``): JSON ``{"format": "watchdog-evidence-bundle/1", "incident_id",
 "evidence_hash", "evidence", "leaves": [{"id": <record id> | "reference": <sha256>, "hash": "0x.."}, ...],
@@ -174,11 +176,10 @@ def state_hash(det: Any) -> str:
     return "0x" + keccak(canonical_json(_plain(det.snapshot(omit=("reference",))))).hex()
 
 
-def incident_id(policy_hash: str, model: str, rule: str, record: Mapping[str, Any] | None, at: str) -> str:
+def incident_id(policy_hash: str, model: str, rule: str, record: Mapping[str, Any] | None) -> str:
     """The incident id (see the module docstring); ``record`` is ``{"id", "ts_us"}`` of the decisive one."""
     return "0x" + keccak(canonical_json({"policy_hash": policy_hash, "model": model, "rule": rule,
-                                         "record": None if record is None else dict(record),
-                                         "at": at})).hex()
+                                         "record": None if record is None else dict(record)})).hex()
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ def build(rt: ModelRuntime, d: Any) -> Built:
     }
     if len(d.conditions) > 1:  # a compound condition: every comparison with its value
         evidence["conditions"] = [c.to_dict() for c in d.conditions]
-    return Built(evidence, leaves, incident_id(d.policy_hash, d.model, d.rule, decisive, decided_at))
+    return Built(evidence, leaves, incident_id(d.policy_hash, d.model, d.rule, decisive))
 
 
 def local_context(rt: ModelRuntime, d: Any, n_quarantined: int, operator_dry_run: bool) -> dict[str, Any]:

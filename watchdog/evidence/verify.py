@@ -193,8 +193,7 @@ def verify(bundle: Mapping[str, Any], log: Iterable[bytes], policy: rules.Policy
                "the evidence was changed after it was hashed")
     decisive = ev.get("decisive_record")
     rec = None if not isinstance(decisive, Mapping) else {"id": decisive.get("id"), "ts_us": decisive.get("ts_us")}
-    named = incident_id(str(ev.get("policy_hash")), str(ev.get("model")), str(ev.get("rule")), rec,
-                        str(ev.get("decided_at")))
+    named = incident_id(str(ev.get("policy_hash")), str(ev.get("model")), str(ev.get("rule")), rec)
     report.add("incident id", named == inc_id,
                f"the evidence names incident {named}" if named == inc_id else
                f"the evidence names incident {named}, the bundle says {inc_id}")
