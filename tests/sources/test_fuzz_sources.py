@@ -269,7 +269,7 @@ def test_pieces_cut_at_line_breaks_give_back_every_line(tmp_path_factory, data, 
     its length (it is quarantined as too_large, not held)."""
     import re
 
-    from watchdog.ingest.sources.table import _chunks
+    from watchdog.ingest.sources.csv_rows import pieces as _chunks
 
     p = tmp_path_factory.mktemp("chunks") / "f.csv"
     p.write_bytes(data)
