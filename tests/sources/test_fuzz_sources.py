@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from watchdog.ingest.sources import JsonlSource, Position, RawBatch, TableSource
 from watchdog.service.feed import feed
 
+from . import test_differential as differential
 from .helpers import engine
 
 MODEL = "lending-risk"
@@ -209,6 +210,17 @@ def test_parquet_rows_get_the_line_paths_verdicts(tmp_path_factory, case, compre
     jl.write_bytes(b"\n".join(lines) + b"\n")
     assert by_source(JsonlSource(jl)) == expected
     assert by_source(JsonlSource(jl), columnar=False) == expected
+
+
+@SETTINGS
+@given(differential.blocks(), st.integers(64, 4096))
+def test_json_lines_through_the_file_source_get_the_line_paths_verdicts(tmp_path_factory, lines, read_bytes):
+    """The differential test's generated lines, read back from a file in reads of a few lines each."""
+    p = tmp_path_factory.mktemp("jl") / "f.jsonl"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    expected = by_line(lines, list(range(1, len(lines) + 1)))
+    assert by_source(JsonlSource(p, read_bytes=read_bytes)) == expected
+    assert by_source(JsonlSource(p, read_bytes=read_bytes), columnar=False) == expected
 
 
 def _good_files(where: Path) -> dict[str, bytes]:
