@@ -30,6 +30,7 @@ class Runtime:
         self.engine_lock = threading.Lock()
         self.monitor = monitor
         self.report_dir = Path(store.path).parent / "reports"
+        self.replaying: set[str] = set()
         self.checkpoints: list[float] = []
 
     def checkpoint(self, now: float) -> None:
@@ -97,6 +98,18 @@ def test_time_conditions_reach_the_engine_with_the_given_time(runtime):
     assert scheduler.evaluate_time_conditions(runtime.engine, NOW, runtime.engine_lock)
     assert seen == [NOW]
     assert not scheduler.evaluate_time_conditions(object(), NOW)  # an engine without the hook
+
+
+def test_no_clock_tick_while_a_source_reads_its_backlog(runtime):
+    """A backlog's records are hours old: a tick with the wall clock would call the feed stale while it pours in
+    (issue #16, item 14). The job waits until every source has caught up, then ticks."""
+    seen: list[datetime] = []
+    runtime.engine.tick_hooks.append(lambda engine, now: seen.append(now))
+    runtime.replaying = {"records.jsonl"}
+    assert scheduler._time_conditions(runtime, NOW) == "deferred: records.jsonl still reading its backlog"
+    assert seen == []
+    runtime.replaying.clear()
+    assert scheduler._time_conditions(runtime, NOW) == "ok" and seen == [NOW]
 
 
 def test_heartbeat_without_a_signer_is_skipped():

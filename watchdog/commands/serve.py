@@ -279,6 +279,7 @@ class Service:
         self.scheduler: Any = None
         self.store: Any = None
         self.monitor: Any = None
+        self.replaying: set[str] = set()  # sources still reading their backlog (no clock ticks meanwhile)
         self.quarantine: Any = None
         self.spool: Any = None
         self.spool_lock: Any = None
@@ -344,6 +345,7 @@ class Service:
             "resumed": cp is not None, "records": self.records, "positions": self.positions,
             "spool_replayed": replayed}, policy_hash=self.policy.hash)
         log.info("serve_started", extra={"instance": a.instance, "resumed": cp is not None, "records": self.records})
+        self.replaying.update(s.name for s in self.sources)  # before the first tick: each reads its backlog first
         self._start_scheduler()
         if a.http is not None:
             self._start_api(*a.http)
@@ -518,6 +520,8 @@ class Service:
                 "source": source.name, "why": "the checkpoint has no position for it: read from its start"})
         try:
             for batch in source.batches(start=start):
+                if not len(batch):
+                    self.replaying.discard(source.name)  # caught up: the clock may judge the feed now
                 if len(batch):
                     with self.engine_lock:
                         res = feed(self.engine, batch, self.quarantine)
@@ -539,6 +543,7 @@ class Service:
             self.failed.append(e)
             self.stop.set()
             return
+        self.replaying.discard(source.name)
         if not self.stop.is_set():
             log.info("source_finished", extra={"source": source.name})
             self.checkpoint(self.clock())

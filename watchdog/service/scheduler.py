@@ -54,6 +54,7 @@ class JobRuntime(Protocol):
     monitor: Any  # MonitorClient or None
     signer_status: Any  # SignerStatus (the key's funds) or None
     report_dir: Path
+    replaying: Any  # the sources still reading their backlog (a set of names; empty once caught up)
 
     def checkpoint(self, now: float) -> Any: ...
 
@@ -162,6 +163,11 @@ def _run(job_id: str, logic: Callable[[JobRuntime, datetime], str]) -> None:
 
 
 def _time_conditions(rt: JobRuntime, now: datetime) -> str:
+    # While a source still reads its backlog, the records' data times lag the wall clock by the backlog's age:
+    # a tick then would call a healthy feed stale at once. The records' own times drive the evaluation then.
+    behind = sorted(getattr(rt, "replaying", None) or ())
+    if behind:
+        return f"deferred: {', '.join(behind)} still reading its backlog"
     return "ok" if evaluate_time_conditions(rt.engine, now, rt.engine_lock) else "skipped"
 
 
