@@ -95,8 +95,15 @@ class Responder:
 
     def __call__(self, engine: Engine, rt: ModelRuntime, d: Decision) -> None:
         if d.kind == "resolve":
-            self.store.audit(self.clock(), "rule_resolved", {"at": iso_utc(d.at), "line": d.record_index},
-                             model=d.model, rule=d.rule, policy_hash=d.policy_hash)
+            now = self.clock()
+            with self.store.transaction():  # the rule cleared: its open incidents say so (state resolved)
+                self.store.audit(now, "rule_resolved", {"at": iso_utc(d.at), "line": d.record_index},
+                                 model=d.model, rule=d.rule, policy_hash=d.policy_hash)
+                for row in self.store.query("SELECT id FROM incidents WHERE model = ? AND rule = ? AND state IN "
+                                            "('open', 'acknowledged')", (d.model, d.rule)):
+                    self.store.set_incident_state(row["id"], "resolved")
+                    self.store.audit(now, "incident_resolved", {"by": "rule_resolved", "at": iso_utc(d.at)},
+                                     model=d.model, rule=d.rule, incident_id=row["id"], policy_hash=d.policy_hash)
             log.info("rule_resolved", extra={"model": d.model, "rule": d.rule, "line": d.record_index})
             self._emit("rule_resolved", {"decision": d})
             return
