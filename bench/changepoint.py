@@ -27,6 +27,9 @@ not found within 500 values counts as missed).
 ``detectors`` and of river, ruptures ``Pelt`` and ``Binseg`` with ``model="l2"`` (its defaults
 ``min_size=2, jump=5``) and penalty ``2 log(n) sigma^2``, sigma estimated robustly as the median
 absolute deviation of first differences / (0.6745 sqrt 2) (the offline methods see the whole series).
+Each sequential detector of ours is scored twice on the same run: on its alarms and on the change point each
+alarm estimates (``change_points``); and once more with AR(1) pre-whitening (``whiten``) the other way round
+from its default (the e-detector whitens by default, the others do not).
 """
 
 from __future__ import annotations
@@ -239,6 +242,11 @@ def _whitened() -> BOCPD:
 _SEQUENTIAL = (ADWIN, PageHinkley, CUSUM, KSWIN, EDetector)
 
 
+def _other_whiten(cls: type) -> int:
+    """``whiten`` the other way round from the class's default: ``_WHITEN`` where it is off, 0 where it is on."""
+    return 0 if cls().whiten else _WHITEN
+
+
 def methods() -> list[Method]:
     plain: dict[bytes, Any] = {}
     white: dict[bytes, Any] = {}
@@ -255,9 +263,10 @@ def methods() -> list[Method]:
         # the same runs scored on where each alarm's change began (``change_points``), not on the alarm
         *(Method(f"{cls.__name__} (change points)", _ours(cls, True, runs[cls.__name__]),
                  alarms=_ours(cls, False, runs[cls.__name__])) for cls in _SEQUENTIAL),
-        *(Method(f"{cls.__name__} whiten={_WHITEN} (change points)",
-                 _ours(lambda cls=cls: cls(whiten=_WHITEN), True, runs[f"w{cls.__name__}"]),
-                 alarms=_ours(lambda cls=cls: cls(whiten=_WHITEN), False, runs[f"w{cls.__name__}"]))
+        # and with pre-whitening the other way round from the class default (on where it is off, off where on)
+        *(Method(f"{cls.__name__} whiten={_other_whiten(cls)} (change points)",
+                 _ours(lambda cls=cls: cls(whiten=_other_whiten(cls)), True, runs[f"w{cls.__name__}"]),
+                 alarms=_ours(lambda cls=cls: cls(whiten=_other_whiten(cls)), False, runs[f"w{cls.__name__}"]))
           for cls in _SEQUENTIAL),
         Method("river ADWIN", _river(drift.ADWIN)),
         Method("river PageHinkley", _river(drift.PageHinkley)),
