@@ -207,7 +207,22 @@ def alert_outcomes(metrics: Metrics | None) -> tuple[Outcome | None, Callable[[s
     )
 
 
-class DeliveryWorker:
+class _Counted:
+    """The outcome and attempt hooks a delivery path reports to (the metrics' counters), both optional."""
+
+    on_outcome: Outcome | None
+    on_attempt: Callable[[str, str], None] | None
+
+    def _count(self, receiver: str, outcome: str, n: int = 1) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(receiver, outcome, n)
+
+    def _attempt(self, receiver: str, outcome: str) -> None:
+        if self.on_attempt is not None:
+            self.on_attempt(receiver, outcome)
+
+
+class DeliveryWorker(_Counted):
     """A bounded queue and one thread that delivers jobs with retries; ``submit`` never blocks.
 
     ``on_outcome(receiver, outcome, n)`` counts final outcomes, ``on_attempt(receiver, outcome)`` each try.
@@ -240,14 +255,6 @@ class DeliveryWorker:
             log.error("alert_dropped", extra={"receiver": receiver.name, "why": "delivery queue full"})
             return False
         return True
-
-    def _count(self, receiver: str, outcome: str, n: int = 1) -> None:
-        if self.on_outcome is not None:
-            self.on_outcome(receiver, outcome, n)
-
-    def _attempt(self, receiver: str, outcome: str) -> None:
-        if self.on_attempt is not None:
-            self.on_attempt(receiver, outcome)
 
     def _run(self) -> None:
         while True:
@@ -354,7 +361,7 @@ class _Lane:
     busy: bool = False
 
 
-class AlertQueue:
+class AlertQueue(_Counted):
     """Undelivered alerts, kept until the receiver accepts them: bounded, in order, durable across restarts.
 
     Each receiver has its own lane; the head of a lane is posted, and on a retryable failure (connection
@@ -540,14 +547,6 @@ class AlertQueue:
         with self._cond:
             return sum(len(e.alerts) for name, lane in self.lanes.items() if receiver in (None, name)
                        for e in lane.entries if not e.repost)
-
-    def _count(self, receiver: str, outcome: str, n: int = 1) -> None:
-        if self.on_outcome is not None:
-            self.on_outcome(receiver, outcome, n)
-
-    def _attempt(self, receiver: str, outcome: str) -> None:
-        if self.on_attempt is not None:
-            self.on_attempt(receiver, outcome)
 
     # the worker ----------------------------------------------------------------------------------
 
