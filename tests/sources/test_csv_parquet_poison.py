@@ -138,21 +138,39 @@ def test_unicode_cells_read_as_text_and_a_bad_byte_rejects_only_its_row(tmp_path
     assert res.quarantined[0].reason == "column 'id' is not valid UTF-8 (byte 1)"
 
 
-def test_resuming_from_every_position_repeats_and_skips_nothing(tmp_path):
+def rows_and_entries(p: Path, batch_rows: int, start: Position | None = None) -> tuple[list[int], list[int]]:
+    """The row numbers handed on (good rows, and the rows quarantined by the source) from ``start``."""
+    rows, entries = [], []
+    for b in TableSource(p, batch_rows=batch_rows).batches(start):
+        n = b.table.num_rows if b.table is not None else 0
+        rows += b.line_numbers or list(range(b.first_line, b.first_line + n))
+        entries += [q.line for q in b.pre_quarantined]
+    return rows, entries
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 7, 100])
+def test_resuming_from_every_position_repeats_and_skips_nothing(tmp_path, batch_rows):
+    """On the code before the fix, a restart inside a piece's rows past a bad row skipped rows after it."""
     lines = [row(i) for i in range(40)]
     for i in (0, 5, 6, 17, 39):
         lines[i] = b"bad,row\n"
     lines[22] = b'lending-risk,1.4.0,"2026-11-16T00:00:22Z,r22,0.3,0.5,btc\n'
     lines[30] = b"lending-risk,1.4.0,2026-11-16T00:00:30Z,x\xff,0.3,0.5,btc\n"
     p = write(tmp_path, "r.csv", HEADER + b"".join(lines))
-    whole = run(p, batch_rows=7)
+    whole = run(p, batch_rows=batch_rows)
     assert [n for n, _ in whole[0]] == [1, 6, 7, 18, 23, 31, 40] and whole[1] == 33
-    positions = [b.position for b in TableSource(p, batch_rows=7).batches()]
-    for k, pos in enumerate(positions):
-        before = [q.line for b in list(TableSource(p, batch_rows=7).batches())[:k + 1] for q in b.pre_quarantined]
-        after = [q.line for b in TableSource(p, batch_rows=7).batches(Position.from_json(pos.to_json()))
-                 for q in b.pre_quarantined]
-        assert not set(before) & set(after) and sorted(before + after) == [1, 6, 7, 18, 23, 31, 40], k
+    rows, entries = rows_and_entries(p, batch_rows)
+    assert sorted(rows + entries) == list(range(1, 41))
+    batches = list(TableSource(p, batch_rows=batch_rows).batches())
+    for k, b in enumerate(batches):
+        done_rows, done_entries = [], []
+        for x in batches[:k + 1]:
+            n = x.table.num_rows if x.table is not None else 0
+            done_rows += x.line_numbers or list(range(x.first_line, x.first_line + n))
+            done_entries += [q.line for q in x.pre_quarantined]
+        more_rows, more_entries = rows_and_entries(p, batch_rows, Position.from_json(b.position.to_json()))
+        assert sorted(done_rows + more_rows) == sorted(rows), k
+        assert sorted(done_entries + more_entries) == sorted(entries), k
 
 
 # Parquet ---------------------------------------------------------------------------------------

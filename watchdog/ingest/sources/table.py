@@ -198,7 +198,7 @@ class TableSource:
                 seen += tbl.num_rows
                 continue
             if seen < skip:
-                tbl, nums = tbl.slice(skip - seen), nums[skip - seen:]
+                tbl, nums, seen = tbl.slice(skip - seen), nums[skip - seen:], skip
             seen += tbl.num_rows
             tables.append(tbl)
             numbers.append(nums)
