@@ -1,5 +1,5 @@
 import sys
 
-from watchdog.cli import main
+from watchdog.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -38,12 +38,21 @@ def _command_modules() -> list[Any]:
             for m in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name)]
 
 
+def run() -> int:
+    """The ``watchdog`` program: :func:`main` in a process of its own, with a Unix tool's signal handling.
+
+    SIGTERM exits 143 and SIGPIPE is the default (``watchdog check P | head`` ends quietly). These are the
+    process's, so only the program sets them: a caller of :func:`main` in its own process (a test, an embedding
+    service) keeps its own (with SIGPIPE at the default, a write to a closed socket would kill it)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level, args.log_format)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if hasattr(signal, "SIGPIPE"):  # `watchdog check P | head` ends quietly, as a Unix tool should
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return int(args.func(args) or 0)
     except WatchdogError as e:
@@ -54,4 +63,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
