@@ -398,3 +398,42 @@ def test_every_revert_sentence_fits_its_errors_arguments():
         assert not sentence.startswith(name + "(") and "{" not in sentence, (name, sentence)
     assert explain_revert("RateLimited", {"module": b"\x01" * 32, "retryAt": 9}) == (
         "RateLimited(module=0x" + "01" * 32 + ", retryAt=9)")
+
+
+def test_an_overturned_incident_shows_in_metrics_and_in_the_weekly_report(cli, node, monitor, chain, tmp_path):
+    """Issue #18, item 4: overturned incidents are counted per operator, in metrics and the weekly report."""
+    from datetime import UTC, datetime
+
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.actions.quorum import QuorumWatch
+    from watchdog.observe.metrics import Metrics
+    from watchdog.report.build import Week, build_report
+    from watchdog.report.render import render_html
+
+    incident = keccak(text="inc-noisy")
+    iid = "0x" + incident.hex()
+    client(node, monitor, 3).pause(MODULE, incident, keccak(text="ev-noisy"))
+    now = time.time()
+    with Store(tmp_path / "w.db") as st:
+        st.add_incident(Incident(id=iid, model="lending-risk", rule="R", tier="critical", opened_at=now,
+                                 record_index=1, policy_hash="0x", dry_run=False, evidence="{}",
+                                 evidence_hash="0x" + keccak(text="ev-noisy").hex(), state="open"))
+    assert cli("incident", "contest", iid, "--overturned", "--reason", "a data bug", *chain).code == 0
+    with Store(tmp_path / "w.db") as st:
+        watch = QuorumWatch(client(node, monitor, 3), st, from_block=0)
+        watch.poll(now)
+        watch.poll(now + 5)  # a second poll reads nothing new and writes nothing twice
+        m = Metrics(CollectorRegistry())
+        m.attach_quorum(watch)
+        operator = node.accounts[3].address
+        assert m.registry.get_sample_value("watchdog_operator_overturned_incidents", {"operator": operator}) == 1
+        rows = [a for a in st.audit_log() if a["event"] == "incident_contested"]
+        assert len(rows) == 1 and rows[0]["incident_id"] == iid and rows[0]["model"] == "lending-risk"
+        year, number, _ = datetime.fromtimestamp(now, tz=UTC).isocalendar()
+        week = Week(year, number)
+        report = build_report(st, "lending-risk", week)
+    (c,) = report["contested"]
+    assert c["verdict"] == "overturned" and c["operators"] == [operator] and c["incident_id"] == iid
+    page = render_html(report, "0x", "r.json")
+    assert "Contested incidents" in page and operator in page

@@ -22,6 +22,7 @@ class Watch:
     pending: list[Any] = field(default_factory=list)
     votes_received: dict[str, int] = field(default_factory=lambda: {"own": 0, "others": 0})
     disagreements: int = 0
+    overturned: dict[str, int] = field(default_factory=dict)
 
 
 def test_quorum_metrics_are_read_at_scrape_time_and_start_at_zero() -> None:
@@ -39,6 +40,9 @@ def test_quorum_metrics_are_read_at_scrape_time_and_start_at_zero() -> None:
     assert r.get_sample_value("watchdog_quorum_pending_incidents") == 1
     assert r.get_sample_value("watchdog_quorum_votes_received_total", {"origin": "others"}) == 2
     assert r.get_sample_value("watchdog_quorum_disagreements_total") == 1
+    assert r.get_sample_value("watchdog_operator_overturned_incidents", {"operator": "0xA"}) is None
+    watch.overturned["0xA"] = 2
+    assert r.get_sample_value("watchdog_operator_overturned_incidents", {"operator": "0xA"}) == 2
     text = generate_latest(r).decode()
     assert "# TYPE watchdog_quorum_votes_received_total counter" in text
 

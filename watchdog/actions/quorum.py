@@ -335,6 +335,9 @@ class QuorumWatch:
     pending: list[PendingQuorum] = field(default_factory=list)
     votes_received: dict[str, int] = field(default_factory=lambda: {"own": 0, "others": 0})
     disagreements: int = 0
+    overturned: dict[str, int] = field(default_factory=dict)
+    """Operator address -> incidents of theirs the council overturned (the contract's count, from
+    ``OperatorOverturned``): a noisy operator is visible in /metrics and the weekly report."""
     _next_block: int = field(default=-1, repr=False)
     _incidents: dict[str, list[VoteEvent]] = field(default_factory=dict, repr=False)
     _reported: set[str] | None = field(default=None, repr=False)
@@ -352,6 +355,8 @@ class QuorumWatch:
             start = self.from_block if self.from_block is not None else max(0, head - self.lookback_blocks)
         new_votes = vote_events(self.monitor, start, head) if start <= head else []
         new_disagreements = disagreement_events(self.monitor, start, head) if start <= head else []
+        if start <= head:
+            self._contests(start, head, now)
         me = (self.me or "").lower()
         for v in new_votes:
             self.votes_received["own" if v.operator.lower() == me else "others"] += 1
@@ -406,6 +411,32 @@ class QuorumWatch:
         if count == 0:
             return "expired: our vote left the vote window without a quorum"
         return f"{count} of {quorum} votes"
+
+    def _contests(self, start: int, head: int, now: float) -> None:
+        """The council's verdicts (``IncidentResolved``) into the audit log once each (the weekly report counts
+        them), and each operator's overturned count (``OperatorOverturned``)."""
+        for e in _logs(self.monitor, "OperatorOverturned", start, head, None):
+            who = str(e["args"]["operator"])
+            self.overturned[who] = max(self.overturned.get(who, 0), int(e["args"]["overturned"]))
+        seen = None
+        for e in _logs(self.monitor, "IncidentResolved", start, head, None):
+            where = _where(e)
+            key = f"{where['tx_hash']}:{where['log_index']}"
+            if seen is None:
+                rows = self.store.query("SELECT detail FROM audit WHERE event = ?", ("incident_contested",))
+                seen = {json.loads(r["detail"]).get("key", "") for r in rows}
+            if key in seen:
+                continue
+            iid = "0x" + bytes(e["args"]["incidentId"]).hex()
+            info = incident_info(self.monitor, bytes(e["args"]["incidentId"]))
+            detail = {"key": key, "upheld": bool(e["args"]["upheld"]), "by": str(e["args"]["by"]),
+                      "reason_hash": "0x" + bytes(e["args"]["reasonHash"]).hex(), "operators": list(info.operators),
+                      **where}
+            inc = self.store.incident(iid)
+            self.store.audit(now, "incident_contested", detail, incident_id=iid if inc is not None else None,
+                             model=inc.model if inc is not None else None)
+            seen.add(key)
+            log.warning("incident_contested", extra={"incident": iid, "upheld": detail["upheld"]})
 
     def _reported_keys(self) -> set[str]:
         if self._reported is None:

@@ -55,6 +55,8 @@ class QuorumView(Protocol):
     def votes_received(self) -> Mapping[str, int]: ...
     @property
     def disagreements(self) -> int: ...
+    @property
+    def overturned(self) -> Mapping[str, int]: ...
 
 
 class StoreView(Protocol):
@@ -349,3 +351,10 @@ class QuorumCollector(Collector):
                                   "EvidenceDisagreement events seen on the monitor since the start: operators "
                                   "that hashed different evidence for one incident.",
                                   value=float(self.watch.disagreements))
+        overturned = GaugeMetricFamily("watchdog_operator_overturned_incidents",
+                                       "Incidents of each watchdog operator that the council overturned (the "
+                                       "monitor's overturnedIncidents), as seen in its events since the start.",
+                                       labels=["operator"])
+        for who, n in sorted(self.watch.overturned.items()):
+            overturned.add_metric([who], float(n))
+        yield overturned

@@ -113,8 +113,26 @@ def build_report(store: Store, model: str, week: Week, *, policy: rules.Policy |
         "incidents": [v for v in views if v["kind"] == "rule"],
         "manual_actions": [v for v in views if v["kind"] == "manual"],
     }
+    contested = _contested(store, model, start, end)
+    if contested:  # the council's verdicts on this model's incidents (absent from a week without one)
+        report["contested"] = contested
     report["verdict"] = _verdict(report)
     return report
+
+
+def _contested(store: Store, model: str, start: float, end: float) -> list[dict[str, Any]]:
+    """The council's verdicts of the week on the model's incidents (``incident_contested``, written by serve's
+    quorum job from the monitor's ``IncidentResolved``), with the operators each overturned one counts against."""
+    rows = store.query("SELECT at, incident_id, detail FROM audit WHERE event = 'incident_contested' AND model = ? "
+                       "AND at >= ? AND at < ? ORDER BY at, incident_id", (model, start, end))
+    out = []
+    for r in rows:
+        d = json.loads(r["detail"])
+        out.append({"at": iso_utc(r["at"]), "incident_id": r["incident_id"],
+                    "verdict": "upheld" if d.get("upheld") else "overturned", "by": d.get("by"),
+                    "reason_hash": d.get("reason_hash"), "operators": d.get("operators", []),
+                    "tx_hash": d.get("tx_hash")})
+    return out
 
 
 def _incidents_of(store: Store, model: str, policy: rules.Policy | None) -> list[Incident]:

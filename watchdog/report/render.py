@@ -170,6 +170,18 @@ def render_html(report: dict[str, Any], report_hash: str, json_name: str, explor
         for m in sorted(report["manual_actions"], key=lambda m: (m["at"], m["id"])):
             manual_html(w, m, explorer_url)
 
+    if report.get("contested"):
+        w("<h2>Contested incidents</h2><p class=muted>The council's verdicts this week "
+          "(<code>watchdog incident contest</code>, the monitor's <code>IncidentResolved</code>). An overturned "
+          "incident counts against each operator that made it: a watchdog that pauses without cause shows "
+          "here and in <code>watchdog_operator_overturned_incidents</code>.</p>")
+        w("<table><tr><th>when (UTC)</th><th>incident</th><th>verdict</th><th>operators</th><th>reason hash</th></tr>")
+        for c in report["contested"]:
+            w(f"<tr><td>{_e(c['at'])}</td><td><code>{_e(c['incident_id'] or '')}</code></td>"
+              f"<td>{_e(c['verdict'])}</td><td>{_e(', '.join(c['operators']) or 'the council')}</td>"
+              f"<td><code>{_e(c['reason_hash'] or '')}</code></td></tr>")
+        w("</table>")
+
     for key, title, blurb in SECTIONS:
         dets = [d for d in report["detectors"] if d["section"] == key]
         w(f"<h2>{_e(title)}</h2><p class=muted>{_e(blurb)}</p>")
