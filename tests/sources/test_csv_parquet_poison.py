@@ -94,6 +94,15 @@ def test_a_value_may_not_hold_a_line_break_so_each_line_is_a_row(tmp_path):
     assert sentences[0] == "CSV row 2 has an unterminated quote (a quoted value must end on its line)"
 
 
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+def test_a_quoted_line_break_in_the_last_value_of_a_file_is_two_bad_lines(tmp_path, end):
+    """Text not ASCII made the piece longer than pyarrow's block once read as UTF-8, the block was cut at its last
+    line break, and the row kept "l1" as its value: found by the fuzz job."""
+    p = write(tmp_path, "e.csv", HEADER.replace(b"\n", end) + row(0, "é€").replace(b"\n", end)
+              + 'lending-risk,1.4.0,2026-11-16T00:00:01Z,¡𐀀,0.3,0.5,"l1\nl2"'.encode() + end)
+    assert run(p)[:2] == ([(2, "missing_field"), (3, "missing_field")], 1)
+
+
 def test_lone_quotes_on_many_lines_do_not_pair_up(tmp_path):
     lines = [row(i) for i in range(2000)]
     for i in range(0, 2000, 2):

@@ -146,16 +146,17 @@ class CsvRows:
                 return "skip"
 
             try:
+                # one block: Latin-1 as UTF-8 takes up to twice the bytes, and a block cut splits quoted values
                 tbl: pa.Table | None = pacsv.read_csv(
                     io.BytesIO(chunk),
-                    read_options=pacsv.ReadOptions(block_size=len(chunk) + 1, use_threads=False, encoding="latin-1",
-                                                   column_names=self.latin),
+                    read_options=pacsv.ReadOptions(block_size=2 * len(chunk) + 1, use_threads=False,
+                                                   encoding="latin-1", column_names=self.latin),
                     parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
                     convert_options=pacsv.ConvertOptions(column_types={h: pa.binary() for h in self.latin},
                                                          strings_can_be_null=True, null_values=[""]))
             except Exception:  # whatever pyarrow cannot read, each line can be
                 tbl = None
-            if tbl is None or _spans_lines(chunk, tbl, pending):
+            if tbl is None or any(p.number is None for p in pending) or _spans_lines(chunk, tbl, pending):
                 yield from self._lines(chunk)
                 continue
             yield from self._fast(tbl.rename_columns(self.names), pending)
@@ -206,9 +207,18 @@ class CsvRows:
 
 
 def _spans_lines(chunk: bytes, tbl: pa.Table, pending: list[Any]) -> bool:
-    """Whether pyarrow read a value over a line break in ``chunk`` (only a quote can make it do so)."""
+    """Whether pyarrow may have read ``chunk`` other than one record a line: a line whose quotes do not pair up
+    (pyarrow lets the open quote swallow the lines after it, or ends it at the piece's last line break and
+    keeps the row), or fewer records than lines with a line break in a value. Only a quote can do either."""
     if b'"' not in chunk:
         return False
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == 34)
+    if len(quotes) % 2:
+        return True
+    breaks = np.flatnonzero((arr == 10) | (arr == 13))
+    if (np.bincount(np.searchsorted(breaks, quotes)) % 2).any():
+        return True
     lines = chunk.count(b"\n") + (not chunk.endswith((b"\n", b"\r")))
     if b"\r" in chunk:
         lines += chunk.count(b"\r") - chunk.count(b"\r\n")
