@@ -62,3 +62,13 @@ def test_blocks_of_spans_and_of_bytes_give_the_same_tables():
     a = [(t.to_pylist() if t is not None else None, list(p), n) for t, p, n in json_blocks(spans, numbers, 16)]
     b = [(t.to_pylist() if t is not None else None, list(p), n) for t, p, n in json_blocks(rows, numbers, 16)]
     assert a == b and len(a) == 4
+
+
+def test_a_last_line_without_its_newline_over_the_limit_is_too_large(tmp_path):
+    """Found by the property above: the final line of a file that ends without a newline skipped the size limit."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a":1}\n{"x":"' + b"y" * 54 + b'"}')  # 62 bytes: over 60, under one read of 64
+    batches = list(JsonlSource(path, read_bytes=64, max_line_bytes=60).batches())
+    assert [ln for b in batches for ln in b.lines] == [b'{"a":1}']
+    (q,) = [q for b in batches for q in b.pre_quarantined]
+    assert q.line == 2 and q.reason_code == "too_large"

@@ -173,7 +173,9 @@ class JsonlSource:
             elif final:
                 line += 1
                 raw = data.rstrip(b"\r")
-                if raw.strip():
+                if len(raw) > self.max_line_bytes:  # the last line, without its newline, over the limit too
+                    pre.append(self._too_large(line, len(raw), raw[:2048]))
+                elif raw.strip():
                     lines = Lines(data, np.array([0]), np.array([len(raw)]))
                     numbers.append(line)
                 consumed = n
