@@ -8,4 +8,6 @@ bash scripts/bootstrap.sh --test
 # default on watchdog/ and dashboards/. Then the whole suite, doctests of every package included.
 .venv/bin/python -m ruff check .
 .venv/bin/python -m mypy
-exec .venv/bin/python -m pytest "$@"
+# -n auto: one worker per CPU (pytest-xdist); every test starts its servers on free ports and keeps to its own tmp
+# folder, so they run side by side. `bash scripts/test.sh -n 0` runs them one after the other.
+exec .venv/bin/python -m pytest -n auto "$@"
