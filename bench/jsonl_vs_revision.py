@@ -7,7 +7,9 @@ the same file in child processes that alternate between the two trees, ``--round
 once untimed (imports, pyarrow's pool) and then ``--repeat`` times timed; it reports its median CPU seconds
 (``time.process_time``) and wall seconds, and the decisions, which must be the same in both trees::
 
-    .venv/bin/python bench/jsonl_vs_revision.py [--rev 71f73ed] [--n 200000] [--rounds 5] [--repeat 3]
+    .venv/bin/python bench/jsonl_vs_revision.py [--rev 71f73ed] [--n 200000] [--rounds 5] [--repeat 3] [--lines]
+
+``--lines`` times the line path instead (``feed(..., columnar=False)``: each line parsed with orjson).
 
 It prints both trees' medians over the rounds, the ratio, and the load average at the start and at the end.
 """
@@ -29,6 +31,7 @@ CHILD = r'''
 import importlib, json, os, statistics, sys, time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 tree, source, policy_path, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+columnar = sys.argv[5] == "columnar"
 sys.path.insert(0, tree)
 import rules
 def first(*names):  # the first of the names that this tree defines (an editable install may offer the other's)
@@ -50,7 +53,7 @@ def run():
     eng = Engine(policy, base_dir=os.path.dirname(policy_path), metrics=Metrics())
     c, w = time.process_time(), time.perf_counter()
     for batch in JsonlSource(source).batches():
-        feed(eng, batch)
+        feed(eng, batch, columnar=columnar)
     eng.finish()
     return time.process_time() - c, time.perf_counter() - w, [[d.rule, d.kind, d.record_index] for d in eng.decisions]
 run()
@@ -78,6 +81,7 @@ def main() -> None:
     p.add_argument("--interval", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3, help="timed runs in each child")
+    p.add_argument("--lines", action="store_true", help="the line path (feed(columnar=False): orjson per line)")
     args = p.parse_args()
     tp = _throughput_bench()
     load0 = os.getloadavg()[0]
@@ -94,11 +98,13 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, tree in (("this", REPO), (args.rev, base)):
                     out = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(source), str(policy),
-                                          str(args.repeat)], check=True, capture_output=True, text=True)
+                                          str(args.repeat), "lines" if args.lines else "columnar"],
+                                         check=True, capture_output=True, text=True)
                     got[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], capture_output=True)
-    print(f"{args.n:,} JSON lines, JsonlSource + feed, {args.rounds} alternating rounds x {args.repeat} timed runs; "
+    path = "the line path, feed(columnar=False)" if args.lines else "JsonlSource + feed"
+    print(f"{args.n:,} JSON lines, {path}, {args.rounds} alternating rounds x {args.repeat} timed runs; "
           f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     med = {}
     for name, runs in got.items():
