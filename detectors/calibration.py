@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike
 from detectors.base import check_int, check_real
 from detectors.protocol import Reading
 
-__all__ = ["Calibration", "benjamini_hochberg", "bh_adjusted", "bonferroni", "calibrate_threshold"]
+__all__ = ["Calibration", "benjamini_hochberg", "bh_adjusted", "bonferroni", "calibrate_threshold", "moving_blocks"]
 
 
 class _Windowed(Reading, Protocol):
@@ -116,6 +116,23 @@ class Calibration:
         return upper / self.path_length
 
 
+def moving_blocks(pool_size: int, length: int, block: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a moving-block bootstrap sample (Künsch 1989): ``ceil(length / block)`` runs of ``block``
+    consecutive indices of a pool of ``pool_size``, each starting at a uniform position in
+    ``[0, pool_size - block]``, put end to end and cut to ``length``. Within a run the pool's serial
+    dependence is kept; with ``block=1`` it is the plain bootstrap (independent draws).
+
+    >>> idx = moving_blocks(10, 7, 3, np.random.default_rng(0))
+    >>> idx.tolist()
+    [6, 7, 8, 5, 6, 7, 4]
+    """
+    block = min(check_int("block", block, 1), pool_size)
+    runs = -(-length // block)
+    starts = rng.integers(0, pool_size - block + 1, runs)
+    out: np.ndarray = (starts[:, None] + np.arange(block)[None, :]).reshape(-1)[:length]
+    return out
+
+
 def _path_extremes(
     make: Callable[[Any, float], _Windowed],
     calib: Any,
@@ -125,24 +142,32 @@ def _path_extremes(
     path_length: int,
     check_every: int,
     threshold: float,
+    block: int | None = None,
 ) -> tuple[np.ndarray, str]:
     """Most extreme statistic read along each simulated path (skipping reads below min_samples).
 
-    Each path builds its detector on a fresh random third of ``calib`` and draws its stream from
+    Each path builds its detector on a fresh random half of ``calib`` and draws its stream from
     the rest of ``calib`` (``stream_from`` None) or from ``stream_from``, so the threshold allows
-    for the sampling noise of the reference itself, not only of the window.
+    for the sampling noise of the reference itself, not only of the window. With ``block`` the half is
+    a contiguous run of ``calib`` and the stream a moving-block bootstrap of the pool, both in time order.
     """
     extremes = np.empty(paths)
     sign = ">"
     size = len(calib)
     third = size // 2
     for k in range(paths):
-        perm = rng.permutation(size)
-        fit = calib[perm[:third]]
-        pool = calib[perm[third:]] if stream_from is None else stream_from
+        if block is None:
+            perm = rng.permutation(size)
+            fit = calib[perm[:third]]
+            pool = calib[perm[third:]] if stream_from is None else stream_from
+            stream = pool[rng.integers(0, len(pool), path_length)]
+        else:
+            at = int(rng.integers(0, size - third + 1))
+            fit = calib[at:at + third]
+            pool = np.concatenate([calib[:at], calib[at + third:]]) if stream_from is None else stream_from
+            stream = pool[moving_blocks(len(pool), path_length, block, rng)]
         det = make(fit, threshold)
         sign = det.fires_when["statistic"]
-        stream = pool[rng.integers(0, len(pool), path_length)]
         worst = -math.inf if sign == ">" else math.inf
         for lo in range(0, path_length, check_every):
             det.update_many(stream[lo : lo + check_every])
@@ -165,6 +190,7 @@ def calibrate_threshold(
     paths: int = 200,
     held_out_paths: int | None = None,
     seed: int = 0,
+    block: int | None = None,
 ) -> Calibration:
     """Choose a threshold giving at most ``budget`` false alarms per record on the reference.
 
@@ -201,6 +227,14 @@ def calibrate_threshold(
         Streams for the held-out check; by default as many as ``paths``.
     seed
         Seed of the generator behind the split and the resampling.
+    block
+        For a reference whose values depend on their neighbours (utilisation, prices, rates): the length of
+        the runs of consecutive reference values the streams are made of (a moving-block bootstrap,
+        :func:`moving_blocks`), with the split kept in time order (the first two thirds to calibrate on, the
+        last third held out). None (default) resamples values independently, which assumes independent
+        records: on an AR(1) stream with phi = 0.7 the threshold it gives lets through several times the
+        budget (``tests/detectors/test_calibration.py``). A block well over the stream's correlation length
+        (for AR(1), a few times ``1 / (1 - phi)``) and well under the window keeps both.
 
     Notes
     -----
@@ -235,13 +269,19 @@ def calibrate_threshold(
     ref = np.asarray(reference)
     if ref.shape[0] < 6:
         raise ValueError(f"reference must hold at least 6 records to split in three, got {ref.shape[0]}")
+    if block is not None:
+        block = check_int("block", block, 1)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(ref.shape[0])
     third = ref.shape[0] // 3
-    calib, held = ref[order[: 2 * third]], ref[order[2 * third :]]
+    if block is None:
+        order = rng.permutation(ref.shape[0])
+        calib, held = ref[order[: 2 * third]], ref[order[2 * third :]]
+    else:  # serial dependence: keep time order, so the held-out third is a later stretch of the stream
+        calib, held = ref[: 2 * third], ref[2 * third :]
 
     probe = make(calib[:third], 1.0)
-    extremes, sign = _path_extremes(make, calib, None, rng, paths, path_length, check_every, probe.threshold)
+    extremes, sign = _path_extremes(make, calib, None, rng, paths, path_length, check_every, probe.threshold,
+                                    block)
     tail = budget * path_length  # allowed share of paths with an alarm
     ordered = np.sort(extremes if sign == ">" else -extremes)
     # Alarm iff extreme > threshold (or < for "<"): the threshold is the order statistic below
@@ -254,7 +294,7 @@ def calibrate_threshold(
         raise ValueError("no path produced a statistic: path_length is shorter than min_samples")
 
     held_extremes, _ = _path_extremes(
-        make, calib, held, rng, held_out_paths, path_length, check_every, threshold
+        make, calib, held, rng, held_out_paths, path_length, check_every, threshold, block
     )
     alarms = int(np.sum(held_extremes > threshold) if sign == ">" else np.sum(held_extremes < threshold))
     return Calibration(

@@ -107,3 +107,49 @@ def test_calibration_is_seeded_and_reports_resolution_limits() -> None:
 def test_pairs_of_corrections_agree_on_easy_cases() -> None:
     for p in itertools.product([1e-9, 0.9], repeat=4):
         assert bonferroni(p).tolist() == benjamini_hochberg(p).tolist() == [x < 0.5 for x in p]
+
+
+def _ar1(seed: int, n: int, phi: float) -> np.ndarray:
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    return lfilter([1.0], [1.0, -phi], rng.normal(0.0, np.sqrt(1 - phi * phi), n))
+
+
+def test_moving_blocks_are_runs_of_consecutive_indices_from_uniform_starts():
+    """Against a reference written by hand: the same generator draws the same starts."""
+    from detectors.calibration import moving_blocks
+
+    idx = moving_blocks(100, 23, 5, np.random.default_rng(7))
+    starts = np.random.default_rng(7).integers(0, 96, 5)  # ceil(23 / 5) runs, starts in [0, 100 - 5]
+    expected = [s + j for s in starts.tolist() for j in range(5)][:23]
+    assert idx.tolist() == expected
+    assert moving_blocks(10, 4, 50, np.random.default_rng(0)).tolist() == [0, 1, 2, 3]  # block cut to the pool
+    with pytest.raises(ValueError, match="block"):
+        moving_blocks(10, 4, 0, np.random.default_rng(0))
+
+
+def test_block_bootstrap_keeps_the_budget_on_an_autocorrelated_stream_where_independent_draws_do_not():
+    """AR(1), phi = 0.7: a threshold calibrated by resampling values independently lets through 7.5 times the
+    budget on fresh streams of the same process; one calibrated on runs of 50 consecutive values, 1.35 times."""
+    ref = _ar1(3, 6000, 0.7)
+
+    def make(r, t):
+        return KSDrift(r, window=200, threshold=t)
+
+    budget, length, every = 2e-4, 500, 25
+    rates = {}
+    for block in (None, 50):
+        cal = calibrate_threshold(make, ref, budget=budget, path_length=length, check_every=every, paths=200,
+                                  seed=1, block=block)
+        fired = 0
+        for k in range(200):  # fresh streams of the same process, the detector built on the whole reference
+            stream, det = _ar1(100 + k, length, 0.7), make(ref, cal.threshold)
+            hit = False
+            for lo in range(0, length, every):
+                det.update_many(stream[lo:lo + every])
+                hit = hit or (det.n >= det.min_samples and det.statistic > cal.threshold)
+            fired += hit
+        rates[block] = fired / (200 * length)
+    assert rates[None] > 4 * budget, rates
+    assert rates[50] < 2 * budget, rates
