@@ -53,3 +53,33 @@ def run_watchdog(*args: str, env: dict[str, str] | None = None, timeout: float =
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "watchdog", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=REPO, check=False)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the test's server binds it next)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_api(url: str, proc: subprocess.Popen, log: Path | None = None, timeout: float = 60) -> None:
+    """Bounded polling of a real ``watchdog serve`` until its ``/healthz`` answers; fails with the end of its log
+    (``log``) when the process exits first."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = f": {log.read_text()[-2000:]}" if log is not None and log.exists() else ""
+            raise AssertionError(f"serve exited with {proc.returncode}{tail}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"the API did not answer within {timeout:g} s")

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures import free_port, wait_for_api
 from watchdog.errors import ConfigError
 from watchdog.service.http_limits import CLOSING_SLACK, HttpLimits, connections_arg, fit_to_descriptors
 from watchdog.service.httpd import ACCEPT_MESSAGE, AcceptErrorLog, GuardedServer
@@ -80,12 +81,6 @@ runpy.run_module("watchdog", run_name="__main__")
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def serve_argv(tmp: Path, port: int, *extra: str) -> list[str]:
     source = tmp / "empty.jsonl"
     source.touch()
@@ -106,20 +101,6 @@ def start(tmp: Path, port: int, *extra: str, nofile: int | None = None,
     cmd = prefix if prefix is not None else [sys.executable, "-m", "watchdog"]
     return subprocess.Popen([*cmd, *serve_argv(tmp, port, *extra)], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(tmp / "serve.log", "ab"), preexec_fn=limit)
-
-
-def wait_for_api(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # bounded polling of the real process
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("the API did not answer within 60 s")
 
 
 def stop(proc: subprocess.Popen) -> int:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import orjson
 import pytest
 
 import rules
+from tests.fixtures import free_port, wait_for_api
 from watchdog.actions.responder import Responder
 from watchdog.cli import build_parser
 from watchdog.commands.serve import Service
@@ -33,12 +32,6 @@ LINES = [ln for ln in (DATA / "demo.jsonl").read_bytes().splitlines() if ln.stri
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NDJSON = {**AUTH, "Content-Type": "application/x-ndjson"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # the spool alone ---------------------------------------------------------------------------------
@@ -136,20 +129,6 @@ def serve(tmp: Path, port: int, source: Path) -> subprocess.Popen:
          "--poll-interval", "0.05", "--quarantine", str(tmp / "quarantine.jsonl"),
          "--report-dir", str(tmp / "reports")],
         cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "ab"))
-
-
-def wait_for_api(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # bounded polling of the real process
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("the API did not answer within 60 s")
 
 
 def post(url: str, lines: list[bytes], size: int = 500) -> None:
