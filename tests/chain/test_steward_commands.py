@@ -140,7 +140,7 @@ def test_version_lifecycle(cli, node, monitor, chain, tmp_path):
     assert [(v["version"], v["status"]) for v in final["versions"]] == [(1, "approved"), (2, "revoked")]
     assert final["rollback_target"] is None  # v2 is revoked: nothing to roll back to
 
-    calls = [a for a in audit(tmp_path) if a["event"] == "steward_chain_call"]
+    calls = [a for a in audit(tmp_path) if a["event"] == "steward_chain_call" and a["detail"]["outcome"] == "mined"]
     assert [a["detail"]["function"] for a in calls] == ["proposeVersion", "approveVersion", "activateVersion",
                                                         "deprecateVersion", "revokeVersion"]
     assert calls[0]["model"] == "lending-risk" and calls[0]["detail"]["reason"] == "retrained on November data"
@@ -219,7 +219,7 @@ def test_roles_grant_revoke_list(cli, node, monitor, chain):
     assert not_addr.code == 2 and "is not an address" in not_addr.err
 
 
-def test_unpause_needs_the_council_key(cli, node, monitor, chain):
+def test_unpause_needs_the_council_key(cli, node, monitor, chain, tmp_path):
     wd = client(node, monitor, 3)
     wd.pause(MODULE, keccak(text="inc-u"), keccak(text="ev-u"))
     refused = cli("unpause", "lending-risk", *chain, key=3)
@@ -235,6 +235,13 @@ def test_unpause_needs_the_council_key(cli, node, monitor, chain):
     assert again.code == 2 and "module lending-risk is not paused" in again.err
     unknown = cli("unpause", "no-such-module", *chain)
     assert unknown.code == 2 and "module no-such-module is not registered" in unknown.err
+    # each call audited before it is signed, then its outcome: a crash between the two leaves the intent
+    events = [(a["event"], a["detail"].get("outcome")) for a in audit(tmp_path)
+              if a["event"].startswith("steward_chain_call")]
+    assert events == [("steward_chain_call_intent", None), ("steward_chain_call", "refused"),
+                      ("steward_chain_call_intent", None), ("steward_chain_call", "mined"),
+                      ("steward_chain_call_intent", None), ("steward_chain_call", "not_sent"),
+                      ("steward_chain_call_intent", None), ("steward_chain_call", "not_sent")], events
 
 
 def test_a_role_lost_after_the_check_is_decoded_from_the_revert(node, monitor):
@@ -331,7 +338,7 @@ def test_contest_marks_an_incident_overturned(cli, node, monitor, chain, tmp_pat
     theirs = cli("incident", "contest", "0x" + council_pause.hex(), "--upheld", "--reason", "r", *chain)
     assert theirs.code == 2 and "is no watchdog's pause or rollback" in theirs.err
 
-    entry = [a for a in audit(tmp_path) if a["event"] == "steward_chain_call"][-1]
+    entry = [a for a in audit(tmp_path) if a["event"] == "steward_chain_call" and a["detail"]["outcome"] == "mined"][-1]
     assert entry["incident_id"] == iid and entry["detail"]["verdict"] == "overturned"
     assert entry["detail"]["reason"] == "drift was a data bug"
     assert entry["detail"]["reason_hash"] == "0x" + keccak(text="drift was a data bug").hex()

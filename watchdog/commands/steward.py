@@ -145,9 +145,12 @@ def send(args: argparse.Namespace, action: str, fn_name: str, fn_args: Sequence[
     """Check the role, send ``fn_name(*fn_args)``, audit it in ``--store`` and print one line.
 
     The store is opened first, so a store that cannot be written refuses the command before anything is
-    signed; a transaction that was mined but reverted is audited as ``reverted`` before its error is raised.
+    signed; the call is audited as ``steward_chain_call_intent`` before it is signed (a crash between the
+    send and the outcome leaves that line, for the auditor to look the call up on-chain), and its outcome
+    afterwards: ``mined``, ``reverted`` (mined, but reverted: before its error is raised), ``not_sent`` (the
+    node's simulation refused it) or ``refused`` (the key lacks the role; nothing was signed).
     """
-    from watchdog.actions.chain import ActionReverted
+    from watchdog.actions.chain import ActionReverted, RoleRequired
     from watchdog.store.store import Store
 
     if client is None:
@@ -160,11 +163,19 @@ def send(args: argparse.Namespace, action: str, fn_name: str, fn_args: Sequence[
             "function": fn_name, "args": shown, "by": client.signer.address if client.signer else None,
             "role": None if needed is None else client.role_label(needed), "reason": args.reason,
             "monitor": client.address, **(detail or {})}
+        store.audit(time.time(), "steward_chain_call_intent", entry, model=model, incident_id=incident_id)
         try:
             result = client.send_as(needed, action, fn_name, *fn_args, names=_module_names(args))
+        except RoleRequired:
+            store.audit(time.time(), "steward_chain_call", {**entry, "outcome": "refused"}, model=model,
+                        incident_id=incident_id)
+            raise
         except ActionReverted as e:
             if e.tx_hash is not None:  # it was mined: on the chain for good, so in the audit log too
                 store.audit(time.time(), "steward_chain_call", {**entry, "outcome": "reverted", "tx_hash": e.tx_hash},
+                            model=model, incident_id=incident_id)
+            else:  # the node's simulation refused it: nothing was sent
+                store.audit(time.time(), "steward_chain_call", {**entry, "outcome": "not_sent", "error": str(e)[:500]},
                             model=model, incident_id=incident_id)
             raise
         store.audit(time.time(), "steward_chain_call",
