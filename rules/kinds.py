@@ -167,6 +167,9 @@ WINDOW = Param("window", "int", 500, 2, "number of recent values compared with t
 THRESHOLD = Param("threshold", "float", None, None, "the detector's own alarm level (its default if unset)")
 MIN_SAMPLES = Param("min_samples", "int", None, 1, "values needed before the detector reports")
 BINS = Param("bins", "int", 10, 2, "number of bins cut from the reference")
+_WHITEN_DOC = "values an AR(1) model is fitted on before the detector sees one-step residuals"
+WHITEN = Param("whiten", "int", None, 0, f"{_WHITEN_DOC}, for autocorrelated streams (0, the default: off)")
+WHITEN_ON = Param("whiten", "int", None, 0, f"{_WHITEN_DOC} (default 200; 0 feeds the values as they are)")
 
 _REGISTRY: dict[str, DetectorKind] = {
     k.name: k
@@ -223,8 +226,7 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("delta", "float", None, 0, "magnitude of change tolerated, in the stream's units"),
             THRESHOLD,
             Param("alpha", "float", None, 0, "fading factor of the cumulative sums, in (0, 1]"),
-            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
-                  "residuals, for autocorrelated streams (0, the default: off)"),
+            WHITEN,
             doc="Page-Hinkley test for a change of the mean (river's semantics, vectorised)",
         ),
         _kind(
@@ -247,8 +249,7 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("k", "float", None, 0, "allowance in sigmas: half the shift to detect"),
             THRESHOLD,
             Param("warmup", "int", None, 2, "values the mean and sigma are estimated from"),
-            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
-                  "residuals, for autocorrelated streams (0, the default: off)"),
+            WHITEN,
             doc="two-sided CUSUM chart of a shift of the mean",
         ),
         _kind(
@@ -259,8 +260,7 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("window_size", "int", None, 2, "values kept"),
             Param("stat_size", "int", None, 1, "size of the two samples compared"),
             Param("seed", "int", None, 0, "seed of the sampling generator"),
-            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
-                  "residuals, for autocorrelated streams (0, the default: off)"),
+            WHITEN,
             doc="windowed Kolmogorov-Smirnov change detection (river's KSWIN, vectorised)",
         ),
         _kind(
@@ -270,8 +270,7 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("delta", "float", None, 0, "confidence of the cut test: smaller, fewer alarms"),
             Param("clock", "int", None, 1, "the cut is checked every clock values"),
             Param("grace_period", "int", None, 1, "values before the first check"),
-            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
-                  "residuals, for autocorrelated streams (0, the default: off)"),
+            WHITEN,
             doc="ADWIN adaptive windowing (river's compiled implementation)",
         ),
         _kind(
@@ -282,8 +281,7 @@ _REGISTRY: dict[str, DetectorKind] = {
             Param("mean", "float", None, None, "in-control mean (estimated from the warm-up if unset)"),
             Param("sigma", "float", None, 0, "in-control standard deviation (estimated if unset)"),
             Param("warmup", "int", None, 2, "values the mean and sigma are estimated from"),
-            Param("whiten", "int", None, 0, "values an AR(1) model is fitted on before the detector sees one-step "
-                  "residuals (default 200; 0 feeds the values as they are)"),
+            WHITEN_ON,
             doc="anytime-valid mixture e-CUSUM for a shift of the mean (guaranteed false-alarm rate)",
         ),
         _kind(

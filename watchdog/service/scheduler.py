@@ -165,7 +165,7 @@ def _run(job_id: str, logic: Callable[[JobRuntime, datetime], str]) -> None:
 def _time_conditions(rt: JobRuntime, now: datetime) -> str:
     # While a source still reads its backlog, the records' data times lag the wall clock by the backlog's age:
     # a tick then would call a healthy feed stale at once. The records' own times drive the evaluation then.
-    behind = sorted(getattr(rt, "replaying", None) or ())
+    behind = sorted(rt.replaying)
     if behind:
         return f"deferred: {', '.join(behind)} still reading its backlog"
     return "ok" if evaluate_time_conditions(rt.engine, now, rt.engine_lock) else "skipped"
